@@ -1,0 +1,49 @@
+"""Configuration from the environment (``SALESCOPE_*``), built by a function.
+
+There is no module-level settings object: call ``get_settings()`` where a command or an app
+starts, and pass the result down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything Salescope reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SALESCOPE_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("salescope-data"),
+        description="Where canonical tables (Parquet), the SQLite database and outputs live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the operational database; default: SQLite in data_dir.",
+    )
+    max_issues: int = Field(default=20, ge=1, description="Problems listed per bad input file.")
+    secret_key: SecretStr | None = Field(
+        default=None, description="Signs web sessions; required by `serve`, never committed."
+    )
+    workers: int = Field(default=2, ge=1, description="Parallel workers for engines.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'salescope.db').resolve()}"
+
+    @property
+    def tables_dir(self) -> Path:
+        return self.data_dir / "tables"
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with explicit overrides (for tests and the CLI)."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)

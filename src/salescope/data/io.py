@@ -1,0 +1,528 @@
+"""Read and validate canonical tables from CSV or Parquet, vectorised.
+
+``read_table`` is the one entry point for every file a user hands to Salescope. It reads the
+file, converts every known column to its type, checks the schema's rules and either returns a
+typed frame or raises ``InputError`` listing the problems (file, row, column, value, what is
+wrong), up to a limit, with the total count. Rows are the 1-based line of a CSV file (the header
+is line 1) or the 1-based row of a Parquet file.
+
+All checks are Polars expressions over whole columns: no Python loop touches the rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from salescope.domain.errors import InputError, Issue
+from salescope.domain.schemas import Column, ColumnType, TableSchema
+
+DEFAULT_MAX_ISSUES = 20
+ROW = "__row__"
+
+_TRUE = ("true", "t", "yes", "y", "1")
+_FALSE = ("false", "f", "no", "n", "0")
+_PERIOD = r"^\d{4}(-(0[1-9]|1[0-2]))?$"
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def file_format(path: Path) -> str:
+    """``csv`` or ``parquet`` from the file name, or an InputError naming the file."""
+    name = path.name.lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    raise InputError.single(
+        str(path), "is neither CSV (.csv, .csv.gz) nor Parquet (.parquet): cannot read it"
+    )
+
+
+def _sniff_separator(path: Path) -> str:
+    if path.name.lower().endswith(".gz"):
+        with gzip.open(path, "rt", encoding="utf-8", errors="replace") as zipped:
+            header = zipped.readline()
+    else:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            header = handle.readline()
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda s: counts[s])
+    return best if counts[best] > 0 else ","
+
+
+def read_raw(path: str | Path) -> tuple[pl.DataFrame, int, str]:
+    """Read a file without interpreting values.
+
+    Returns the frame, the number to add to a 0-based row index to get the row users see, and
+    the word for it ("line" for CSV, "row" for Parquet). CSV values are all strings.
+    """
+    path = Path(path)
+    label = str(path)
+    if not path.exists():
+        raise InputError.single(label, "does not exist")
+    if path.is_dir():
+        raise InputError.single(label, "is a directory, expected a file")
+    fmt = file_format(path)
+    try:
+        if fmt == "parquet":
+            return pl.read_parquet(path), 1, "row"
+        if path.stat().st_size == 0:
+            raise InputError.single(label, "is empty: expected a header line")
+        frame = pl.read_csv(
+            path,
+            separator=_sniff_separator(path),
+            infer_schema=False,
+            encoding="utf8-lossy",
+        )
+    except InputError:
+        raise
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError.single(label, f"cannot be read: {first}") from exc
+    return frame, 2, "line"
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    column: str | None
+    mask: pl.Expr  # true where the row is wrong
+    shown: pl.Expr | None  # the value to show
+    problem: str | pl.Expr
+
+
+def _clean_strings(frame: pl.DataFrame) -> pl.DataFrame:
+    """Strip string cells and turn empty ones into nulls."""
+    exprs = [
+        pl.col(name).str.strip_chars().replace("", None).alias(name)
+        for name, dtype in frame.schema.items()
+        if dtype == pl.String
+    ]
+    return frame.with_columns(exprs) if exprs else frame
+
+
+def _convert(column: Column, dtype: pl.DataType) -> tuple[pl.Expr, list[_Check]]:
+    """Expression converting a raw column to its type, and the checks of the conversion."""
+    raw = pl.col(column.name)
+    name = column.name
+    checks: list[_Check] = []
+    target = column.type
+    is_string = dtype == pl.String
+
+    if target in (ColumnType.STRING, ColumnType.PERIOD):
+        if is_string:
+            value = raw
+        elif dtype.is_float():
+            # 12.0 read as float from a spreadsheet-made file: an id, not a number
+            value = (
+                pl.when(raw == raw.round(0))
+                .then(raw.cast(pl.Int64, strict=False).cast(pl.String))
+                .otherwise(raw.cast(pl.String))
+            )
+        else:
+            value = raw.cast(pl.String)
+        if target is ColumnType.PERIOD:
+            checks.append(
+                _Check(
+                    name,
+                    value.is_not_null() & ~value.str.contains(_PERIOD),
+                    value,
+                    "is not a period (expected YYYY-MM or YYYY)",
+                )
+            )
+    elif target in (ColumnType.FLOAT, ColumnType.INT):
+        if is_string:
+            number = raw.cast(pl.Float64, strict=False)
+            checks.append(
+                _Check(name, raw.is_not_null() & number.is_null(), raw, "is not a number")
+            )
+        elif dtype.is_numeric() or dtype == pl.Boolean:
+            number = raw.cast(pl.Float64)
+        else:
+            checks.append(
+                _Check(name, raw.is_not_null(), raw.cast(pl.String), f"is a {dtype}, not a number")
+            )
+            number = pl.lit(None, dtype=pl.Float64)
+        checks.append(
+            _Check(
+                name,
+                number.is_not_null() & ~number.is_finite(),
+                number.cast(pl.String),
+                "is not a finite number",
+            )
+        )
+        if target is ColumnType.INT:
+            checks.append(
+                _Check(
+                    name,
+                    number.is_finite() & (number != number.round(0)),
+                    number.cast(pl.String),
+                    "is not a whole number",
+                )
+            )
+            value = pl.when(number.is_finite()).then(number).cast(pl.Int64, strict=False)
+        else:
+            value = pl.when(number.is_finite()).then(number)
+    elif target is ColumnType.DATE:
+        if is_string:
+            iso = raw.str.contains(_ISO_DATE)
+            # a timestamp with time of day is accepted: "2011-01-04 10:00:00" -> 2011-01-04
+            head = raw.str.slice(0, 10)
+            parsed = (
+                pl.when(iso | raw.str.contains(r"^\d{4}-\d{2}-\d{2}[ T]"))
+                .then(head.str.to_date("%Y-%m-%d", strict=False))
+                .otherwise(None)
+            )
+            shape_ok = head.str.contains(_ISO_DATE)
+            checks.append(
+                _Check(
+                    name,
+                    raw.is_not_null() & ~shape_ok,
+                    raw,
+                    "is not a date in YYYY-MM-DD form",
+                )
+            )
+            checks.append(
+                _Check(
+                    name,
+                    raw.is_not_null() & shape_ok & parsed.is_null(),
+                    raw,
+                    "is not a real calendar date",
+                )
+            )
+            value = parsed
+        elif dtype == pl.Date:
+            value = raw
+        elif isinstance(dtype, pl.Datetime):
+            value = raw.dt.date()
+        else:
+            checks.append(
+                _Check(name, raw.is_not_null(), raw.cast(pl.String), f"is a {dtype}, not a date")
+            )
+            value = pl.lit(None, dtype=pl.Date)
+    elif target is ColumnType.BOOL:
+        if dtype == pl.Boolean:
+            value = raw
+        else:
+            text = raw.cast(pl.String).str.to_lowercase()
+            value = (
+                pl.when(text.is_in(_TRUE))
+                .then(pl.lit(True))
+                .when(text.is_in(_FALSE))
+                .then(pl.lit(False))
+                .otherwise(None)
+            )
+            checks.append(
+                _Check(
+                    name,
+                    raw.is_not_null() & value.is_null(),
+                    raw.cast(pl.String),
+                    "is not true or false",
+                )
+            )
+    else:  # pragma: no cover - exhaustive over ColumnType
+        raise AssertionError(target)
+    return value.cast(target.polars).alias(name), checks
+
+
+def _number_text(col: pl.Expr) -> pl.Expr:
+    """A number as users wrote it: 3 rather than 3.0."""
+    whole = col.is_finite() & (col == col.round(0)) & (col.abs() < 1e15)
+    return (
+        pl.when(whole)
+        .then(col.cast(pl.Int64, strict=False).cast(pl.String))
+        .otherwise(col.cast(pl.String))
+    )
+
+
+def _value_checks(column: Column) -> list[_Check]:
+    col = pl.col(column.name)
+    checks: list[_Check] = []
+    if column.type in (ColumnType.FLOAT, ColumnType.INT):
+        shown = _number_text(col)
+        if column.positive:
+            checks.append(_Check(column.name, col <= 0, shown, "must be greater than 0"))
+        if column.minimum is not None:
+            checks.append(
+                _Check(
+                    column.name,
+                    col < column.minimum,
+                    shown,
+                    f"is below the minimum {column.minimum:g}",
+                )
+            )
+        if column.maximum is not None:
+            checks.append(
+                _Check(
+                    column.name,
+                    col > column.maximum,
+                    shown,
+                    f"is above the maximum {column.maximum:g}",
+                )
+            )
+    if column.choices is not None:
+        allowed = ", ".join(column.choices)
+        checks.append(
+            _Check(
+                column.name,
+                col.is_not_null() & ~col.is_in(list(column.choices)),
+                col,
+                f"is not one of: {allowed}",
+            )
+        )
+    return checks
+
+
+def _table_checks(schema: TableSchema, present: set[str]) -> list[_Check]:
+    checks: list[_Check] = []
+    if schema.key and all(k in present for k in schema.key):
+        key = pl.struct(list(schema.key))
+        first_row = pl.col(ROW).first().over(list(schema.key))
+        shown = (
+            pl.concat_str([pl.col(k).fill_null("") for k in schema.key], separator=" / ")
+            if len(schema.key) > 1
+            else pl.col(schema.key[0])
+        )
+        checks.append(
+            _Check(
+                schema.key[0] if len(schema.key) == 1 else " + ".join(schema.key),
+                ~key.is_first_distinct(),
+                shown,
+                pl.format("is a duplicate key: already at row {}", first_row),
+            )
+        )
+    for start, end in schema.date_ranges:
+        if start in present and end in present:
+            checks.append(
+                _Check(
+                    end,
+                    pl.col(end) < pl.col(start),
+                    pl.col(end).cast(pl.String),
+                    pl.format("is before {} {}", pl.lit(start), pl.col(start)),
+                )
+            )
+    for smaller, larger in schema.not_above:
+        if smaller in present and larger in present:
+            checks.append(
+                _Check(
+                    smaller,
+                    pl.col(smaller) > pl.col(larger),
+                    pl.col(smaller).cast(pl.String),
+                    pl.format("is above {} {}", pl.lit(larger), pl.col(larger)),
+                )
+            )
+    for dependent, determinant in schema.functional:
+        if dependent in present and determinant in present:
+            first = pl.col(dependent).first().over(determinant)
+            checks.append(
+                _Check(
+                    dependent,
+                    pl.col(dependent) != first,
+                    pl.col(dependent).cast(pl.String),
+                    pl.format(
+                        "differs from {} {} on the other lines of {} {}",
+                        pl.lit(dependent),
+                        first.cast(pl.String),
+                        pl.lit(determinant),
+                        pl.col(determinant),
+                    ),
+                )
+            )
+    for group in schema.together:
+        if all(c in present for c in group):
+            filled = [pl.col(c).is_not_null() for c in group]
+            some = pl.any_horizontal(filled)
+            every = pl.all_horizontal(filled)
+            checks.append(
+                _Check(
+                    " + ".join(group),
+                    some & ~every,
+                    None,
+                    "must be filled together or left empty together",
+                )
+            )
+    return checks
+
+
+def _collect_issues(
+    frame: pl.DataFrame,
+    checks: list[_Check],
+    *,
+    file: str,
+    offset: int,
+    row_label: str,
+    max_issues: int,
+) -> tuple[list[Issue], int]:
+    if not checks:
+        return [], 0
+    counts = frame.select(
+        [c.mask.fill_null(False).sum().alias(f"c{i}") for i, c in enumerate(checks)]
+    ).row(0)
+    issues: list[Issue] = []
+    total = 0
+    for check, count in zip(checks, counts, strict=True):
+        if not count:
+            continue
+        total += int(count)
+        exprs = [pl.col(ROW)]
+        exprs.append((check.shown if check.shown is not None else pl.lit(None)).alias("shown"))
+        problem = check.problem if isinstance(check.problem, pl.Expr) else pl.lit(check.problem)
+        exprs.append(problem.alias("problem"))
+        hits = (
+            frame.with_columns(check.mask.fill_null(False).alias("__bad__"))
+            .select([*exprs, pl.col("__bad__")])
+            .filter(pl.col("__bad__"))
+            .head(max_issues)
+        )
+        for row, shown, problem_text in hits.select(ROW, "shown", "problem").iter_rows():
+            issues.append(
+                Issue(
+                    file=file,
+                    row=int(row) + offset,
+                    column=check.column,
+                    value=None if shown is None else str(shown),
+                    problem=str(problem_text),
+                    row_label=row_label,
+                )
+            )
+    issues.sort(key=lambda i: i.row or 0)
+    return issues[:max_issues], total
+
+
+def validate_frame(
+    raw: pl.DataFrame,
+    schema: TableSchema,
+    *,
+    file: str,
+    offset: int = 1,
+    row_label: str = "row",
+    max_issues: int = DEFAULT_MAX_ISSUES,
+) -> pl.DataFrame:
+    """Convert and check a raw frame against ``schema``; return the typed frame.
+
+    The result has every column of the schema (absent optional ones filled with nulls) in
+    schema order, followed, when the schema keeps them, by the file's other columns (numeric
+    where every value is a number).
+    """
+    raw = raw.rename({c: c.strip() for c in raw.columns if c != c.strip()})
+    missing = [c for c in schema.required if c not in raw.columns]
+    if missing:
+        found = ", ".join(raw.columns) or "none"
+        raise InputError(
+            [
+                Issue(
+                    file=file,
+                    column=c,
+                    problem=f"required column is missing (columns found: {found})",
+                )
+                for c in missing
+            ]
+        )
+    raw = _clean_strings(raw).with_row_index(ROW)
+    present = {c for c in schema.names if c in raw.columns}
+
+    conversions: list[pl.Expr] = []
+    # first pass, on the raw cells: emptiness and conversion (a bad cell is reported once)
+    checks = [
+        _Check(c, pl.col(c).is_null(), None, "is empty (a value is required)")
+        for c in schema.required
+    ]
+    for column in schema.columns:
+        if column.name in present:
+            expr, conv_checks = _convert(column, raw.schema[column.name])
+            conversions.append(expr)
+            checks.extend(conv_checks)
+    issues, total = _collect_issues(
+        raw, checks, file=file, offset=offset, row_label=row_label, max_issues=max_issues
+    )
+    typed = raw.with_columns(conversions)
+    value_checks = [c for col in schema.columns if col.name in present for c in _value_checks(col)]
+    more, more_total = _collect_issues(
+        typed,
+        value_checks + _table_checks(schema, present),
+        file=file,
+        offset=offset,
+        row_label=row_label,
+        max_issues=max_issues,
+    )
+    issues += more
+    total += more_total
+    if issues:
+        issues.sort(key=lambda i: i.row or 0)
+        raise InputError(issues[:max_issues], total)
+
+    columns = [
+        pl.col(c.name) if c.name in present else pl.lit(None, dtype=c.type.polars).alias(c.name)
+        for c in schema.columns
+    ]
+    extra: list[pl.Expr] = []
+    if schema.keep_extra:
+        for name in raw.columns:
+            if name in present or name == ROW:
+                continue
+            extra.append(_numeric_if_possible(typed, name))
+    return typed.select(columns + extra)
+
+
+def _numeric_if_possible(frame: pl.DataFrame, name: str) -> pl.Expr:
+    dtype = frame.schema[name]
+    if dtype != pl.String:
+        return pl.col(name)
+    as_number = pl.col(name).cast(pl.Float64, strict=False)
+    lost = frame.select((pl.col(name).is_not_null() & as_number.is_null()).any()).item()
+    filled = frame.select(pl.col(name).is_not_null().any()).item()
+    return as_number.alias(name) if filled and not lost else pl.col(name)
+
+
+def read_table(
+    path: str | Path,
+    schema: TableSchema,
+    *,
+    max_issues: int = DEFAULT_MAX_ISSUES,
+) -> pl.DataFrame:
+    """Read a CSV or Parquet file as the canonical table ``schema``, or raise InputError."""
+    raw, offset, label = read_raw(path)
+    return validate_frame(
+        raw, schema, file=str(path), offset=offset, row_label=label, max_issues=max_issues
+    )
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; move it into place only if the block succeeds.
+
+    Nothing is left behind on failure: no half-written output ever carries the target's name.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def write_csv(frame: pl.DataFrame, target: str | Path) -> None:
+    """Write ``frame`` as CSV atomically (ISO dates, empty cells for nulls)."""
+    with atomic_path(target) as tmp:
+        frame.write_csv(tmp, date_format="%Y-%m-%d")
+
+
+def write_parquet(frame: pl.DataFrame, target: str | Path) -> None:
+    """Write ``frame`` as Parquet atomically."""
+    with atomic_path(target) as tmp:
+        frame.write_parquet(tmp, compression="zstd", statistics=True)

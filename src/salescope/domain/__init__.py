@@ -1,0 +1,1 @@
+"""Domain layer: canonical tables, statuses and errors. No I/O here."""

@@ -1,0 +1,85 @@
+"""Errors that cross layers.
+
+Every error a user can cause carries enough to act on it: the file, the row (1-based line of a
+CSV file, 1-based row of a Parquet file), the column, the offending value and what is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class SalescopeError(Exception):
+    """Base class of errors Salescope reports to its user (no traceback needed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem found in an input file."""
+
+    file: str
+    problem: str
+    row: int | None = None
+    column: str | None = None
+    value: str | None = None
+    row_label: str = "row"
+
+    def __str__(self) -> str:
+        where = [self.file]
+        if self.row is not None:
+            where.append(f"{self.row_label} {self.row}")
+        if self.column is not None:
+            where.append(f"column {self.column!r}")
+        text = ", ".join(where) + ": "
+        if self.value is not None:
+            shown = self.value if len(self.value) <= 60 else self.value[:57] + "..."
+            text += f"{shown!r} {self.problem}"
+        else:
+            text += self.problem
+        return text
+
+
+class InputError(SalescopeError):
+    """Bad input: one or more issues, reported together."""
+
+    def __init__(self, issues: Sequence[Issue], total: int | None = None) -> None:
+        if not issues:
+            raise ValueError("InputError needs at least one issue")
+        self.issues = list(issues)
+        self.total = max(total if total is not None else len(self.issues), len(self.issues))
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        head = "1 problem" if self.total == 1 else f"{self.total} problems"
+        lines = [f"invalid input ({head}):"]
+        lines += [f"  - {issue}" for issue in self.issues]
+        if self.total > len(self.issues):
+            lines.append(f"  ... and {self.total - len(self.issues)} more")
+        return "\n".join(lines)
+
+    @classmethod
+    def single(
+        cls,
+        file: str,
+        problem: str,
+        *,
+        row: int | None = None,
+        column: str | None = None,
+        value: str | None = None,
+    ) -> InputError:
+        return cls([Issue(file=file, problem=problem, row=row, column=column, value=value)])
+
+
+class NotBuiltError(SalescopeError):
+    """A command whose engine does not exist yet. Never answered with placeholder output."""
+
+    def __init__(self, what: str, detail: str = "") -> None:
+        message = f"{what} is not built yet"
+        if detail:
+            message += f": {detail}"
+        super().__init__(message)
+
+
+class ConflictError(SalescopeError):
+    """A state change that the current state does not allow."""

@@ -1,0 +1,39 @@
+"""Shared fixtures: the real data in ../shared/data and a temporary data directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SALESCOPE_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def _require_shared() -> bool:
+    return os.environ.get("SALESCOPE_REQUIRE_SHARED_DATA", "") not in ("", "0", "false")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The folder of real data beside the repository; skips (or fails in CI) when absent."""
+    if not (SHARED_DATA / "iowa-liquor").is_dir():
+        message = (
+            f"real data not found at {SHARED_DATA} (set SALESCOPE_SHARED_DATA or place "
+            "../shared/data beside the repository)"
+        )
+        if _require_shared():
+            pytest.fail(message + "; SALESCOPE_REQUIRE_SHARED_DATA=1 makes this an error")
+        pytest.skip(message)
+    return SHARED_DATA
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty data directory, set as SALESCOPE_DATA_DIR for the test."""
+    path = tmp_path / "salescope-data"
+    path.mkdir()
+    monkeypatch.setenv("SALESCOPE_DATA_DIR", str(path))
+    monkeypatch.delenv("SALESCOPE_DATABASE_URL", raising=False)
+    return path
