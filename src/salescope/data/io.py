@@ -282,11 +282,13 @@ def _value_checks(column: Column) -> list[_Check]:
     return checks
 
 
-def _table_checks(schema: TableSchema, present: set[str]) -> list[_Check]:
+def _table_checks(
+    schema: TableSchema, present: set[str], offset: int, row_label: str
+) -> list[_Check]:
     checks: list[_Check] = []
     if schema.key and all(k in present for k in schema.key):
         key = pl.struct(list(schema.key))
-        first_row = pl.col(ROW).first().over(list(schema.key))
+        first_row = pl.col(ROW).first().over(list(schema.key)) + offset
         shown = (
             pl.concat_str([pl.col(k).fill_null("") for k in schema.key], separator=" / ")
             if len(schema.key) > 1
@@ -297,7 +299,7 @@ def _table_checks(schema: TableSchema, present: set[str]) -> list[_Check]:
                 schema.key[0] if len(schema.key) == 1 else " + ".join(schema.key),
                 ~key.is_first_distinct(),
                 shown,
-                pl.format("is a duplicate key: already at row {}", first_row),
+                pl.format(f"is a duplicate key: already at {row_label} {{}}", first_row),
             )
         )
     for start, end in schema.date_ranges:
@@ -448,7 +450,7 @@ def validate_frame(
     value_checks = [c for col in schema.columns if col.name in present for c in _value_checks(col)]
     more, more_total = _collect_issues(
         typed,
-        value_checks + _table_checks(schema, present),
+        value_checks + _table_checks(schema, present, offset, row_label),
         file=file,
         offset=offset,
         row_label=row_label,
@@ -526,3 +528,12 @@ def write_parquet(frame: pl.DataFrame, target: str | Path) -> None:
     """Write ``frame`` as Parquet atomically."""
     with atomic_path(target) as tmp:
         frame.write_parquet(tmp, compression="zstd", statistics=True)
+
+
+def row_numbering(path: str | Path) -> tuple[int, str]:
+    """How ``read_table`` numbers the rows of ``path``: (offset to a 0-based index, word).
+
+    ``read_table`` keeps the file's row order, so row ``i`` of its frame is what users see as
+    ``word offset+i``; cross-file checks use this to name rows.
+    """
+    return (1, "row") if file_format(Path(path)) == "parquet" else (2, "line")

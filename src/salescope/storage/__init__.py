@@ -1,0 +1,1 @@
+"""Storage: the operational database and the Parquet table store."""
