@@ -213,24 +213,15 @@ def serve(
 
 
 def main() -> None:
-    """Entry point: run the app, turning user errors into a message and exit status 1."""
+    """Entry point: run the app, turning user errors into a message and exit status 1.
+
+    Usage errors are Typer's own (status 2); anything else is a bug and keeps its traceback.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except SalescopeError as error:
         err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(1)
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except Exception as error:  # click usage errors come through here in non-standalone mode
-        import click
-
-        if isinstance(error, click.exceptions.Exit):
-            sys.exit(error.exit_code)
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
 
 
 def render_table(title: str, rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> Table:

@@ -1,0 +1,128 @@
+"""The command line: input checking of the batch commands and their error messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli_runner import run
+
+HEADER = "customer_id,order_id,order_date,product_id,quantity\n"
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_next_orders_without_quantity_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file lacking `quantity` exits non-zero naming the column, and leaves no output."""
+    orders = write(
+        tmp_path / "o.csv", "customer_id,order_id,order_date,product_id\nc,o,2024-01-01,p\n"
+    )
+    out = tmp_path / "out.csv"
+    result = run(capsys, "next-orders", "--orders", str(orders), "--out", str(out))
+    assert result.code != 0
+    assert "'quantity'" in result.stderr
+    assert "required column is missing" in result.stderr
+    assert not out.exists()
+
+
+def test_next_orders_reports_a_non_numeric_quantity_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A non-numeric quantity is reported with its line, column and value."""
+    orders = write(tmp_path / "o.csv", HEADER + "c,o1,2024-01-01,p,2\nc,o2,2024-01-08,p,two\n")
+    out = tmp_path / "out.csv"
+    result = run(capsys, "next-orders", "--orders", str(orders), "--out", str(out))
+    assert result.code == 1
+    assert "line 3, column 'quantity': 'two' is not a number" in result.stderr
+    assert not out.exists()
+
+
+def test_next_orders_refuses_an_impossible_date(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """2024-13-45 is refused, in a file and as --as-of."""
+    orders = write(tmp_path / "o.csv", HEADER + "c,o1,2024-13-45,p,2\n")
+    result = run(capsys, "next-orders", "--orders", str(orders), "--out", str(tmp_path / "x"))
+    assert result.code == 1
+    assert "'2024-13-45' is not a real calendar date" in result.stderr
+    good = write(tmp_path / "g.csv", HEADER + "c,o1,2024-01-01,p,2\n")
+    result = run(
+        capsys,
+        "next-orders",
+        "--orders",
+        str(good),
+        "--out",
+        str(tmp_path / "x"),
+        "--as-of",
+        "2024-13-45",
+    )
+    assert result.code == 1
+    assert "--as-of" in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_problems_of_several_files_are_reported_together(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bad orders and bad targets are both reported in one run."""
+    orders = write(tmp_path / "o.csv", HEADER + "c,o1,2024-01-01,p,-1\n")
+    targets = write(tmp_path / "t.csv", "customer_id,order_date\nc,soon\n")
+    result = run(
+        capsys,
+        "next-orders",
+        "--orders",
+        str(orders),
+        "--targets",
+        str(targets),
+        "--out",
+        str(tmp_path / "x"),
+    )
+    assert result.code == 1
+    assert "o.csv, line 2, column 'quantity'" in result.stderr
+    assert "t.csv, line 2, column 'order_date'" in result.stderr
+
+
+def test_engine_commands_not_built_fail_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A valid request to an engine that does not exist yet fails and writes nothing."""
+    orders = write(tmp_path / "o.csv", HEADER + "c,o1,2024-01-01,p,2\n")
+    out = tmp_path / "out.csv"
+    result = run(capsys, "next-orders", "--orders", str(orders), "--out", str(out))
+    assert result.code == 1
+    assert "not built yet" in result.stderr
+    assert not out.exists()
+
+
+def test_assign_names_an_unknown_rep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A customer naming a rep that is not in the reps file is refused with its line."""
+    reps = write(
+        tmp_path / "reps.csv", "rep_id,latitude,longitude,capacity_minutes\nr1,45,10,600\n"
+    )
+    customers = write(
+        tmp_path / "c.csv",
+        "customer_id,latitude,longitude,workload_minutes,rep_id\na,45,10,30,r1\nb,45,10,30,r9\n",
+    )
+    result = run(
+        capsys,
+        "assign",
+        "--reps",
+        str(reps),
+        "--customers",
+        str(customers),
+        "--out",
+        str(tmp_path / "a.csv"),
+    )
+    assert result.code == 1
+    assert "c.csv, line 3, column 'rep_id': 'r9' is not a known rep" in result.stderr
+
+
+def test_usage_errors_exit_with_status_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """A missing required option is a usage error (status 2)."""
+    assert run(capsys, "next-orders").code == 2
