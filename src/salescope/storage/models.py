@@ -1,0 +1,253 @@
+"""The operational database: SQLAlchemy 2 typed models of the foundation tables.
+
+Portable across SQLite and PostgreSQL:
+
+* timestamps are timezone-aware in Python and stored as UTC (``UTCDateTime``);
+* JSON columns are ``JSON`` (``JSONB`` on PostgreSQL);
+* closed vocabularies are strings with a named CHECK constraint, not database enums, so adding
+  a value is a one-line migration on both databases;
+* every constraint and index is named by ``NAMING_CONVENTION``, so Alembic autogenerate is
+  stable and batch migrations on SQLite can find constraints by name.
+
+External keys (``Customer.customer_id``, ``Rep.rep_id``) are the identifiers of the canonical
+tables; a customer refers to its rep by that string, not by a foreign key, so tables can be
+imported in any order. Later migrations add recommendations, decisions, verification requests,
+visit reports, proposals and feedback on top of this base.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from salescope.domain.statuses import CustomerStatus, InteractionMode, RepRole
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored as UTC.
+
+    PostgreSQL stores ``timestamp with time zone``; SQLite, which has no time zones, stores the
+    UTC wall time. Reading always gives an aware datetime in UTC. Naive datetimes are refused:
+    they are ambiguous, and a bug wherever they come from.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+JSONType = sa.JSON(none_as_null=True).with_variant(
+    postgresql.JSONB(none_as_null=True), "postgresql"
+)
+"""JSON everywhere, JSONB on PostgreSQL (comparable, indexable). Python ``None`` is SQL NULL."""
+
+
+class UserRole(StrEnum):
+    """What a user may do (see PRODUCT.md, "People who use it")."""
+
+    ADMIN = "admin"
+    MANAGER = "manager"
+    REP = "rep"
+    ANALYST = "analyst"
+
+
+class ImportStatus(StrEnum):
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+
+
+def one_of(column: str, values: type[StrEnum], *, name: str | None = None) -> sa.CheckConstraint:
+    """A named CHECK constraint: ``column`` is NULL or one of the enum's values."""
+    allowed = ", ".join(f"'{member.value}'" for member in values)
+    return sa.CheckConstraint(f"{column} IN ({allowed})", name=name or column)
+
+
+class Base(DeclarativeBase):
+    """Base of every model; its metadata carries the constraint naming convention."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 (SQLAlchemy reads this class attribute)
+        datetime: UTCDateTime(),
+        float: sa.Double(),
+        str: sa.String(),
+        dict[str, Any]: JSONType,
+        list[str]: JSONType,
+    }
+
+
+user_regions = sa.Table(
+    "user_regions",
+    Base.metadata,
+    sa.Column(
+        "user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, nullable=False
+    ),
+    sa.Column(
+        "region_id",
+        sa.ForeignKey("regions.id", ondelete="CASCADE"),
+        primary_key=True,
+        nullable=False,
+        index=True,
+    ),
+)
+"""Which regions a user (a regional manager) manages."""
+
+
+class Region(Base):
+    """A sales region, by the code the canonical tables use in their ``region`` column."""
+
+    __tablename__ = "regions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(unique=True)
+    name: Mapped[str]
+
+    managers: Mapped[list[User]] = relationship(secondary=user_regions, back_populates="regions")
+
+    def __repr__(self) -> str:
+        return f"Region(code={self.code!r}, name={self.name!r})"
+
+
+class User(Base):
+    """Someone who logs in: admin, regional manager, rep or analyst."""
+
+    __tablename__ = "users"
+    __table_args__ = (one_of("role", UserRole),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(150), unique=True)
+    full_name: Mapped[str] = mapped_column(default="", server_default="")
+    role: Mapped[str] = mapped_column(sa.String(16))
+    password_hash: Mapped[str | None]
+    active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    regions: Mapped[list[Region]] = relationship(
+        secondary=user_regions, back_populates="managers", order_by=Region.code
+    )
+
+    def __repr__(self) -> str:
+        return f"User(username={self.username!r}, role={self.role!r})"
+
+
+class Rep(Base):
+    """A sales rep or merchandiser (the canonical ``reps`` table)."""
+
+    __tablename__ = "reps"
+    __table_args__ = (one_of("role", RepRole),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rep_id: Mapped[str] = mapped_column(unique=True)
+    name: Mapped[str | None]
+    region: Mapped[str | None] = mapped_column(index=True)
+    role: Mapped[str | None] = mapped_column(sa.String(32))
+    latitude: Mapped[float]
+    longitude: Mapped[float]
+    capacity_minutes: Mapped[float]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f"Rep(rep_id={self.rep_id!r}, name={self.name!r})"
+
+
+class Customer(Base):
+    """A shop: a served customer or a prospect of the market universe (``customers`` table)."""
+
+    __tablename__ = "customers"
+    __table_args__ = (
+        one_of("status", CustomerStatus),
+        one_of("interaction_mode", InteractionMode),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(unique=True)
+    name: Mapped[str | None]
+    address: Mapped[str | None]
+    city: Mapped[str | None]
+    region: Mapped[str | None] = mapped_column(index=True)
+    channel: Mapped[str | None]
+    chain: Mapped[str | None]
+    status: Mapped[str | None] = mapped_column(sa.String(16), index=True)
+    # Rep.rep_id by value, not a foreign key: customers and reps are imported in any order.
+    rep_id: Mapped[str | None] = mapped_column(index=True)
+    interaction_mode: Mapped[str | None] = mapped_column(sa.String(16))
+    visits_per_month: Mapped[float | None]
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f"Customer(customer_id={self.customer_id!r}, name={self.name!r})"
+
+
+class ImportRun(Base):
+    """One import of input files: what came in, what it did, how it ended."""
+
+    __tablename__ = "import_runs"
+    __table_args__ = (one_of("status", ImportStatus),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(sa.String(64))
+    files: Mapped[list[str]] = mapped_column(default=list)
+    fingerprint: Mapped[str] = mapped_column(sa.String(64), index=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(sa.String(16), default=ImportStatus.RUNNING.value)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    actor: Mapped[str | None] = mapped_column(sa.String(150))
+    message: Mapped[str | None] = mapped_column(sa.Text)
+
+    def __repr__(self) -> str:
+        return f"ImportRun(id={self.id!r}, source={self.source!r}, status={self.status!r})"
+
+
+class AuditEvent(Base):
+    """One entry of the audit trail: who did what, to which entity, when, with which details."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (sa.Index(None, "entity_type", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str | None] = mapped_column(sa.String(150))
+    action: Mapped[str] = mapped_column(sa.String(64), index=True)
+    entity_type: Mapped[str | None] = mapped_column(sa.String(64))
+    entity_id: Mapped[str | None]
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    def __repr__(self) -> str:
+        return f"AuditEvent(id={self.id!r}, action={self.action!r}, actor={self.actor!r})"
