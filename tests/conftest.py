@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.pg import postgres_server_url, postgres_url  # noqa: F401 (fixtures)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SALESCOPE_SHARED_DATA", REPO.parent / "shared" / "data"))
 
@@ -37,3 +39,19 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SALESCOPE_DATA_DIR", str(path))
     monkeypatch.delenv("SALESCOPE_DATABASE_URL", raising=False)
     return path
+
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of an empty database: a SQLite file in a directory that does not exist yet, or a
+    fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'not-yet' / 'salescope.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url

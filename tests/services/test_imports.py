@@ -1,0 +1,124 @@
+"""Imports: all-or-nothing, idempotent, audited."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from salescope.config import get_settings
+from salescope.data.adapters import AdapterOutput
+from salescope.domain.errors import InputError, SalescopeError
+from salescope.services.imports import do_import, read_canonical, store_output
+from salescope.storage import repositories as repo
+from salescope.storage.db import Database
+from salescope.storage.tables import TableStore
+
+ORDERS = (
+    "customer_id,order_id,order_date,product_id,quantity\n"
+    "c1,o1,2024-01-05,p1,3\nc1,o1,2024-01-05,p2,1\nc2,o2,2024-01-06,p1,2\n"
+)
+CUSTOMERS = (
+    "customer_id,name,region,latitude,longitude\nc1,Shop 1,North,45,10\nc2,Shop 2,South,46,11\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def on_each_database(data_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every import test runs on SQLite and on PostgreSQL."""
+    monkeypatch.setenv("SALESCOPE_DATABASE_URL", database_url)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> list[Path]:
+    (tmp_path / "in").mkdir()
+    orders = tmp_path / "in" / "orders.csv"
+    orders.write_text(ORDERS)
+    customers = tmp_path / "in" / "customers.csv"
+    customers.write_text(CUSTOMERS)
+    return [orders, customers]
+
+
+def test_importing_twice_duplicates_nothing(data_dir: Path, files: list[Path]) -> None:
+    """The second import of the same files changes no table and no customer row."""
+    settings = get_settings()
+    first = do_import(settings, "tables", files)
+    assert first.changed
+    assert first.database["customers"].added == 2
+    second = do_import(settings, "tables", files)
+    assert not second.changed
+    assert second.version is None
+    assert second.database["customers"].changed is False
+    assert TableStore(settings.tables_dir).counts() == {"customers": 2, "orders": 3}
+
+
+def test_import_is_audited(data_dir: Path, files: list[Path]) -> None:
+    """Each import leaves an import run and an audit event with its counts."""
+    settings = get_settings()
+    do_import(settings, "tables", files, actor="analyst")
+    do_import(settings, "tables", files, actor="analyst")
+    with Database.from_settings(settings) as database, database.session() as session:
+        runs = repo.list_imports(session)
+        events = repo.list_audit(session, action_prefix="import.")
+    assert [r.status for r in runs] == ["ok", "ok"]
+    assert [e.action for e in events] == ["import.completed", "import.unchanged"]
+    assert events[0].actor == "analyst"
+    assert events[0].details["tables"]["orders"]["added"] == 2
+
+
+def test_a_bad_file_imports_nothing(data_dir: Path, files: list[Path], tmp_path: Path) -> None:
+    """When one file of an import is bad, no table of the import is stored."""
+    settings = get_settings()
+    bad = tmp_path / "in" / "products.csv"
+    bad.write_text("product_id,pack_size\np1,0\n")
+    with pytest.raises(InputError, match="pack_size"):
+        do_import(settings, "tables", [*files, bad])
+    assert TableStore(settings.tables_dir).version is None
+
+
+def test_a_database_failure_rolls_the_tables_back(
+    data_dir: Path, files: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the database step fails after the tables were written, the old version comes back."""
+    settings = get_settings()
+    do_import(settings, "tables", files[:1])
+    store = TableStore(settings.tables_dir)
+    before = store.version
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(repo, "finish_import", fail)
+    with pytest.raises(RuntimeError):
+        do_import(settings, "tables", files)
+    assert store.version == before
+    assert store.names() == ["orders"]
+
+
+def test_two_businesses_are_not_mixed(data_dir: Path, files: list[Path]) -> None:
+    """Data from another adapter source are refused unless the store is replaced."""
+    settings = get_settings()
+    tables = read_canonical(files).tables
+    store_output(settings, AdapterOutput("iowa", tables), files=("x",), fingerprint="a")
+    with pytest.raises(SalescopeError, match="mix two businesses"):
+        store_output(
+            settings, AdapterOutput("online-retail", tables), files=("y",), fingerprint="b"
+        )
+    report = store_output(
+        settings,
+        AdapterOutput("online-retail", tables),
+        files=("y",),
+        fingerprint="b",
+        replace=True,
+    )
+    assert report.changed
+
+
+def test_files_must_be_named_after_a_table(data_dir: Path, tmp_path: Path) -> None:
+    """A file whose name is not a canonical table needs --table."""
+    odd = tmp_path / "sales.csv"
+    odd.write_text(ORDERS)
+    with pytest.raises(InputError, match="not named after a canonical table"):
+        do_import(get_settings(), "tables", [odd])
+    report = do_import(get_settings(), "tables", [odd], table="orders")
+    assert report.kept == {"orders": 3}
