@@ -7,10 +7,10 @@ A command parses its options, calls one service and renders the result. Errors a
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from rich.table import Table
 from salescope import __version__
 from salescope.config import Settings, get_settings
 from salescope.domain.errors import SalescopeError
+
+if TYPE_CHECKING:
+    from salescope.services.imports import ImportReport
 
 app = typer.Typer(
     name="salescope",
@@ -88,6 +91,141 @@ def main_options(
 def version() -> None:
     """Print the version."""
     out.print(f"salescope {__version__}")
+
+
+# -- demo ------------------------------------------------------------------------------------
+@app.command()
+def demo(
+    ctx: typer.Context,
+    seed: Annotated[int, typer.Option(help="Random seed of the synthetic company.")] = 7,
+    small: Annotated[
+        bool, typer.Option("--small", help="A small company (300 shops, 8 months).")
+    ] = False,
+) -> None:
+    """Build the synthetic demo company into the data directory and show it."""
+    from salescope.data.demo import DemoConfig
+    from salescope.services.demo import do_demo
+
+    settings = _settings(ctx)
+    config = DemoConfig.small(seed) if small else DemoConfig(seed=seed)
+    with progress_bar("demo company") as update:
+        result = do_demo(settings, config, progress=update)
+    summary = result.company.summary()
+    labels = {
+        "regions": "regions",
+        "towns": "towns",
+        "shops": "shops in the market universe",
+        "served": "  served customers",
+        "prospects": "  prospects",
+        "new_in_history": "  customers won during the history",
+        "churned": "  customers lost during the history",
+        "reps": "reps",
+        "merchandisers": "merchandisers",
+        "categories": "categories",
+        "products_own": "our products",
+        "products_competitor": "competitors' products",
+        "launches": "launches during the history",
+        "promotions": "promotions",
+        "objectives": "objectives",
+        "orders": "orders",
+        "order_lines": "order lines",
+        "lines_per_order": "lines per order",
+        "first_order": "first order",
+        "last_order": "last order",
+        "revenue": "revenue",
+        "revenue_last_12m": "revenue, last 12 months",
+        "lines_on_promotion": "lines bought on promotion",
+        "market_rows": "market observations",
+        "visits": "visits",
+    }
+    rows = [
+        (label, f"{summary[key]:,}" if isinstance(summary[key], int | float) else str(summary[key]))
+        for key, label in labels.items()
+    ]
+    out.print(render_table(f"Demo company (seed {seed})", rows, ("", "")))
+    out.print(f"Tables stored in {settings.data_dir} (version {result.report.version}); files for")
+    out.print(f"the batch commands in {result.tables_dir}, ground truth in {result.truth_dir}.")
+    out.print(f"Overview plot: {result.overview}")
+
+
+# -- imports ---------------------------------------------------------------------------------
+PathsArg = Annotated[
+    list[Path], typer.Argument(help="Files or directories to import.", show_default=False)
+]
+ReplaceOpt = Annotated[
+    bool, typer.Option("--replace", help="Replace the stored tables instead of merging.")
+]
+
+
+def _import(ctx: typer.Context, source: str, paths: list[Path], **options: Any) -> None:
+    from salescope.services.imports import do_import
+
+    settings = _settings(ctx)
+    with progress_bar(f"import {source}") as update:
+        report = do_import(settings, source, paths, progress=update, **options)
+    show_import(report, settings)
+
+
+@import_app.command("iowa")
+def import_iowa(ctx: typer.Context, paths: PathsArg, replace: ReplaceOpt = False) -> None:
+    """Iowa liquor sales: the cleaned parquet with its stores and products files, or the
+    portal's raw export."""
+    _import(ctx, "iowa", paths, replace=replace)
+
+
+@import_app.command("online-retail")
+def import_online_retail(ctx: typer.Context, paths: PathsArg, replace: ReplaceOpt = False) -> None:
+    """UCI Online Retail (online_retail.csv.gz)."""
+    _import(ctx, "online-retail", paths, replace=replace)
+
+
+@import_app.command("tables")
+def import_tables(
+    ctx: typer.Context,
+    paths: PathsArg,
+    table: Annotated[
+        str | None, typer.Option(help="Table of every file (default: from each file's name).")
+    ] = None,
+    replace: ReplaceOpt = False,
+) -> None:
+    """Canonical tables (CSV or Parquet) named after their table: orders.csv, customers.csv…"""
+    _import(ctx, "tables", paths, table=table, replace=replace)
+
+
+def show_import(report: ImportReport, settings: Settings) -> None:
+    """Print what an import kept, dropped and changed."""
+    rows = []
+    for name, change in report.changes.items():
+        unit = " orders" if name == "orders" else ""
+        rows.append(
+            (
+                name,
+                f"{report.kept.get(name, 0):,}",
+                f"{change.added:,}{unit}",
+                f"{change.replaced:,}{unit}",
+                f"{change.unchanged:,}{unit}",
+                f"{change.rows_after:,}",
+            )
+        )
+    out.print(
+        render_table(
+            f"Imported {report.source} into {settings.data_dir}",
+            rows,
+            ("table", "rows read", "added", "replaced", "unchanged", "rows stored"),
+        )
+    )
+    if report.dropped:
+        dropped = [(d.table, d.reason, f"{d.rows:,}") for d in report.dropped]
+        out.print(render_table("Left out", dropped, ("table", "reason", "rows")))
+    for note in report.notes:
+        out.print(f"[dim]note:[/] {note}")
+    if report.changed:
+        out.print(f"Stored as table version {report.version} in {report.seconds:.1f} s.")
+    else:
+        out.print(
+            "Nothing changed: the data directory already holds these data "
+            f"({report.seconds:.1f} s)."
+        )
 
 
 # -- engines ---------------------------------------------------------------------------------
@@ -224,7 +362,7 @@ def main() -> None:
         sys.exit(1)
 
 
-def render_table(title: str, rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> Table:
+def render_table(title: str, rows: Sequence[Sequence[str]], headers: Sequence[str]) -> Table:
     table = Table(title=title, title_justify="left")
     for i, header in enumerate(headers):
         table.add_column(header, justify="right" if i else "left")

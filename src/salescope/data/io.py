@@ -101,11 +101,22 @@ class _Check:
 
 
 def _clean_strings(frame: pl.DataFrame) -> pl.DataFrame:
-    """Strip string cells and turn empty ones into nulls."""
+    """Strip string cells and turn empty ones into nulls.
+
+    Only the columns that hold such a cell are rewritten: a test without allocation finds
+    them, so clean columns (the usual case, e.g. Parquet written by a program) are not copied.
+    """
+    strings = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    if not strings or frame.height == 0:
+        return frame
+    dirty = frame.select(
+        (pl.col(name).str.contains(r"^\s|\s$") | (pl.col(name) == "")).any().alias(name)
+        for name in strings
+    ).row(0)
     exprs = [
         pl.col(name).str.strip_chars().replace("", None).alias(name)
-        for name, dtype in frame.schema.items()
-        if dtype == pl.String
+        for name, needs in zip(strings, dirty, strict=True)
+        if needs
     ]
     return frame.with_columns(exprs) if exprs else frame
 
@@ -282,8 +293,43 @@ def _value_checks(column: Column) -> list[_Check]:
     return checks
 
 
+def _functional_violations(
+    frame: pl.DataFrame, schema: TableSchema, present: set[str]
+) -> dict[tuple[str, str], pl.Series]:
+    """Values of each determinant whose rows hold more than one value of the dependent.
+
+    One streaming group-by per determinant (min != max per group): far cheaper in time and
+    memory than a window over every row, which is then needed only where a rule is broken.
+    """
+    pairs: dict[str, list[str]] = {}
+    for dependent, determinant in schema.functional:
+        if dependent in present and determinant in present:
+            pairs.setdefault(determinant, []).append(dependent)
+    found: dict[tuple[str, str], pl.Series] = {}
+    for determinant, dependents in pairs.items():
+        spans = (
+            frame.lazy()
+            .group_by(determinant)
+            .agg(
+                (pl.col(d).min() != pl.col(d).max()).fill_null(False).alias(f"c{i}")
+                for i, d in enumerate(dependents)
+            )
+            .filter(pl.any_horizontal(f"c{i}" for i in range(len(dependents))))
+            .collect(engine="streaming")
+        )
+        for i, dependent in enumerate(dependents):
+            broken = spans.filter(pl.col(f"c{i}"))[determinant]
+            if broken.len():
+                found[(dependent, determinant)] = broken
+    return found
+
+
 def _table_checks(
-    schema: TableSchema, present: set[str], offset: int, row_label: str
+    schema: TableSchema,
+    present: set[str],
+    offset: int,
+    row_label: str,
+    violations: dict[tuple[str, str], pl.Series],
 ) -> list[_Check]:
     checks: list[_Check] = []
     if schema.key and all(k in present for k in schema.key):
@@ -323,12 +369,14 @@ def _table_checks(
                 )
             )
     for dependent, determinant in schema.functional:
-        if dependent in present and determinant in present:
+        broken = violations.get((dependent, determinant))
+        if broken is not None and dependent in present and determinant in present:
             first = pl.col(dependent).first().over(determinant)
             checks.append(
                 _Check(
                     dependent,
-                    pl.col(dependent) != first,
+                    pl.col(determinant).is_in(broken.implode(), nulls_equal=True)
+                    & (pl.col(dependent) != first),
                     pl.col(dependent).cast(pl.String),
                     pl.format(
                         "differs from {} {} on the other lines of {} {}",
@@ -450,7 +498,10 @@ def validate_frame(
     value_checks = [c for col in schema.columns if col.name in present for c in _value_checks(col)]
     more, more_total = _collect_issues(
         typed,
-        value_checks + _table_checks(schema, present, offset, row_label),
+        value_checks
+        + _table_checks(
+            schema, present, offset, row_label, _functional_violations(typed, schema, present)
+        ),
         file=file,
         offset=offset,
         row_label=row_label,

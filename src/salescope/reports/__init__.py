@@ -1,0 +1,1 @@
+"""Plots and printable reports, rendered from frames (matplotlib, no display needed)."""

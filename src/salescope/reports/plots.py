@@ -1,0 +1,99 @@
+"""Figures Salescope writes next to its results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import polars as pl
+from matplotlib.figure import Figure
+
+from salescope.data.io import atomic_path
+
+STATUS_COLOURS = {"prospect": "#b0bec5", "served": "#1565c0"}  # drawing order
+
+
+def save(figure: Figure, target: Path) -> Path:
+    """Write ``figure`` as PNG atomically and release it."""
+    with atomic_path(target) as tmp:
+        figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    return target
+
+
+def company_overview(
+    customers: pl.DataFrame, reps: pl.DataFrame, orders: pl.DataFrame, products: pl.DataFrame
+) -> Figure:
+    """Map of shops and reps, monthly sales by category, and the order rhythm of customers."""
+    figure = plt.figure(figsize=(14, 7.5), layout="constrained")
+    grid = figure.add_gridspec(2, 2, width_ratios=(1.15, 1))
+    geo = figure.add_subplot(grid[:, 0])
+    for status, colour in STATUS_COLOURS.items():
+        shops = customers.filter(pl.col("status") == status).drop_nulls(["latitude", "longitude"])
+        geo.scatter(
+            shops["longitude"],
+            shops["latitude"],
+            s=6,
+            c=colour,
+            label=f"{status} ({shops.height:,})",
+        )
+    for role, marker in (("rep", "^"), ("merchandiser", "s")):
+        people = reps.filter(pl.col("role") == role) if "role" in reps.columns else reps
+        if people.height:
+            geo.scatter(
+                people["longitude"],
+                people["latitude"],
+                s=70,
+                marker=marker,
+                c="#c62828",
+                edgecolors="white",
+                label=f"{role}s ({people.height})",
+            )
+    geo.set_title("Market universe")
+    geo.set_xlabel("longitude")
+    geo.set_ylabel("latitude")
+    geo.legend(loc="lower left", fontsize=8)
+    geo.set_aspect(1.5)
+
+    sales = figure.add_subplot(grid[0, 1])
+    monthly = (
+        orders.join(products.select("product_id", "category"), on="product_id", how="left")
+        .with_columns(
+            pl.col("order_date").dt.truncate("1mo").alias("month"),
+            pl.col("category").fill_null("other"),
+            pl.col("amount").fill_null(0.0),
+        )
+        .group_by("month", "category")
+        .agg(pl.col("amount").sum())
+        .pivot(on="category", index="month", values="amount")
+        .sort("month")
+        .fill_null(0.0)
+    )
+    categories = [c for c in monthly.columns if c != "month"]
+    sales.stackplot(
+        monthly["month"].to_list(),
+        *[monthly[c].to_numpy() / 1e3 for c in categories],
+        labels=categories,
+        alpha=0.85,
+    )
+    sales.set_title("Our sales by category (thousands per month)")
+    sales.legend(loc="upper left", fontsize=7, ncols=3)
+
+    rhythm = figure.add_subplot(grid[1, 1])
+    gaps = (
+        orders.select("customer_id", "order_date")
+        .unique()
+        .sort("customer_id", "order_date")
+        .with_columns(pl.col("order_date").diff().over("customer_id").dt.total_days().alias("gap"))
+        .group_by("customer_id")
+        .agg(pl.col("gap").median())
+        .drop_nulls()
+    )
+    rhythm.hist(gaps["gap"].clip(0, 60).to_numpy(), bins=30, color="#546e7a")
+    rhythm.set_title("Customers by median days between orders")
+    rhythm.set_xlabel("days")
+    return figure
