@@ -303,7 +303,7 @@ def assign(
     max_moves: Annotated[int, typer.Option(help="How many existing customers may change rep.")] = 0,
 ) -> None:
     """Assign new customers to reps under capacity, with the least travel."""
-    from salescope.services import coverage as service
+    from salescope.services import assignment as service
 
     request = service.check_assign(
         reps=reps, customers=customers, max_moves=max_moves, max_issues=_settings(ctx).max_issues
