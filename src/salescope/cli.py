@@ -216,7 +216,7 @@ def show_import(report: ImportReport, settings: Settings) -> None:
     )
     if report.dropped:
         dropped = [(d.table, d.reason, f"{d.rows:,}") for d in report.dropped]
-        out.print(render_table("Left out", dropped, ("table", "reason", "rows")))
+        out.print(render_table("Left out", dropped, ("table", "reason", "rows"), text=2))
     for note in report.notes:
         out.print(f"[dim]note:[/] {note}")
     if report.changed:
@@ -362,10 +362,14 @@ def main() -> None:
         sys.exit(1)
 
 
-def render_table(title: str, rows: Sequence[Sequence[str]], headers: Sequence[str]) -> Table:
+def render_table(
+    title: str, rows: Sequence[Sequence[str]], headers: Sequence[str], *, text: int = 1
+) -> Table:
+    """A Rich table whose first ``text`` columns are left-aligned and the others (numbers)
+    right-aligned."""
     table = Table(title=title, title_justify="left")
     for i, header in enumerate(headers):
-        table.add_column(header, justify="right" if i else "left")
+        table.add_column(header, justify="left" if i < text else "right")
     for row in rows:
         table.add_row(*row)
     return table

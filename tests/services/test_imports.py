@@ -122,3 +122,17 @@ def test_files_must_be_named_after_a_table(data_dir: Path, tmp_path: Path) -> No
         do_import(get_settings(), "tables", [odd])
     report = do_import(get_settings(), "tables", [odd], table="orders")
     assert report.kept == {"orders": 3}
+
+
+@pytest.mark.shared_data
+def test_iowa_raw_export_imports_once(data_dir: Path, shared_data: Path) -> None:
+    """The Iowa portal export imports with its counts, and a second run changes nothing."""
+    raw = shared_data / "iowa-liquor" / "Iowa_Liquor_Sales_10k_raw_format.csv"
+    first = do_import(get_settings(), "iowa", [raw])
+    assert first.kept["orders"] > 9_000
+    assert sum(d.rows for d in first.dropped if d.table == "orders") + first.kept["orders"] == (
+        10_000
+    )
+    second = do_import(get_settings(), "iowa", [raw])
+    assert not second.changed
+    assert second.changes["orders"].unchanged == first.changes["orders"].added
