@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+import polars.selectors as cs
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -272,6 +273,7 @@ def profile(kpis: pl.DataFrame, memberships: pl.DataFrame, segmenter: Segmenter)
         )
         .sort("period", "_order")
         .drop("_order")
+        .with_columns(cs.float().round(4))
         .select(
             "period",
             "segment",

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from dataclasses import dataclass
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from salescope.domain.errors import InputError, NotBuiltError
+from salescope.domain.errors import InputError
 from salescope.domain.schemas import CUSTOMERS, MARKET, ORDERS, PRODUCTS, REPS
 from salescope.services.inputs import parse_date_option, read_all, unknown_references
+
+if TYPE_CHECKING:
+    from salescope.coverage.wallet import WalletEstimator
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +81,364 @@ def check_coverage(
     )
 
 
-def do_coverage(request: CoverageInput, out_dir: Path) -> None:
-    raise NotBuiltError(
-        "the coverage engine",
-        f"input checked ({request.customers.height:,} shops, {request.orders.height:,} order "
-        f"lines, {request.reps.height:,} reps), nothing written to {out_dir}",
+#: The columns of ``DIR/customers.csv`` that CONTRACTS.md promises, in this order.
+CONTRACT_COLUMNS = (
+    "customer_id",
+    "status",
+    "segment",
+    "revenue_12m",
+    "potential",
+    "potential_low",
+    "potential_high",
+    "share_of_wallet",
+    "recommendation",
+    "interaction_mode",
+    "visits_per_month",
+    "rep_id",
+    "reason",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageResult:
+    """What ``do_coverage`` wrote and the figures to show."""
+
+    out_dir: Path
+    files: dict[str, Path]
+    counts: dict[str, int]
+    summary: dict[str, object]
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The short summary printed by the command line."""
+        s = self.summary
+        out = [f"Coverage at {s['as_of']} of {s['shops']:,} shops ({s['served']:,} served):"]
+        out.append(
+            "  recommendations: "
+            + ", ".join(f"{name} {self.counts.get(name, 0):,}" for name in _ORDER)
+            + f" (of which {s['prospects_not_added']:,} prospects kept as prospects)"
+        )
+        out.append(
+            f"  potential covered: {s['potential_covered']:,.0f} of {s['potential_total']:,.0f} "
+            f"({s['potential_covered_share']:.0%}) today, {s['potential_covered_after']:,.0f} "
+            f"({s['potential_covered_after_share']:.0%}) with the shops to add and without "
+            "those to drop"
+        )
+        out.append(
+            f"  our sales {s['revenue_12m']:,.0f} in the last 12 months = "
+            f"{s['share_of_wallet']:.0%} of the covered potential"
+        )
+        out.append(
+            f"  expected yearly margin net of serving costs: {s['net_value_today']:,.0f} today, "
+            f"{s['net_value_recommended']:,.0f} recommended"
+        )
+        out.append(f"  potential: {s['potential_method']}")
+        if s.get("potential_cv"):
+            out.append(f"  {s['potential_cv']}")
+        out.append(f"  shops added assigned by {s['assignment']}")
+        if s.get("followed"):
+            out.append(
+                f"  follow-up of {s['followed']} customers added in the last 12 months: "
+                f"{s['followup_status']}"
+            )
+        out.extend(f"  note: {note}" for note in self.notes)
+        out.append(f"Files in {self.out_dir}: " + ", ".join(p.name for p in self.files.values()))
+        return out
+
+
+_ORDER = ("add", "keep", "grow", "reduce", "drop", "change_mode")
+
+
+def do_coverage(
+    request: CoverageInput,
+    out_dir: Path,
+    *,
+    previous: pl.DataFrame | None = None,
+    visits: pl.DataFrame | None = None,
+) -> CoverageResult:
+    """Compute the coverage recommendations and write them to ``out_dir``.
+
+    Writes ``customers.csv`` (the CONTRACTS.md columns, then the evidence: segment name,
+    yearly sales, chance, expected sales and net value, distance…), ``assignments.csv`` (the
+    shops to add, as ``salescope assign`` writes), ``segments.csv`` (segment profiles per
+    quarter), ``transitions.csv`` (customers' moves between segments), ``reps.csv`` (load and
+    capacity per rep), ``followup.csv`` (customers added in the last 12 months: sales against
+    the expected), ``coverage_map.png`` and ``summary.json``. Everything is computed first and
+    written to a temporary directory, then moved into place: a failure leaves no file half
+    written. ``previous`` (a former run's customers.csv) names the added customers to follow up;
+    ``visits`` (the visits table) gives the cost to serve from the visit log.
+    """
+    from salescope.coverage.followup import added_customers, follow_up
+    from salescope.coverage.kpis import compute_kpis, kpis_by_period, line_values, period_ends
+    from salescope.coverage.prospects import conversion_chance
+    from salescope.coverage.recommend import (
+        CoverageParams,
+        assign_added,
+        margin_rate,
+        recommend,
     )
+    from salescope.coverage.segmentation import segment_periods
+    from salescope.coverage.wallet import WalletEstimator
+    from salescope.reports.maps import coverage_map
+    from salescope.reports.plots import save
+
+    began = time.perf_counter()
+    customers, orders, reps = request.customers, request.orders, request.reps
+    as_of = request.as_of
+    if customers.height == 0:
+        raise InputError.single("--customers", "holds no shops: nothing to recommend")
+    if reps.height == 0:
+        raise InputError.single("--reps", "holds no reps: nobody to serve the shops")
+    params = CoverageParams()
+    lines = line_values(orders, request.products).filter(pl.col("order_date") < as_of)
+    notes: list[str] = []
+
+    wallet = WalletEstimator().fit(
+        customers, orders, request.market, as_of=as_of, products=request.products
+    )
+    notes.extend(wallet.notes_)
+    kpis = compute_kpis(
+        orders,
+        customers,
+        as_of=as_of,
+        products=request.products,
+        visits=visits,
+        reps=reps,
+        wallet=wallet.result_,
+        lines=lines,
+    )
+    first_day = lines.select(pl.col("order_date").min()).item() or as_of
+    periods = period_ends(first_day, as_of)
+    history = kpis_by_period(
+        orders, customers, periods=periods, products=request.products, visits=visits, reps=reps
+    )
+    segmentation = segment_periods(history)
+    latest = periods[-1][0]
+    segment = segmentation.memberships.filter(pl.col("period") == latest).drop("period")
+
+    served = _served(customers, kpis)
+    chance = conversion_chance(customers, served, own_revenue=kpis["revenue_annualised"])
+    rate = margin_rate(lines, request.products, params)
+    recs = recommend(customers, kpis, reps, chance=chance, margin=rate, params=params)
+    assignments, how = assign_added(recs, customers, reps, params)
+
+    added = added_customers(lines, customers, as_of=as_of, previous=previous)
+    followup = follow_up(lines, added, as_of=as_of, wallet=wallet.result_)
+
+    table = _customers_table(customers, kpis, recs.customers, segment, assignments, wallet)
+    shops = table.join(
+        customers.select(
+            "customer_id",
+            *[c for c in ("latitude", "longitude", "region") if c in customers.columns],
+        ),
+        on="customer_id",
+        how="left",
+    )
+    figure = coverage_map(shops, reps, title=f"Coverage at {as_of}")
+    counts = dict(table.group_by("recommendation").len().iter_rows())
+    summary = _summary(table, recs.summary, wallet, as_of, how, followup)
+    summary["seconds"] = round(time.perf_counter() - began, 2)
+
+    outputs = {
+        "customers": "customers.csv",
+        "assignments": "assignments.csv",
+        "segments": "segments.csv",
+        "transitions": "transitions.csv",
+        "reps": "reps.csv",
+        "followup": "followup.csv",
+        "map": "coverage_map.png",
+        "summary": "summary.json",
+    }
+    with _staging(out_dir) as stage:
+        table.write_csv(stage / outputs["customers"], date_format="%Y-%m-%d")
+        assignments.write_csv(stage / outputs["assignments"])
+        segmentation.profiles.write_csv(stage / outputs["segments"])
+        segmentation.transitions.write_csv(stage / outputs["transitions"])
+        recs.loads.write_csv(stage / outputs["reps"])
+        followup.write_csv(stage / outputs["followup"], date_format="%Y-%m-%d")
+        save(figure, stage / outputs["map"])
+        (stage / outputs["summary"]).write_text(
+            json.dumps(summary | {"counts": counts}, indent=2, default=str), encoding="utf-8"
+        )
+    files = {key: out_dir / name for key, name in outputs.items()}
+    return CoverageResult(out_dir, files, counts, summary, notes)
+
+
+def _served(customers: pl.DataFrame, kpis: pl.DataFrame) -> pl.Series:
+    """Served shops: the status given, else those buying from us in the last 12 months."""
+    buying = customers.select("customer_id").join(
+        kpis.select("customer_id", (pl.col("revenue_12m") > 0).alias("b")),
+        on="customer_id",
+        how="left",
+    )["b"]
+    if "status" in customers.columns:
+        status = customers["status"]
+        return (status == "served").fill_null(buying.fill_null(False))
+    return buying.fill_null(False)
+
+
+def _customers_table(
+    customers: pl.DataFrame,
+    kpis: pl.DataFrame,
+    recs: pl.DataFrame,
+    segment: pl.DataFrame,
+    assignments: pl.DataFrame,
+    wallet: WalletEstimator,
+) -> pl.DataFrame:
+    """customers.csv: the contract columns first, then the evidence."""
+    result = wallet.result_
+    frame = (
+        customers.select("customer_id")
+        .join(recs, on="customer_id", how="left")
+        .join(segment, on="customer_id", how="left")
+        .join(
+            kpis.select(
+                "customer_id",
+                "revenue_12m",
+                "orders_12m",
+                "orders_per_month",
+                "products_12m",
+                "days_since_last_order",
+                "trend",
+                "cost_to_serve_12m",
+                "gap",
+            ),
+            on="customer_id",
+            how="left",
+        )
+        .join(
+            result.select("customer_id", pl.col("source").alias("potential_source")),
+            on="customer_id",
+            how="left",
+        )
+        .join(
+            assignments.select("customer_id", pl.col("rep_id").alias("_assigned")),
+            on="customer_id",
+            how="left",
+        )
+        .with_columns(
+            pl.when(pl.col("recommendation") == "add")
+            .then(pl.col("_assigned"))
+            .otherwise(pl.col("rep_id"))
+            .alias("rep_id")
+        )
+    )
+    extra = [
+        "segment_name",
+        "revenue_annualised",
+        "orders_12m",
+        "orders_per_month",
+        "products_12m",
+        "days_since_last_order",
+        "trend",
+        "gap",
+        "potential_source",
+        "competitor_share",
+        "chance",
+        "mode_today",
+        "visits_today",
+        "minutes_per_month",
+        "expected_sales",
+        "cost_to_serve",
+        "net_value",
+        "net_value_today",
+        "distance_km",
+    ]
+    money = [
+        "revenue_12m",
+        "potential",
+        "potential_low",
+        "potential_high",
+        "revenue_annualised",
+        "gap",
+        "expected_sales",
+        "cost_to_serve",
+        "net_value",
+        "net_value_today",
+    ]
+    return frame.select(*CONTRACT_COLUMNS, *extra).with_columns(
+        pl.col(money).round(2),
+        pl.col("share_of_wallet", "competitor_share", "chance", "trend").round(4),
+        pl.col("orders_per_month", "visits_today", "minutes_per_month", "distance_km").round(2),
+    )
+
+
+def _summary(
+    table: pl.DataFrame,
+    economics: dict[str, float],
+    wallet: WalletEstimator,
+    as_of: dt.date,
+    assignment: str,
+    followup: pl.DataFrame,
+) -> dict[str, object]:
+    served = table.filter(pl.col("status") == "served")
+    total = float(table["potential"].fill_null(0.0).sum())
+    covered = float(served["potential"].fill_null(0.0).sum())
+    after = float(
+        table.filter(
+            ((pl.col("status") == "served") & (pl.col("recommendation") != "drop"))
+            | (pl.col("recommendation") == "add")
+        )["potential"]
+        .fill_null(0.0)
+        .sum()
+    )
+    revenue = float(served["revenue_12m"].fill_null(0.0).sum())
+    cv = wallet.cv_
+    status = (
+        ", ".join(
+            f"{s} {n}" for s, n in followup.group_by("status").len().sort("status").iter_rows()
+        )
+        if followup.height
+        else ""
+    )
+    return {
+        "as_of": as_of.isoformat(),
+        "shops": table.height,
+        "served": served.height,
+        "prospects_not_added": table.filter(
+            (pl.col("status") == "prospect") & (pl.col("recommendation") == "keep")
+        ).height,
+        "potential_total": total,
+        "potential_covered": covered,
+        "potential_covered_share": covered / total if total else 0.0,
+        "potential_covered_after": after,
+        "potential_covered_after_share": after / total if total else 0.0,
+        "revenue_12m": revenue,
+        "share_of_wallet": revenue / covered if covered else 0.0,
+        "net_value_today": economics["net_value_today"],
+        "net_value_recommended": economics["net_value_recommended"],
+        "margin_rate": economics["margin_rate"],
+        "potential_method": wallet.method_,
+        "potential_cv": cv.summary() if cv is not None else "",
+        "potential_cv_spearman": cv.spearman if cv is not None else None,
+        "potential_cv_baseline_spearman": cv.baseline_spearman if cv is not None else None,
+        "potential_cv_coverage": cv.coverage if cv is not None else None,
+        "assignment": assignment,
+        "followed": followup.height,
+        "followup_status": status,
+    }
+
+
+@contextlib.contextmanager
+def _staging(out_dir: Path) -> Iterator[Path]:
+    """A temporary directory beside ``out_dir`` whose files replace those of ``out_dir`` only
+    when the block succeeds (a new ``out_dir`` appears whole, in one rename)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError.single(str(out_dir), "exists and is not a directory")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        yield stage
+        os.chmod(stage, 0o777 & ~umask)
+        for item in stage.iterdir():
+            os.chmod(item, 0o666 & ~umask)
+        if not out_dir.exists():
+            os.replace(stage, out_dir)
+        else:
+            for item in stage.iterdir():
+                os.replace(item, out_dir / item.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
