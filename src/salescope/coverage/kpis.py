@@ -313,6 +313,7 @@ def compute_kpis(
     ) * params.travel_share
     frame = (
         base.select("customer_id", "rep_id")
+        .with_row_index("_row")
         .join(current.drop("first_order", "last_order"), on="customer_id", how="left")
         .join(first_half, on="customer_id", how="left")
         .join(second_half, on="customer_id", how="left")
@@ -333,6 +334,7 @@ def compute_kpis(
                 "travel_minutes_per_month"
             ),
         )
+        .sort("_row")
     )
     expected = [] if wallet is None else ["potential", "potential_low", "potential_high"]
     result = frame.select(
@@ -380,7 +382,10 @@ def compute_kpis(
     )
     if wallet is not None:
         result = result.join(
-            wallet.select("customer_id", *expected), on="customer_id", how="left"
+            wallet.select("customer_id", *expected),
+            on="customer_id",
+            how="left",
+            maintain_order="left",
         ).with_columns(
             pl.when(pl.col("potential") > 0)
             .then((pl.col("revenue_annualised") / pl.col("potential")).clip(0.0, 1.0))

@@ -286,7 +286,10 @@ def _own_features(
     if mix is not None:
         frame = frame.join(mix, on="customer_id", how="left")
         exprs.extend(pl.col(c).fill_null(0.0) for c in mix.columns if c != "customer_id")
-    return frame.select("customer_id", *exprs)
+    # rows in the order of ``ids``: the design matrix is positional
+    return ids.join(
+        frame.select("customer_id", *exprs), on="customer_id", how="left", maintain_order="left"
+    )
 
 
 def _category_mix(lines: pl.DataFrame, start: dt.date, end: dt.date) -> pl.DataFrame | None:

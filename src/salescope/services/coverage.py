@@ -216,8 +216,14 @@ def do_coverage(
     latest = periods[-1][0]
     segment = segmentation.memberships.filter(pl.col("period") == latest).drop("period")
 
-    served = _served(customers, kpis)
-    chance = conversion_chance(customers, served, own_revenue=kpis["revenue_annualised"])
+    customers, served = _status(customers, kpis, notes)
+    yearly = customers.select("customer_id").join(
+        kpis.select("customer_id", "revenue_annualised"),
+        on="customer_id",
+        how="left",
+        maintain_order="left",
+    )["revenue_annualised"]
+    chance = conversion_chance(customers, served, own_revenue=yearly)
     rate = margin_rate(lines, request.products, params)
     recs = recommend(customers, kpis, reps, chance=chance, margin=rate, params=params)
     assignments, how = assign_added(recs, customers, reps, params)
@@ -264,17 +270,44 @@ def do_coverage(
     return CoverageResult(out_dir, files, counts, summary, notes)
 
 
-def _served(customers: pl.DataFrame, kpis: pl.DataFrame) -> pl.Series:
-    """Served shops: the status given, else those buying from us in the last 12 months."""
-    buying = customers.select("customer_id").join(
-        kpis.select("customer_id", (pl.col("revenue_12m") > 0).alias("b")),
+def _status(
+    customers: pl.DataFrame, kpis: pl.DataFrame, notes: list[str]
+) -> tuple[pl.DataFrame, pl.Series]:
+    """Customers with the status the engines use, and the served mask.
+
+    The status given wins, except that a shop marked served which never ordered from us is a
+    prospect (a note says how many); without a status, served = bought in the last 12 months.
+    """
+    facts = customers.select("customer_id").join(
+        kpis.select(
+            "customer_id",
+            (pl.col("revenue_12m") > 0).alias("recent"),
+            pl.col("last_order").is_not_null().alias("ever"),
+        ),
         on="customer_id",
         how="left",
-    )["b"]
+        maintain_order="left",
+    )
+    recent = facts["recent"].fill_null(False)
+    ever = facts["ever"].fill_null(False)
     if "status" in customers.columns:
-        status = customers["status"]
-        return (status == "served").fill_null(buying.fill_null(False))
-    return buying.fill_null(False)
+        given = customers["status"] == "served"
+        never = given.fill_null(False) & ~ever
+        if never.any():
+            notes.append(
+                f"{int(never.sum()):,} shops marked served have never ordered from us: "
+                "treated as prospects"
+            )
+        served = given.fill_null(recent) & ~never
+    else:
+        served = recent
+    status = (
+        pl.DataFrame({"served": served})
+        .select(pl.when("served").then(pl.lit("served")).otherwise(pl.lit("prospect")))
+        .to_series()
+        .alias("status")
+    )
+    return customers.with_columns(status), served
 
 
 def _customers_table(
@@ -321,6 +354,17 @@ def _customers_table(
             .then(pl.col("_assigned"))
             .otherwise(pl.col("rep_id"))
             .alias("rep_id")
+        )
+        .with_columns(
+            pl.when((pl.col("recommendation") == "add") & pl.col("rep_id").is_null())
+            .then(
+                pl.concat_str(
+                    pl.col("reason"),
+                    pl.lit(" No rep has the free capacity for it yet: left unassigned."),
+                )
+            )
+            .otherwise(pl.col("reason"))
+            .alias("reason")
         )
     )
     extra = [
