@@ -18,8 +18,6 @@ import polars as pl
 
 from salescope.coverage.wallet import WalletParams, _design, _fold_ids, _fold_matrix
 
-FloatArray = Any
-
 
 @dataclass(frozen=True, slots=True)
 class ChanceParams:

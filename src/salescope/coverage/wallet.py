@@ -70,6 +70,8 @@ class WalletParams:
     max_categories: int = 32  # categorical columns with at most this many levels stay native
     max_name_words: int = 40  # most frequent words of shop names used as indicators
     smoothing: float = 10.0  # target-encoding prior weight (shops)
+    n_bags: int = 1  # models with different seeds averaged
+    objective: str = "huber"
     min_observed: int = 12  # fewer shops with market data: fallback on default_share
     default_share: float = 0.3  # share of wallet assumed when market data are missing
     window_days: int = 365
@@ -576,13 +578,13 @@ def _fold_matrix(
     return matrix, design.names + names + knn_names
 
 
-def _model(params: WalletParams, n_train: int) -> Any:
+def _model(params: WalletParams, n_train: int, seed: int = 0) -> Any:
     from lightgbm import LGBMRegressor
 
     # fewer, shallower trees on small samples
     scale = min(1.0, max(0.35, n_train / 600))
     return LGBMRegressor(
-        objective="huber",
+        objective=params.objective,
         alpha=1.0,
         n_estimators=int(params.n_estimators * scale),
         learning_rate=params.learning_rate,
@@ -594,7 +596,7 @@ def _model(params: WalletParams, n_train: int) -> Any:
         reg_lambda=1.0,
         min_split_gain=0.0,
         cat_smooth=10.0,
-        random_state=params.random_state,
+        random_state=params.random_state + seed,
         n_jobs=1,
         verbose=-1,
     )
@@ -604,13 +606,17 @@ def _fit_predict(
     design: _Design, y: FloatArray, train: IntArray, predict: IntArray, params: WalletParams
 ) -> tuple[FloatArray, Any, list[str]]:
     matrix, names = _fold_matrix(design, y, train, params)
-    model = _model(params, train.size)
-    model.fit(
-        matrix[train],
-        y[train],
-        categorical_feature=design.categorical if design.categorical else "auto",
-    )
-    return np.asarray(model.predict(matrix[predict]), dtype=np.float64), model, names
+    total = np.zeros(predict.size)
+    model: Any = None
+    for bag in range(max(1, params.n_bags)):
+        model = _model(params, train.size, bag)
+        model.fit(
+            matrix[train],
+            y[train],
+            categorical_feature=design.categorical if design.categorical else "auto",
+        )
+        total += np.asarray(model.predict(matrix[predict]), dtype=np.float64)
+    return total / max(1, params.n_bags), model, names
 
 
 def _spearman(a: FloatArray, b: FloatArray) -> float:
