@@ -334,7 +334,10 @@ def coverage(
         as_of=as_of,
         max_issues=_settings(ctx).max_issues,
     )
-    service.do_coverage(request, out_dir)
+    with err.status("coverage: potential, segments, recommendations, assignment…"):
+        result = service.do_coverage(request, out_dir)
+    for line in result.lines():
+        out.print(line, highlight=False, soft_wrap=True)
 
 
 @app.command()
