@@ -88,16 +88,46 @@ def test_problems_of_several_files_are_reported_together(
     assert "t.csv, line 2, column 'order_date'" in result.stderr
 
 
-def test_engine_commands_not_built_fail_clearly(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A valid request to an engine that does not exist yet fails and writes nothing."""
-    orders = write(tmp_path / "o.csv", HEADER + "c,o1,2024-01-01,p,2\n")
-    out = tmp_path / "out.csv"
-    result = run(capsys, "next-orders", "--orders", str(orders), "--out", str(out))
+def test_commands_not_built_fail_clearly(capsys: pytest.CaptureFixture[str]) -> None:
+    """A command whose part is not built yet fails with a message, not placeholder output."""
+    result = run(capsys, "serve")
     assert result.code == 1
     assert "not built yet" in result.stderr
-    assert not out.exists()
+
+
+def test_next_orders_writes_the_contract_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """next-orders on a small history writes every target's lines with the contract columns."""
+    rows = "".join(
+        f"c{c},o{c}-{w},2024-{1 + w // 4:02d}-{1 + 7 * (w % 4):02d},p{(c + k) % 7},{1 + k}\n"
+        for c in range(6)
+        for w in range(12)
+        for k in range(3)
+    )
+    orders = write(tmp_path / "o.csv", HEADER + rows)
+    targets = write(tmp_path / "t.csv", "customer_id,order_date\nc1,2024-04-02\nnew,2024-04-02\n")
+    out = tmp_path / "next.csv"
+    result = run(
+        capsys,
+        "next-orders",
+        "--orders",
+        str(orders),
+        "--targets",
+        str(targets),
+        "--out",
+        str(out),
+        "--mode",
+        "rank",
+        "--top",
+        "5",
+    )
+    assert result.code == 0, result.stderr
+    header = out.read_text().splitlines()[0]
+    assert header.startswith(
+        "customer_id,rank,product_id,kind,probability,quantity,promotion_id,reason"
+    )
+    assert len(out.read_text().splitlines()) == 1 + 2 * 5
 
 
 def test_assign_names_an_unknown_rep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -268,7 +268,15 @@ def next_orders(
         top=top,
         max_issues=settings.max_issues,
     )
-    service.do_next_orders(request, out_file)
+    with progress_bar("next orders") as update:
+        lines = service.do_next_orders(request, out_file, progress=update)
+    n_customers = lines["customer_id"].n_unique()
+    out.print(
+        f"{lines.height:,} lines for {n_customers:,} customers ({request.mode} mode) "
+        f"written to {out_file}"
+    )
+    counts = lines.group_by("kind").len().sort("kind")
+    out.print(", ".join(f"{k}: {n:,}" for k, n in counts.iter_rows()))
 
 
 @app.command()
@@ -288,7 +296,40 @@ def evaluate(
     request = service.check_evaluate(
         orders=orders, cutoffs=cutoffs, max_issues=_settings(ctx).max_issues
     )
-    service.do_evaluate(request, out_dir)
+    with progress_bar("backtest") as update:
+        result = service.do_evaluate(request, out_dir, progress=update)
+    show_backtest(result.results)
+    out.print(f"Report {result.report}, table {result.table}, plot {result.plot}")
+
+
+def show_backtest(results: Sequence[Any]) -> None:
+    """Print the backtest tables: ranking per method, then the engine's proposal and
+    quantities."""
+    from salescope.orders.evaluation import METHODS
+
+    keys = ("recall@10", "recall@20", "ndcg@10", "phr@10", "repeat_recall@10", "explore_recall@10")
+    for result in results:
+        rows = [
+            (method, *(f"{result.ranking[method][k]:.4f}" for k in keys))
+            for method in METHODS
+            if method in result.ranking
+        ]
+        title = f"Cut-off {result.cutoff}: {result.customers:,} customers, {result.lines:,} lines"
+        out.print(render_table(title, rows, ("method", *keys)))
+        p, q, last = (
+            result.proposal,
+            result.quantity.get("engine", {}),
+            result.quantity.get("last quantity", {}),
+        )
+        if p:
+            out.print(
+                f"  proposal: precision {p['precision']:.3f}, recall {p['recall']:.3f}, "
+                f"F1 {p['f1']:.3f}, {p['lines_per_proposal']:.1f} lines "
+                f"(orders hold {p['lines_per_order']:.1f});"
+                f" quantity WAPE {q.get('wape', float('nan')):.3f} (bias {q.get('bias', 0):+.3f})"
+                f" vs last quantity {last.get('wape', float('nan')):.3f};"
+                f" calibration error {result.calibration.get('ece', float('nan')):.3f}"
+            )
 
 
 @app.command()

@@ -97,3 +97,38 @@ def company_overview(
     rhythm.set_title("Customers by median days between orders")
     rhythm.set_xlabel("days")
     return figure
+
+
+def backtest_figure(results: list[dict[str, object]], methods: tuple[str, ...]) -> Figure:
+    """Recall@10 of each method at each cut-off, and the engine's reliability diagram."""
+    figure, (bars, reliability) = plt.subplots(
+        1, 2, figsize=(13, 4.8), layout="constrained", width_ratios=(1.6, 1)
+    )
+    cutoffs = [str(r["cutoff"]) for r in results]
+    width = 0.8 / max(1, len(methods))
+    for i, method in enumerate(methods):
+        values = [
+            float(r["ranking"].get(method, {}).get("recall@10", 0.0))  # type: ignore[attr-defined]
+            for r in results
+        ]
+        positions = [x + (i - (len(methods) - 1) / 2) * width for x in range(len(cutoffs))]
+        bars.bar(positions, values, width=width, label=method)
+    bars.set_xticks(range(len(cutoffs)), cutoffs)
+    bars.set_ylabel("Recall@10")
+    bars.set_title("Next-order backtest: Recall@10 by cut-off")
+    bars.legend(fontsize=8, ncols=min(5, len(methods)))
+    reliability.plot([0, 1], [0, 1], color="#9e9e9e", linestyle="--", linewidth=1)
+    for r in results:
+        table = r["calibration"].get("bins", [])  # type: ignore[attr-defined]
+        if table:
+            reliability.plot(
+                [b["predicted"] for b in table],
+                [b["observed"] for b in table],
+                marker="o",
+                label=f"{r['cutoff']} (ECE {r['calibration']['ece']:.3f})",  # type: ignore[index]
+            )
+    reliability.set_xlabel("predicted probability")
+    reliability.set_ylabel("observed frequency")
+    reliability.set_title("Engine calibration (top-20 lines)")
+    reliability.legend(fontsize=8)
+    return figure

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
 
-from salescope.domain.errors import InputError, NotBuiltError
+from salescope.data.io import atomic_path, write_csv
+from salescope.domain.errors import InputError
 from salescope.domain.schemas import CUSTOMERS, OBJECTIVES, ORDERS, PRODUCTS, PROMOTIONS, TARGETS
+from salescope.orders.evaluation import (
+    METHODS,
+    CutoffResult,
+    backtest,
+    default_cutoffs,
+    summary_rows,
+)
+from salescope.orders.model import EngineParams, NextOrderModel
+from salescope.progress import Progress, no_progress
+from salescope.reports.plots import backtest_figure, save
 from salescope.services.inputs import parse_date_option, read_all
 
 Mode = Literal["proposal", "rank"]
@@ -86,13 +98,26 @@ def check_next_orders(
     )
 
 
-def do_next_orders(request: NextOrdersInput, out: Path) -> pl.DataFrame:
-    """Predict the next order of every target and write it to ``out``."""
-    raise NotBuiltError(
-        "the next-order engine",
-        f"input checked ({request.orders.height:,} order lines, {request.targets.height:,} "
-        f"targets), no file written to {out}",
+def do_next_orders(
+    request: NextOrdersInput,
+    out: Path,
+    *,
+    params: EngineParams | None = None,
+    progress: Progress = no_progress,
+) -> pl.DataFrame:
+    """Learn from the history, predict the next order of every target and write the lines
+    to ``out`` (atomically: no file on failure). Returns the lines."""
+    model = NextOrderModel(params).fit(
+        request.orders,
+        request.products,
+        progress=lambda stage, fraction: progress(stage, 0.8 * fraction),
     )
+    progress("predicting", 0.85)
+    lines = model.recommend(request.targets, mode=request.mode, top=request.top)
+    progress("writing", 0.97)
+    write_csv(lines, out)
+    progress("done", 1.0)
+    return lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +150,40 @@ def check_evaluate(
     return EvaluateInput(orders=history, cutoffs=sorted(dates))
 
 
-def do_evaluate(request: EvaluateInput, out_dir: Path) -> None:
-    """Backtest the engine and the baselines at each cut-off."""
-    raise NotBuiltError(
-        "the backtest (evaluate)",
-        f"input checked ({request.orders.height:,} order lines); it comes with the "
-        "next-order engine",
-    )
+@dataclass(frozen=True, slots=True)
+class EvaluateResult:
+    results: list[CutoffResult]
+    report: Path
+    plot: Path
+    table: Path
+
+
+def do_evaluate(
+    request: EvaluateInput,
+    out_dir: Path,
+    *,
+    params: EngineParams | None = None,
+    progress: Progress = no_progress,
+) -> EvaluateResult:
+    """Backtest the engine and the baselines at each cut-off; write ``report.json``,
+    ``summary.csv`` and ``backtest.png`` to ``out_dir``."""
+    cutoffs = request.cutoffs or default_cutoffs(request.orders)
+    if not cutoffs:
+        raise InputError.single(
+            "--cutoffs", "none given and the history is too short to choose them"
+        )
+    results = backtest(request.orders, cutoffs, params=params, progress=progress)
+    per_cutoff = [r.as_dict() for r in results]
+    payload = {
+        "cutoffs": per_cutoff,
+        "summary": summary_rows(results),
+        "orders": request.orders.height,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = out_dir / "report.json"
+    with atomic_path(report) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+    table = out_dir / "summary.csv"
+    write_csv(pl.DataFrame(summary_rows(results)), table)
+    plot = save(backtest_figure(per_cutoff, METHODS), out_dir / "backtest.png")
+    return EvaluateResult(results, report, plot, table)

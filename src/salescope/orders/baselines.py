@@ -1,0 +1,170 @@
+"""Baselines the engine is measured against (and that tests use as references).
+
+* G-TopFreq — the most frequent products overall.
+* P-TopFreq — the customer's own most frequent products.
+* GP-TopFreq — P-TopFreq, filled up with G-TopFreq.
+* TIFU-KNN — Hu et al., SIGIR 2020, with its parameters tuned on a validation period.
+* Last quantity — repeat the quantity of the customer's last order of the product.
+
+Each ranking function takes history lines ``c, o, d, p, q`` and the target customers ``c`` and
+returns ``c, p, rank``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import polars as pl
+
+from salescope.orders.history import next_orders_after, order_table
+from salescope.orders.metrics import ranking_metrics
+from salescope.orders.neighbours import (
+    TifuParams,
+    nearest_neighbours,
+    tifu_top_k,
+    tifu_vectors,
+    to_csr,
+)
+
+
+def _rank(frame: pl.DataFrame, score: str, top: int) -> pl.DataFrame:
+    return (
+        frame.sort(["c", score, "p"], descending=[False, True, False])
+        .with_columns(pl.int_range(1, pl.len() + 1).over("c").cast(pl.UInt32).alias("rank"))
+        .filter(pl.col("rank") <= top)
+        .select("c", "p", "rank")
+    )
+
+
+def g_topfreq(lines: pl.DataFrame, targets: pl.DataFrame, top: int) -> pl.DataFrame:
+    """The ``top`` products in most orders, for every target."""
+    best = (
+        lines.group_by("p")
+        .agg(pl.col("o").n_unique().alias("n"))
+        .sort(["n", "p"], descending=[True, False])
+        .head(top)
+        .with_columns(pl.int_range(1, pl.len() + 1).cast(pl.UInt32).alias("rank"))
+    )
+    return targets.select("c").unique().join(best.select("p", "rank"), how="cross")
+
+
+def p_topfreq(lines: pl.DataFrame, targets: pl.DataFrame, top: int) -> pl.DataFrame:
+    """Each target's ``top`` own products by the number of its orders holding them (ties: the
+    most recent first)."""
+    own = (
+        lines.join(targets.select("c").unique(), on="c")
+        .group_by("c", "p")
+        .agg(pl.len().alias("n"), pl.col("d").max().alias("last"))
+        .with_columns(
+            (pl.col("n").cast(pl.Float64) + pl.col("last").dt.epoch("d") * 1e-7).alias("s")
+        )
+    )
+    return _rank(own, "s", top)
+
+
+def gp_topfreq(lines: pl.DataFrame, targets: pl.DataFrame, top: int) -> pl.DataFrame:
+    """P-TopFreq, then G-TopFreq products the customer does not have, up to ``top``."""
+    personal = p_topfreq(lines, targets, top)
+    general = g_topfreq(lines, targets, top).join(personal, on=["c", "p"], how="anti")
+    merged = pl.concat(
+        [
+            personal.with_columns(pl.lit(0).alias("g")),
+            general.with_columns(pl.lit(1).alias("g")),
+        ]
+    ).sort("c", "g", "rank")
+    return (
+        merged.with_columns(pl.int_range(1, pl.len() + 1).over("c").cast(pl.UInt32).alias("rank"))
+        .filter(pl.col("rank") <= top)
+        .select("c", "p", "rank")
+    )
+
+
+def last_quantity(lines: pl.DataFrame) -> pl.DataFrame:
+    """``c, p, quantity``: the quantity of each pair's most recent order."""
+    return lines.sort("d").group_by("c", "p").agg(pl.col("q").last().alias("quantity"))
+
+
+@dataclass
+class TifuKnn:
+    """TIFU-KNN as a fitted ranker: ``fit`` builds the customer vectors and neighbours."""
+
+    params: TifuParams = field(default_factory=TifuParams)
+
+    def fit(self, lines: pl.DataFrame, n_customers: int, n_products: int) -> TifuKnn:
+        orders = order_table(lines)
+        vectors = tifu_vectors(lines, orders, self.params)
+        self.matrix_ = to_csr(vectors, "u", (n_customers, n_products))
+        self.neighbours_ = nearest_neighbours(
+            self.matrix_, self.params.k, metric=self.params.metric
+        )
+        return self
+
+    def rank(
+        self, targets: pl.DataFrame, top: int, *, k: int | None = None, alpha: float | None = None
+    ) -> pl.DataFrame:
+        rows = targets["c"].unique().sort().to_numpy().astype(np.int64)
+        return tifu_top_k(
+            self.matrix_,
+            self.neighbours_[rows],
+            rows,
+            alpha=self.params.alpha if alpha is None else alpha,
+            top=top,
+            k=k,
+        ).select("c", "p", "rank")
+
+
+@dataclass(frozen=True)
+class TifuGrid:
+    """The small grid TIFU-KNN is tuned on (as in the paper's sensitivity study)."""
+
+    group_size: tuple[int, ...] = (3, 7, 20)
+    within_decay: tuple[float, ...] = (0.9, 1.0)
+    group_decay: tuple[float, ...] = (0.6, 0.8, 1.0)
+    k: tuple[int, ...] = (50, 100, 300)
+    alpha: tuple[float, ...] = (0.5, 0.7, 0.9)
+    metric: tuple[str, ...] = ("cosine", "euclidean")
+
+
+def tune_tifu(
+    lines: pl.DataFrame,
+    n_customers: int,
+    n_products: int,
+    *,
+    validation_days: int,
+    grid: TifuGrid | None = None,
+    top: int = 10,
+) -> tuple[TifuParams, float]:
+    """TIFU-KNN parameters with the best Recall@``top`` on the last ``validation_days`` of
+    ``lines`` (history before, each customer's first order after): ``(params, recall)``.
+
+    Vector parameters and neighbourhood are searched jointly for each metric; ``k`` and
+    ``alpha`` reuse the neighbours of the largest ``k``.
+    """
+    grid = grid or TifuGrid()
+    end = lines["d"].max()
+    assert isinstance(end, dt.date)
+    cutoff = end - dt.timedelta(days=validation_days)
+    history = lines.filter(pl.col("d") < cutoff)
+    truth = next_orders_after(lines, cutoff)
+    seen = history.select("c", "p").unique().with_columns(pl.lit(1).alias("seen"))
+    truth = truth.join(seen, on=["c", "p"], how="left").with_columns(pl.col("seen").fill_null(0))
+    truth = truth.join(history.select("c").unique(), on="c")
+    targets = truth.select("c").unique()
+    best = (TifuParams(), -1.0)
+    if targets.height == 0:
+        return best
+    k_max = max(grid.k)
+    for m, rb, rg, metric in itertools.product(
+        grid.group_size, grid.within_decay, grid.group_decay, grid.metric
+    ):
+        params = TifuParams(group_size=m, within_decay=rb, group_decay=rg, k=k_max, metric=metric)  # type: ignore[arg-type]
+        model = TifuKnn(params).fit(history, n_customers, n_products)
+        for k, alpha in itertools.product(grid.k, grid.alpha):
+            ranked = model.rank(targets, top, k=k, alpha=alpha)
+            recall = ranking_metrics(ranked, truth, (top,))[f"recall@{top}"]
+            if recall > best[1]:
+                best = (replace(params, k=k, alpha=alpha), recall)
+    return best

@@ -1,0 +1,184 @@
+"""From scored candidates to the lines of the next order (CONTRACTS.md ``next-orders``).
+
+* ``rank`` mode: exactly ``min(K, products known)`` lines per target, best first; candidates
+  the model scored come first, then the most ordered products fill the list.
+* ``proposal`` mode: the customer's usual products, as many as maximise the expected F1 of the
+  order (sorted probabilities p: choose k maximising 2·Σ_{i≤k} p_i / (k + Σ p)), at least one,
+  at most ``top``. A customer never seen gets the most likely products of the business.
+
+Every line carries a reason a rep can read aloud, built from the evidence behind it.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from salescope.domain.statuses import LineKind
+
+OUTPUT_COLUMNS = (
+    "customer_id",
+    "rank",
+    "product_id",
+    "kind",
+    "probability",
+    "quantity",
+    "promotion_id",
+    "reason",
+    "order_date",
+)
+
+
+def _interval(days: pl.Expr) -> pl.Expr:
+    """'9 days', '3 weeks', '2 months' from a number of days."""
+    d = days.round(0).cast(pl.Int64)
+    w = (days / 7.0).round(0).cast(pl.Int64)
+    m = (days / 30.4).round(0).cast(pl.Int64)
+    return (
+        pl.when(days < 1.5)
+        .then(pl.lit("day"))
+        .when(days < 13.5)
+        .then(pl.format("{} days", d))
+        .when(days < 60)
+        .then(pl.when(w == 1).then(pl.lit("week")).otherwise(pl.format("{} weeks", w)))
+        .otherwise(pl.when(m == 1).then(pl.lit("month")).otherwise(pl.format("{} months", m)))
+    )
+
+
+def _ago(days: pl.Expr) -> pl.Expr:
+    d = days.round(0).cast(pl.Int64)
+    return (
+        pl.when(d <= 0)
+        .then(pl.lit("today"))
+        .when(d == 1)
+        .then(pl.lit("yesterday"))
+        .otherwise(pl.format("{} days ago", d))
+    )
+
+
+def reasons() -> pl.Expr:
+    """A short sentence per scored candidate."""
+    seen = pl.col("seen") == 1
+    every = pl.format(
+        "orders it every {}, last time {}",
+        _interval(pl.col("gap_days_cp")),
+        _ago(pl.col("days_since_cp")),
+    )
+    share = pl.format("; in {} of its last {} orders", pl.col("n_cp"), pl.col("c_orders"))
+    once = pl.format("ordered it once, {}", _ago(pl.col("days_since_cp")))
+    neighbours = pl.format(
+        "{} % of the most similar customers buy it",
+        (pl.col("nb_share") * 100).round(0).cast(pl.Int64),
+    )
+    return (
+        pl.when(seen & (pl.col("n_cp") >= 2))
+        .then(pl.concat_str([every, share]))
+        .when(seen)
+        .then(once)
+        .otherwise(neighbours)
+    )
+
+
+def _expected_f1_cut(frame: pl.DataFrame, group: list[str]) -> pl.DataFrame:
+    """Keep, per group sorted by probability, the prefix with the best expected F1."""
+    ranked = frame.sort([*group, "probability"], descending=[False] * len(group) + [True])
+    k = pl.int_range(1, pl.len() + 1).over(group)
+    gain = (
+        2.0
+        * pl.col("probability").cum_sum().over(group)
+        / (k + pl.col("probability").sum().over(group))
+    )
+    return (
+        ranked.with_columns(k.alias("_k"), gain.alias("_f1"))
+        .with_columns(pl.col("_f1").max().over(group).alias("_best"))
+        .with_columns(
+            pl.col("_k").filter(pl.col("_f1") == pl.col("_best")).min().over(group).alias("_kbest")
+        )
+        .filter(pl.col("_k") <= pl.col("_kbest"))
+        .drop("_k", "_f1", "_best", "_kbest")
+    )
+
+
+def fill_candidates(
+    scored: pl.DataFrame, targets: pl.DataFrame, popular: pl.DataFrame, top: int
+) -> pl.DataFrame:
+    """Scored candidates of ``targets`` (``c, t``; ``c`` null for unknown customers, which get
+    ``_key``), completed with ``popular`` products (``p, probability, quantity``, best first)
+    to at least ``top`` per target."""
+    keyed = targets.with_row_index("_key")
+    have = scored.join(keyed.filter(pl.col("c").is_not_null()), on=["c", "t"]).with_columns(
+        pl.lit(0).alias("_src")
+    )
+    filler = (
+        keyed.join(popular.head(top), how="cross")
+        .join(have.select("_key", "p"), on=["_key", "p"], how="anti")
+        .with_columns(
+            pl.lit(1).alias("_src"),
+            pl.lit(0, dtype=pl.Int8).alias("seen"),
+            pl.format(
+                "among the most ordered products: in {} % of recent orders",
+                (pl.col("probability") * 100).round(1),
+            ).alias("reason"),
+        )
+    )
+    # a filler the customer bought before (but was not a candidate) is still a usual product
+    return pl.concat([have, filler], how="diagonal_relaxed")
+
+
+def to_lines(
+    frame: pl.DataFrame,
+    *,
+    mode: str,
+    top: int | None,
+    customer_ids: pl.DataFrame,
+    product_ids: pl.DataFrame,
+    bought: pl.DataFrame,
+) -> pl.DataFrame:
+    """Choose, order and label the lines; ``bought``: ``c, p`` pairs of the history."""
+    group = ["_key"]
+    frame = frame.with_columns(
+        pl.when(pl.col("reason").is_null())
+        .then(reasons())
+        .otherwise(pl.col("reason"))
+        .alias("reason")
+    )
+    frame = frame.join(
+        bought.with_columns(pl.lit(True).alias("_bought")), on=["c", "p"], how="left"
+    ).with_columns(pl.col("_bought").fill_null(False))
+    order = [*group, "_src", "score", "probability", "p"]
+    descending = [False, False, True, True, False]
+    frame = frame.with_columns(pl.col("score").fill_null(-1e9)).sort(order, descending=descending)
+    if mode == "rank":
+        k = 10 if top is None else top
+        chosen = frame.with_columns(pl.int_range(1, pl.len() + 1).over(group).alias("rank")).filter(
+            pl.col("rank") <= k
+        )
+    else:
+        # the customer's usual products; a customer without any gets the most likely ones
+        has_usual = pl.col("_bought").any().over(group)
+        pool = frame.filter(pl.col("_bought") | ~has_usual)
+        chosen = _expected_f1_cut(pool, group)
+        chosen = chosen.sort(order, descending=descending).with_columns(
+            pl.int_range(1, pl.len() + 1).over(group).alias("rank")
+        )
+        if top is not None:
+            chosen = chosen.filter(pl.col("rank") <= top)
+    kind = (
+        pl.when(pl.col("_bought"))
+        .then(pl.lit(LineKind.USUAL.value))
+        .otherwise(pl.lit(LineKind.EXTENSION.value))
+    )
+    out = (
+        chosen.join(customer_ids.rename({"customer_id": "_cid"}), on="c", how="left")
+        .join(product_ids, on="p", how="left")
+        .with_columns(
+            pl.coalesce("_cid", "_target_id").alias("customer_id"),
+            kind.alias("kind"),
+            pl.col("probability").clip(0.0, 1.0),
+            pl.col("quantity").fill_null(1.0).clip(lower_bound=1e-6),
+            pl.lit(None, dtype=pl.String).alias("promotion_id"),
+            pl.col("t").alias("order_date"),
+        )
+        .sort("_key", "rank")
+        .select(OUTPUT_COLUMNS)
+    )
+    return out.with_columns(pl.col("rank").cast(pl.Int64))

@@ -1,0 +1,310 @@
+"""Candidate (customer, product) pairs and their features at a cut-off.
+
+``build_candidates`` is the per-customer kernel: a function of one bucket of customers' history
+lines and targets, plus small broadcast artefacts (product statistics, neighbour scores). It is
+pure Polars, so buckets can run in one process, a pool or on Spark workers.
+
+Features (all computed from the history before the cut-off, relative to the target date):
+
+* pair rhythm — share of the customer's orders holding the product, recency-weighted shares at
+  three decays, orders and days since it was last ordered, its usual interval (days and orders)
+  and spread, days since last against the interval, whether it was in the last 1/3/5 orders,
+  whether it was bought around the same date a year before;
+* pair quantity — last, median of the last three, mean, spread, trend of the quantities;
+* customer — orders, usual interval and regularity, days since its last order against its
+  interval, products per order, distinct products, tenure;
+* product — customers buying it in the last 90 and 365 days, trend, repeat rate, age
+  (launches), seasonality of the target month;
+* neighbours — the TIFU vector of the pair, the mean vector of the customer's nearest
+  neighbours at the product and the share of them buying it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+
+from salescope.orders.history import order_table
+
+DECAYS = (0.5, 0.8, 0.95)
+
+
+@dataclass(frozen=True, slots=True)
+class ProductStats:
+    """Broadcast artefact: product features at a cut-off (``p`` and feature columns) and the
+    month profile (``p, month, season``)."""
+
+    frame: pl.DataFrame
+    season: pl.DataFrame
+
+
+def product_stats(
+    lines: pl.DataFrame,
+    cutoff: dt.date,
+    first_seen: pl.DataFrame,
+    packs: pl.DataFrame | None = None,
+) -> ProductStats:
+    """Product features from the lines before ``cutoff``; ``first_seen``: ``p, first_d`` over
+    the whole history (for the age of launches); ``packs``: ``p, pack`` when known."""
+    d90 = cutoff - dt.timedelta(days=90)
+    d180 = cutoff - dt.timedelta(days=180)
+    d365 = cutoff - dt.timedelta(days=365)
+    recent = lines.filter(pl.col("d") >= d365)
+    active_90 = max(1, recent.filter(pl.col("d") >= d90)["c"].n_unique())
+    active_365 = max(1, recent["c"].n_unique())
+    per_pair = lines.group_by("p", "c").agg(pl.len().alias("times"))
+    repeat = per_pair.group_by("p").agg(
+        pl.len().alias("buyers"), (pl.col("times") >= 2).sum().alias("repeaters")
+    )
+    stats = (
+        recent.group_by("p")
+        .agg(
+            (pl.col("c").filter(pl.col("d") >= d90).n_unique() / active_90).alias("pop_90"),
+            (pl.col("c").n_unique() / active_365).alias("pop_365"),
+            pl.col("d").filter(pl.col("d") >= d90).len().alias("_l90"),
+            pl.col("d").filter((pl.col("d") < d90) & (pl.col("d") >= d180)).len().alias("_l180"),
+            pl.col("q").median().alias("p_q_median"),
+        )
+        .with_columns(
+            ((pl.col("_l90") + 1) / (pl.col("_l180") + 1)).log().alias("p_trend"),
+        )
+        .drop("_l90", "_l180")
+        .join(repeat, on="p", how="full", coalesce=True)
+        .join(first_seen, on="p", how="left")
+        .with_columns(
+            ((pl.col("repeaters") + 1) / (pl.col("buyers") + 2)).alias("p_repeat_rate"),
+            (pl.lit(cutoff) - pl.col("first_d")).dt.total_days().alias("p_age_days"),
+            pl.col("pop_90").fill_null(0.0),
+            pl.col("pop_365").fill_null(0.0),
+        )
+        .drop("buyers", "repeaters", "first_d")
+    )
+    if packs is not None:
+        stats = stats.join(packs, on="p", how="left")
+    else:
+        stats = stats.with_columns(pl.lit(None, dtype=pl.Float64).alias("pack"))
+    by_month = (
+        lines.filter(pl.col("d") >= cutoff - dt.timedelta(days=730))
+        .group_by("p", pl.col("d").dt.month().alias("month"))
+        .agg(pl.len().alias("n"))
+    )
+    season = by_month.with_columns(
+        ((pl.col("n") + 1.0) / (pl.col("n").sum().over("p") / 12.0 + 1.0)).alias("p_season")
+    ).select("p", pl.col("month").cast(pl.Int8), "p_season")
+    return ProductStats(stats, season)
+
+
+def pair_history(
+    lines: pl.DataFrame, orders: pl.DataFrame, packs: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Per (customer, product) statistics of the history (no target date yet); ``packs``:
+    ``p, pack`` where products give a pack size."""
+    decayed = [
+        pl.lit(decay).pow(pl.col("e").cast(pl.Float64)).alias(f"_w{i}")
+        for i, decay in enumerate(DECAYS)
+    ]
+    totals = orders.group_by("c").agg(
+        *[
+            pl.lit(decay).pow(pl.col("e").cast(pl.Float64)).sum().alias(f"_t{i}")
+            for i, decay in enumerate(DECAYS)
+        ]
+    )
+    joined = (
+        lines.select("c", "o", "p", "d", "q")
+        .join(orders.select("c", "o", "k", "e"), on=["c", "o"])
+        .with_columns(decayed)
+        .sort("c", "p", "d")
+    )
+    if packs is not None:
+        joined = joined.join(packs, on="p", how="left")
+        pack_share = (pl.col("q") / pl.col("pack")).round(0) * pl.col("pack") == pl.col("q")
+        pack_expr = pack_share.mean().alias("pack_share_cp")
+    else:
+        pack_expr = pl.lit(None, dtype=pl.Float64).alias("pack_share_cp")
+    days = pl.col("d").diff().dt.total_days().cast(pl.Float64)
+    steps = pl.col("k").cast(pl.Float64).diff()
+    q = pl.col("q")
+    pairs = joined.group_by("c", "p").agg(
+        pl.len().alias("n_cp"),
+        pl.col("d").max().alias("last_cp"),
+        pl.col("d").min().alias("first_cp"),
+        pl.col("e").min().cast(pl.Float64).alias("orders_since_cp"),
+        days.mean().alias("gap_days_cp"),
+        days.std().alias("gap_sd_cp"),
+        days.tail(4).mean().alias("gap_days_recent_cp"),
+        steps.mean().alias("gap_orders_cp"),
+        *[pl.col(f"_w{i}").sum().alias(f"_s{i}") for i in range(len(DECAYS))],
+        (pl.col("e") < 1).sum().alias("in_last_1"),
+        (pl.col("e") < 3).sum().alias("in_last_3"),
+        (pl.col("e") < 5).sum().alias("in_last_5"),
+        q.last().alias("q_last"),
+        q.tail(3).median().alias("q_med3"),
+        q.tail(5).median().alias("q_med5"),
+        q.mean().alias("q_mean"),
+        (q == q.round(0)).mean().alias("int_share_cp"),
+        pack_expr,
+        (q.std() / q.mean()).alias("q_cv"),
+        (q.tail(3).mean() / q.mean()).alias("q_trend"),
+        pl.col("d").alias("_dates"),
+    )
+    return (
+        pairs.join(totals, on="c")
+        .with_columns(
+            *[(pl.col(f"_s{i}") / pl.col(f"_t{i}")).alias(f"rw_{i}") for i in range(len(DECAYS))]
+        )
+        .drop([f"_s{i}" for i in range(len(DECAYS))] + [f"_t{i}" for i in range(len(DECAYS))])
+    )
+
+
+def customer_history(orders: pl.DataFrame, first_order: pl.DataFrame) -> pl.DataFrame:
+    """Per customer statistics: orders, interval, regularity, products per order, tenure."""
+    gap = pl.col("d").diff().dt.total_days().cast(pl.Float64)
+    return (
+        orders.sort("c", "d")
+        .group_by("c")
+        .agg(
+            pl.len().alias("c_orders"),
+            pl.col("d").max().alias("c_last"),
+            gap.mean().alias("c_gap"),
+            (gap.std() / gap.mean()).alias("c_gap_cv"),
+            gap.tail(4).mean().alias("c_gap_recent"),
+            pl.col("n").mean().alias("c_lines"),
+            pl.col("n").tail(3).mean().alias("c_lines_recent"),
+        )
+        .join(first_order, on="c", how="left")
+    )
+
+
+def build_candidates(
+    lines: pl.DataFrame,
+    targets: pl.DataFrame,
+    products: ProductStats,
+    neighbour: pl.DataFrame,
+    first_order: pl.DataFrame,
+    *,
+    max_repeat: int,
+) -> pl.DataFrame:
+    """Candidates and features for one bucket of customers.
+
+    lines: the bucket's history ``c, o, d, p, q`` (already cut to the look-back window);
+    targets: ``c, t`` (target date); neighbour: ``c, p, nb, nb_share, u, seen`` for the
+    bucket (own products and the best unseen ones); first_order: ``c, c_first`` over the whole
+    history. Returns one row per candidate with ``c, p, t, seen`` and the features.
+    """
+    orders = order_table(lines)
+    packs = products.frame.select("p", "pack").filter(pl.col("pack").is_not_null())
+    pairs = pair_history(lines, orders, packs if packs.height else None)
+    cust = customer_history(orders, first_order)
+    seen = (
+        pairs.join(targets, on="c")
+        .with_columns(pl.lit(True).alias("seen"))
+        # keep the strongest repeat candidates of each customer
+        .with_columns(pl.col("rw_1").rank("ordinal", descending=True).over("c").alias("_r"))
+        .filter(pl.col("_r") <= max_repeat)
+        .drop("_r")
+    )
+    unseen = (
+        neighbour.filter(~pl.col("seen"))
+        .select("c", "p")
+        .join(targets, on="c")
+        .with_columns(pl.lit(False).alias("seen"))
+    )
+    frame = pl.concat([seen, unseen], how="diagonal_relaxed")
+    days_since_cp = (pl.col("t") - pl.col("last_cp")).dt.total_days().cast(pl.Float64)
+    days_since_c = (pl.col("t") - pl.col("c_last")).dt.total_days().cast(pl.Float64)
+    t = pl.col("t")
+    frame = (
+        frame.join(cust, on="c", how="left")
+        .join(products.frame, on="p", how="left")
+        .join(
+            neighbour.select("c", "p", "nb", "nb_share", "u"),
+            on=["c", "p"],
+            how="left",
+        )
+        .with_columns(t.dt.month().cast(pl.Int8).alias("month"))
+        .join(products.season, on=["p", "month"], how="left")
+        .with_columns(
+            (pl.col("n_cp") / pl.col("c_orders")).alias("share_cp"),
+            days_since_cp.alias("days_since_cp"),
+            (days_since_cp / pl.col("gap_days_cp")).alias("due_cp"),
+            ((days_since_cp - pl.col("gap_days_cp")) / (pl.col("gap_sd_cp") + 1.0)).alias(
+                "due_z_cp"
+            ),
+            (days_since_cp / pl.col("gap_days_recent_cp")).alias("due_recent_cp"),
+            ((pl.col("orders_since_cp") + 1.0) / pl.col("gap_orders_cp")).alias("due_orders_cp"),
+            days_since_c.alias("days_since_c"),
+            (days_since_c / pl.col("c_gap")).alias("due_c"),
+            (days_since_c / pl.col("c_gap_recent")).alias("due_recent_c"),
+            (t - pl.col("c_first")).dt.total_days().cast(pl.Float64).alias("c_tenure"),
+        )
+    )
+    # bought around the same date a year before the target (+-21 days)
+    year_ago = (
+        frame.select("c", "p", "t", "_dates")
+        .explode("_dates")
+        .filter(((pl.col("t") - pl.col("_dates")).dt.total_days() - 365).abs() <= 21)
+        .group_by("c", "p")
+        .agg(pl.len().alias("year_ago_cp"))
+    )
+    frame = (
+        frame.drop("_dates")
+        .join(year_ago, on=["c", "p"], how="left")
+        .with_columns(
+            pl.col("year_ago_cp").fill_null(0),
+            pl.col("nb").fill_null(0.0),
+            pl.col("nb_share").fill_null(0.0),
+            pl.col("u").fill_null(0.0),
+            pl.col("p_season").fill_null(1.0),
+            pl.col("seen").cast(pl.Int8),
+        )
+    )
+    return frame
+
+
+FEATURES: tuple[str, ...] = (
+    "seen",
+    "n_cp",
+    "share_cp",
+    "rw_0",
+    "rw_1",
+    "rw_2",
+    "orders_since_cp",
+    "gap_days_cp",
+    "gap_sd_cp",
+    "gap_orders_cp",
+    "days_since_cp",
+    "due_cp",
+    "due_z_cp",
+    "due_recent_cp",
+    "due_orders_cp",
+    "in_last_1",
+    "in_last_3",
+    "in_last_5",
+    "year_ago_cp",
+    "q_last",
+    "q_med3",
+    "q_mean",
+    "q_cv",
+    "q_trend",
+    "c_orders",
+    "c_gap",
+    "c_gap_cv",
+    "days_since_c",
+    "due_c",
+    "due_recent_c",
+    "c_lines",
+    "c_lines_recent",
+    "c_tenure",
+    "pop_90",
+    "pop_365",
+    "p_trend",
+    "p_repeat_rate",
+    "p_age_days",
+    "p_q_median",
+    "p_season",
+    "u",
+    "nb",
+    "nb_share",
+)

@@ -1,0 +1,131 @@
+"""Order history prepared for the engines.
+
+The engines work on integer codes: ``c`` (customer), ``p`` (product) and ``o`` (order), one row
+per (order, product) with the quantities of repeated lines summed. ``Codes`` maps them back to
+the identifiers of the files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+
+CODE = pl.UInt32
+
+
+@dataclass(frozen=True, slots=True)
+class Codes:
+    """Identifiers of customers and products by code (the row number of each frame)."""
+
+    customers: pl.DataFrame  # customer_id (String), c (UInt32)
+    products: pl.DataFrame  # product_id (String), p (UInt32)
+
+    @property
+    def n_customers(self) -> int:
+        return self.customers.height
+
+    @property
+    def n_products(self) -> int:
+        return self.products.height
+
+    def encode_customers(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Add ``c`` to a frame holding ``customer_id`` (null for unknown customers)."""
+        return frame.join(self.customers, on="customer_id", how="left")
+
+    def decode(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Replace ``c`` and ``p`` by ``customer_id`` and ``product_id``."""
+        out = frame
+        if "c" in out.columns:
+            out = out.join(self.customers, on="c", how="left").drop("c")
+        if "p" in out.columns:
+            out = out.join(self.products, on="p", how="left").drop("p")
+        return out
+
+
+def encode(
+    orders: pl.DataFrame, products: pl.DataFrame | None = None
+) -> tuple[pl.DataFrame, Codes]:
+    """Canonical order lines -> lines ``c, o, d, p, q`` (one per order and product) and codes.
+
+    Products of the products table that were never ordered get codes too, after the ordered
+    ones, so that they can be proposed.
+    """
+    customers = (
+        orders.select(pl.col("customer_id").unique().sort())
+        .with_row_index("c")
+        .with_columns(pl.col("c").cast(CODE))
+        .select("customer_id", "c")
+    )
+    product_ids = orders.select(pl.col("product_id").unique().sort())
+    if products is not None and products.height:
+        extra = products.select("product_id").join(product_ids, on="product_id", how="anti")
+        product_ids = pl.concat([product_ids, extra.select(pl.col("product_id").sort())])
+    product_codes = (
+        product_ids.with_row_index("p")
+        .with_columns(pl.col("p").cast(CODE))
+        .select("product_id", "p")
+    )
+    order_codes = (
+        orders.select("customer_id", "order_id")
+        .unique()
+        .sort("customer_id", "order_id")
+        .with_row_index("o")
+        .with_columns(pl.col("o").cast(CODE))
+    )
+    lines = (
+        orders.lazy()
+        .select("customer_id", "order_id", "order_date", "product_id", "quantity")
+        .join(customers.lazy(), on="customer_id")
+        .join(product_codes.lazy(), on="product_id")
+        .join(order_codes.lazy(), on=["customer_id", "order_id"])
+        .group_by("c", "o", "p")
+        .agg(pl.col("order_date").first().alias("d"), pl.col("quantity").sum().alias("q"))
+        .select("c", "o", "d", "p", pl.col("q").cast(pl.Float64))
+        .sort("c", "d", "o", "p")
+        .collect()
+    )
+    return lines, Codes(customers, product_codes)
+
+
+def before(lines: pl.DataFrame, cutoff: dt.date, lookback_days: int | None = None) -> pl.DataFrame:
+    """Lines dated before ``cutoff`` (and not older than ``lookback_days`` before it)."""
+    condition = pl.col("d") < cutoff
+    if lookback_days is not None:
+        condition &= pl.col("d") >= cutoff - dt.timedelta(days=lookback_days)
+    return lines.filter(condition)
+
+
+def order_table(lines: pl.DataFrame) -> pl.DataFrame:
+    """One row per order: ``c, o, d, n`` (products), ``k`` (0 = the customer's first order in
+    ``lines``), ``e`` (0 = its last), ``n_orders`` (the customer's orders in ``lines``)."""
+    return (
+        lines.group_by("c", "o")
+        .agg(pl.col("d").first(), pl.len().alias("n"))
+        .sort("c", "d", "o")
+        .with_columns(
+            pl.int_range(pl.len()).over("c").cast(pl.UInt32).alias("k"),
+            pl.len().over("c").cast(pl.UInt32).alias("n_orders"),
+        )
+        .with_columns((pl.col("n_orders") - 1 - pl.col("k")).alias("e"))
+    )
+
+
+def next_orders_after(
+    lines: pl.DataFrame, cutoff: dt.date, until: dt.date | None = None
+) -> pl.DataFrame:
+    """Each customer's first order on or after ``cutoff`` (and before ``until``): its lines
+    ``c, o, d, p, q``."""
+    window = lines.filter(pl.col("d") >= cutoff)
+    if until is not None:
+        window = window.filter(pl.col("d") < until)
+    first = (
+        window.group_by("c", "o")
+        .agg(pl.col("d").first())
+        .sort("c", "d", "o")
+        .group_by("c", maintain_order=True)
+        .first()
+        .select("c", "o")
+    )
+    return window.join(first, on=["c", "o"])
