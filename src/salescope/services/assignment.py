@@ -7,9 +7,13 @@ from pathlib import Path
 
 import polars as pl
 
-from salescope.domain.errors import InputError, NotBuiltError
+from salescope.coverage.assignment import AssignmentResult, AssignParams, assign
+from salescope.data.io import write_csv
+from salescope.domain.errors import InputError
 from salescope.domain.schemas import ASSIGN_CUSTOMERS, REPS
 from salescope.services.inputs import read_all, unknown_references
+
+OUTPUT_COLUMNS = ("customer_id", "rep_id", "previous_rep_id", "distance_km")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +48,86 @@ def check_assign(
     return AssignInput(reps=rep_frame, customers=customer_frame, max_moves=max_moves)
 
 
-def do_assign(request: AssignInput, out: Path) -> pl.DataFrame:
-    raise NotBuiltError(
-        "rep assignment",
-        f"input checked ({request.reps.height:,} reps, {request.customers.height:,} "
-        f"customers), no file written to {out}",
+def do_assign(
+    request: AssignInput, out: Path, params: AssignParams | None = None
+) -> AssignmentResult:
+    """Assign the customers (``salescope.coverage.assignment``) and write ``out`` atomically:
+    ``customer_id, rep_id, previous_rep_id, distance_km`` (empty ``rep_id``: unassigned).
+
+    ``params`` defaults to the engine's, with the request's ``max_moves``.
+    """
+    if params is None:
+        params = AssignParams(max_moves=request.max_moves)
+    elif params.max_moves != request.max_moves:
+        raise ValueError("params.max_moves differs from the request's max_moves")
+    result = assign(request.reps, request.customers, params)
+    frame = result.assignments.select(OUTPUT_COLUMNS).with_columns(pl.col("distance_km").round(3))
+    write_csv(frame, out)
+    return result
+
+
+# -- what a command shows ------------------------------------------------------------------------
+def summary_lines(result: AssignmentResult, max_moves: int) -> list[str]:
+    """The result in a few lines: objective, bound and gap, moves, unassigned, time."""
+    obj = result.objective
+    lines = []
+    placed = obj.distance_km - obj.fixed_km
+    if obj.fixed_km > 0:
+        lines.append(
+            f"distance: {obj.distance_km:,.1f} km in all, {placed:,.1f} km for the customers "
+            f"placed (existing ones kept: {obj.fixed_km:,.1f} km)"
+        )
+    else:
+        lines.append(f"distance: {obj.distance_km:,.1f} km in all")
+    if result.optimal:
+        verdict = "optimal"
+    elif result.gap == float("inf"):
+        verdict = "no useful bound"
+    else:
+        verdict = f"within {100 * result.gap:.3f} % of the optimum"
+    lines.append(f"lower bound: {result.lower_bound:,.1f} km, {verdict} — {result.bound_method}")
+    if obj.customers_new:
+        bound = (
+            ""
+            if obj.priority_bound <= obj.priority_covered + 1e-9
+            else f" (at most {obj.priority_bound:,.2f} could be)"
+        )
+        lines.append(
+            f"priority covered: {obj.priority_covered:,.2f} of {obj.priority_total:,.2f}{bound}; "
+            f"new customers assigned: {obj.customers_covered:,} of {obj.customers_new:,}, "
+            f"unassigned: {result.unassigned:,}"
+        )
+    allowed = f"at most {max_moves:,} allowed" if max_moves else "none allowed"
+    lines.append(f"moves of existing customers: {result.moves:,} ({allowed})")
+    lines.append(f"time: {result.seconds:.1f} s")
+    lines.extend(f"note: {note}" for note in result.notes)
+    return lines
+
+
+def load_rows(result: AssignmentResult, top: int = 10) -> tuple[str, list[tuple[str, ...]]]:
+    """A title and the rows of the ``top`` fullest reps: rep, capacity, load, use, customers,
+    new customers."""
+    capacity, load = pl.col("capacity_minutes"), pl.col("load_minutes")
+    use = (
+        pl.when(capacity > 0).then(load / capacity).when(load > 0).then(float("inf")).otherwise(0.0)
     )
+    loads = result.loads.with_columns(use.alias("use")).sort(
+        ["use", "load_minutes"], descending=True
+    )
+    shown = loads.head(top)
+    rows: list[tuple[str, ...]] = [
+        (
+            str(r["rep_id"]),
+            f"{r['capacity_minutes']:,.0f}",
+            f"{r['load_minutes']:,.0f}",
+            "—" if r["capacity_minutes"] == 0 else f"{100 * r['use']:.1f} %",
+            f"{r['customers']:,}",
+            f"{r['new_customers']:,}",
+        )
+        for r in shown.iter_rows(named=True)
+    ]
+    if loads.height > top:
+        title = f"Rep loads (the {top} fullest of {loads.height:,} reps)"
+    else:
+        title = "Rep loads"
+    return title, rows
