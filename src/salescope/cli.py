@@ -315,7 +315,8 @@ def show_backtest(results: Sequence[Any]) -> None:
             if method in result.ranking
         ]
         title = f"Cut-off {result.cutoff}: {result.customers:,} customers, {result.lines:,} lines"
-        out.print(render_table(title, rows, ("method", *keys)))
+        headers = ("method", "R@10", "R@20", "NDCG@10", "PHR@10", "repeat R@10", "explore R@10")
+        out.print(render_table(title, rows, headers))
         p, q, last = (
             result.proposal,
             result.quantity.get("engine", {}),
@@ -349,7 +350,19 @@ def assign(
     request = service.check_assign(
         reps=reps, customers=customers, max_moves=max_moves, max_issues=_settings(ctx).max_issues
     )
-    service.do_assign(request, out_file)
+    with err.status("assigning customers to reps…"):
+        result = service.do_assign(request, out_file)
+    out.print(
+        f"Assigned {result.objective.customers_covered:,} of {result.objective.customers_new:,} "
+        f"new customers to {result.loads.height:,} reps; wrote {out_file}",
+        highlight=False,
+    )
+    for line in service.summary_lines(result, max_moves):
+        out.print(f"  {line}", highlight=False, soft_wrap=True)
+    title, rows = service.load_rows(result)
+    out.print(
+        render_table(title, rows, ("rep", "capacity min", "load min", "use", "customers", "new"))
+    )
 
 
 @app.command()

@@ -48,10 +48,13 @@ def product_stats(
 ) -> ProductStats:
     """Product features from the lines before ``cutoff``; ``first_seen``: ``p, first_d`` over
     the whole history (for the age of launches); ``packs``: ``p, pack`` when known."""
+    d30 = cutoff - dt.timedelta(days=30)
+    d60 = cutoff - dt.timedelta(days=60)
     d90 = cutoff - dt.timedelta(days=90)
     d180 = cutoff - dt.timedelta(days=180)
     d365 = cutoff - dt.timedelta(days=365)
     recent = lines.filter(pl.col("d") >= d365)
+    active_30 = max(1, recent.filter(pl.col("d") >= d30)["c"].n_unique())
     active_90 = max(1, recent.filter(pl.col("d") >= d90)["c"].n_unique())
     active_365 = max(1, recent["c"].n_unique())
     per_pair = lines.group_by("p", "c").agg(pl.len().alias("times"))
@@ -61,7 +64,10 @@ def product_stats(
     stats = (
         recent.group_by("p")
         .agg(
+            (pl.col("c").filter(pl.col("d") >= d30).n_unique() / active_30).alias("pop_30"),
             (pl.col("c").filter(pl.col("d") >= d90).n_unique() / active_90).alias("pop_90"),
+            pl.col("d").filter(pl.col("d") >= d30).len().alias("_l30"),
+            pl.col("d").filter((pl.col("d") < d30) & (pl.col("d") >= d60)).len().alias("_l60"),
             (pl.col("c").n_unique() / active_365).alias("pop_365"),
             pl.col("d").filter(pl.col("d") >= d90).len().alias("_l90"),
             pl.col("d").filter((pl.col("d") < d90) & (pl.col("d") >= d180)).len().alias("_l180"),
@@ -69,13 +75,15 @@ def product_stats(
         )
         .with_columns(
             ((pl.col("_l90") + 1) / (pl.col("_l180") + 1)).log().alias("p_trend"),
+            ((pl.col("_l30") + 1) / (pl.col("_l60") + 1)).log().alias("p_trend_30"),
         )
-        .drop("_l90", "_l180")
+        .drop("_l30", "_l60", "_l90", "_l180")
         .join(repeat, on="p", how="full", coalesce=True)
         .join(first_seen, on="p", how="left")
         .with_columns(
             ((pl.col("repeaters") + 1) / (pl.col("buyers") + 2)).alias("p_repeat_rate"),
             (pl.lit(cutoff) - pl.col("first_d")).dt.total_days().alias("p_age_days"),
+            pl.col("pop_30").fill_null(0.0),
             pl.col("pop_90").fill_null(0.0),
             pl.col("pop_365").fill_null(0.0),
         )
@@ -177,6 +185,21 @@ def customer_history(orders: pl.DataFrame, first_order: pl.DataFrame) -> pl.Data
     )
 
 
+def _exploration(lines: pl.DataFrame, orders: pl.DataFrame) -> pl.DataFrame:
+    """``c, c_new_share``: share of the lines of a customer's orders (after its first) that
+    were products new to it: how much it explores."""
+    first = lines.group_by("c", "p").agg(
+        pl.col("o").first().alias("_first_o"), pl.col("d").min().alias("_first_d")
+    )
+    return (
+        lines.join(orders.select("c", "o", "k"), on=["c", "o"])
+        .filter(pl.col("k") > 0)
+        .join(first, on=["c", "p"])
+        .group_by("c")
+        .agg((pl.col("d") == pl.col("_first_d")).mean().alias("c_new_share"))
+    )
+
+
 def build_candidates(
     lines: pl.DataFrame,
     targets: pl.DataFrame,
@@ -196,7 +219,9 @@ def build_candidates(
     orders = order_table(lines)
     packs = products.frame.select("p", "pack").filter(pl.col("pack").is_not_null())
     pairs = pair_history(lines, orders, packs if packs.height else None)
-    cust = customer_history(orders, first_order)
+    cust = customer_history(orders, first_order).join(
+        _exploration(lines, orders), on="c", how="left"
+    )
     seen = (
         pairs.join(targets, on="c")
         .with_columns(pl.lit(True).alias("seen"))
@@ -219,7 +244,9 @@ def build_candidates(
         frame.join(cust, on="c", how="left")
         .join(products.frame, on="p", how="left")
         .join(
-            neighbour.select("c", "p", "nb", "nb_share", "u"),
+            neighbour.select(
+                "c", "p", "nb", "nb_share", "u", *(["ii"] if "ii" in neighbour.columns else [])
+            ),
             on=["c", "p"],
             how="left",
         )
@@ -256,6 +283,7 @@ def build_candidates(
             pl.col("nb").fill_null(0.0),
             pl.col("nb_share").fill_null(0.0),
             pl.col("u").fill_null(0.0),
+            (pl.col("ii") if "ii" in neighbour.columns else pl.lit(0.0)).fill_null(0.0).alias("ii"),
             pl.col("p_season").fill_null(1.0),
             pl.col("seen").cast(pl.Int8),
         )
@@ -297,9 +325,11 @@ FEATURES: tuple[str, ...] = (
     "c_lines",
     "c_lines_recent",
     "c_tenure",
+    "pop_30",
     "pop_90",
     "pop_365",
     "p_trend",
+    "p_trend_30",
     "p_repeat_rate",
     "p_age_days",
     "p_q_median",
@@ -307,4 +337,6 @@ FEATURES: tuple[str, ...] = (
     "u",
     "nb",
     "nb_share",
+    "ii",
+    "c_new_share",
 )

@@ -32,8 +32,9 @@ from salescope.orders.features import FEATURES, ProductStats, build_candidates, 
 from salescope.orders.history import Codes, before, encode, next_orders_after, order_table
 from salescope.orders.neighbours import (
     TifuParams,
+    candidate_scores,
+    item_similarity,
     nearest_neighbours,
-    neighbour_scores,
     tifu_vectors,
     to_csr,
 )
@@ -51,6 +52,7 @@ class EngineParams:
     max_repeat: int = 300  # repeat candidates per customer
     explore: int = 60  # never-bought candidates per customer (from neighbours)
     neighbours: int = 100
+    item_neighbours: int = 50  # similar products per product for item-kNN (0: off)
     tifu: TifuParams = field(default_factory=TifuParams)
     objective: str = "lambdarank"  # or "binary"
     negative_rate: float = 0.35
@@ -118,8 +120,9 @@ class NextOrderModel:
         matrix = to_csr(vectors, "u", shape)
         active = window["c"].unique().sort().to_numpy().astype(np.int64)
         neighbours = nearest_neighbours(matrix, p.neighbours, metric=p.tifu.metric, rows=active)
+        items = item_similarity(matrix, p.item_neighbours) if p.item_neighbours else None
         neighbour = (
-            neighbour_scores(matrix, neighbours, explore=p.explore, rows=active)
+            candidate_scores(matrix, neighbours, explore=p.explore, rows=active, items=items)
             .join(vectors, on=["c", "p"], how="left")
             .with_columns(pl.col("u").fill_null(0.0))
         )

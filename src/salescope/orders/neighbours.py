@@ -151,18 +151,57 @@ def row_top_k(matrix: sp.csr_matrix, k: int) -> tuple[IntArray, IntArray, FloatA
     return rows[take], cols[take], vals[take]
 
 
-def neighbour_scores(
+def item_similarity(vectors: sp.csr_matrix, top: int = 50) -> sp.csr_matrix:
+    """Product × product cosine similarity of who buys them (columns of ``vectors`` made
+    binary), keeping each product's ``top`` most similar others: item-kNN collaborative
+    filtering."""
+    binary = vectors.copy()
+    binary.data = np.ones_like(binary.data)
+    items = binary.T.tocsr()
+    norms = np.sqrt(np.asarray(items.multiply(items).sum(axis=1)).ravel())
+    scale = sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0))
+    normed = (scale @ items).tocsr()
+    n = normed.shape[0]
+    parts_r: list[IntArray] = []
+    parts_c: list[IntArray] = []
+    parts_v: list[FloatArray] = []
+    normed_t = normed.T.tocsc()
+    for block in _chunks(n, max(16, 20_000_000 // max(1, n))):
+        coo = (normed[block] @ normed_t).tocoo()
+        keep = (block[coo.row] != coo.col) & (coo.data > 0)
+        chunk = sp.csr_matrix(
+            (coo.data[keep], (coo.row[keep], coo.col[keep])), shape=(len(block), n)
+        )
+        r, c, v = row_top_k(chunk, top)
+        parts_r.append(block[r])
+        parts_c.append(c)
+        parts_v.append(v)
+    if not parts_r:
+        return sp.csr_matrix((n, n))
+    return sp.csr_matrix(
+        (np.concatenate(parts_v), (np.concatenate(parts_r), np.concatenate(parts_c))), shape=(n, n)
+    )
+
+
+def candidate_scores(
     vectors: sp.csr_matrix,
     neighbours: IntArray,
     *,
     explore: int,
     rows: IntArray | None = None,
+    items: sp.csr_matrix | None = None,
     cells: int = 20_000_000,
 ) -> pl.DataFrame:
-    """Neighbour evidence for each customer of ``rows`` (``neighbours`` in the same order):
-    ``nb`` (mean neighbour vector) and ``nb_share`` (share of neighbours buying it) at its own
-    products and at the ``explore`` products it lacks with the best ``nb``; ``seen`` marks its
-    own products. Computed densely by chunks of at most ``cells`` customer × product cells."""
+    """Collaborative evidence for each customer of ``rows`` (``neighbours`` in the same
+    order), at its own products and at the products it lacks that score best:
+
+    * ``nb`` — mean vector of its nearest neighbours (TIFU-KNN's neighbour part);
+    * ``nb_share`` — share of its neighbours buying the product;
+    * ``ii`` — item-kNN: its own vector times the product similarities ``items``.
+
+    Products it lacks are kept when among its ``explore`` best by ``nb`` or by ``ii``;
+    ``seen`` marks its own products. Computed densely by chunks of at most ``cells`` customer ×
+    product cells, so memory stays bounded."""
     n, n_products = vectors.shape
     rows = np.arange(n, dtype=np.int64) if rows is None else rows
     binary = vectors.copy()
@@ -173,52 +212,39 @@ def neighbour_scores(
     for block in _chunks(len(rows), chunk):
         ids = rows[block]
         weights = neighbour_matrix(neighbours[block], n)
-        mean = np.asarray((weights @ vectors).todense())
-        share = np.asarray((weights @ binary).todense())
+        scores = {
+            "nb": np.asarray((weights @ vectors).todense()),
+            "nb_share": np.asarray((weights @ binary).todense()),
+        }
+        if items is not None:
+            scores["ii"] = np.asarray((vectors[ids] @ items).todense())
         own = binary[ids].tocoo()
         own_rows = own.row.astype(np.int64)
         own_cols = own.col.astype(np.int64)
-        parts.append(
-            pl.DataFrame(
-                {
-                    "c": ids[own_rows],
-                    "p": own_cols,
-                    "nb": mean[own_rows, own_cols],
-                    "nb_share": share[own_rows, own_cols],
-                    "seen": np.ones(len(own_rows), dtype=bool),
-                }
-            )
-        )
+        picked = [(own_rows, own_cols, True)]
         if explore > 0:
-            masked = mean.copy()
-            masked[own_rows, own_cols] = -1.0
-            top = np.argpartition(-masked, explore - 1, axis=1)[:, :explore]
-            local = np.repeat(np.arange(len(ids)), explore)
-            cols = top.ravel()
-            values = masked[local, cols]
-            keep = values > 0
-            parts.append(
-                pl.DataFrame(
-                    {
-                        "c": ids[local[keep]],
-                        "p": cols[keep].astype(np.int64),
-                        "nb": values[keep],
-                        "nb_share": share[local[keep], cols[keep]],
-                        "seen": np.zeros(int(keep.sum()), dtype=bool),
-                    }
-                )
-            )
+            for key in ("nb", "ii") if items is not None else ("nb",):
+                masked = scores[key].copy()
+                masked[own_rows, own_cols] = -1.0
+                top = np.argpartition(-masked, explore - 1, axis=1)[:, :explore]
+                local = np.repeat(np.arange(len(ids)), explore)
+                cols = top.ravel()
+                keep = masked[local, cols] > 0
+                picked.append((local[keep], cols[keep].astype(np.int64), False))
+        for local_rows, cols, seen in picked:
+            frame = {"c": ids[local_rows], "p": cols}
+            frame.update({k: v[local_rows, cols] for k, v in scores.items()})
+            parts.append(pl.DataFrame(frame).with_columns(pl.lit(seen).alias("seen")))
+    columns = {"c": pl.UInt32, "p": pl.UInt32, "nb": pl.Float64, "nb_share": pl.Float64}
+    if items is not None:
+        columns["ii"] = pl.Float64
     if not parts:
-        return pl.DataFrame(
-            schema={
-                "c": pl.UInt32,
-                "p": pl.UInt32,
-                "nb": pl.Float64,
-                "nb_share": pl.Float64,
-                "seen": pl.Boolean,
-            }
-        )
-    return pl.concat(parts).with_columns(pl.col("c").cast(pl.UInt32), pl.col("p").cast(pl.UInt32))
+        return pl.DataFrame(schema={**columns, "seen": pl.Boolean})
+    return (
+        pl.concat(parts)
+        .unique(["c", "p"], keep="first", maintain_order=True)
+        .with_columns(pl.col("c").cast(pl.UInt32), pl.col("p").cast(pl.UInt32))
+    )
 
 
 def tifu_top_k(

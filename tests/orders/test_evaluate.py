@@ -1,0 +1,49 @@
+"""`salescope evaluate`: the backtest against baselines, its report and plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.cli_runner import run
+
+from salescope.data.demo import DemoConfig, generate_demo
+
+
+def test_evaluate_writes_report_table_and_plot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """evaluate prints engine and baselines side by side and writes JSON, CSV and a PNG."""
+    company = generate_demo(DemoConfig.small(seed=5))
+    orders = tmp_path / "orders.parquet"
+    company.tables["orders"].write_parquet(orders)
+    out = tmp_path / "eval"
+    result = run(
+        capsys, "evaluate", "--orders", str(orders), "--cutoffs", "2024-08-01", "--out", str(out)
+    )
+    assert result.code == 0, result.stderr
+    for method in ("engine", "TIFU-KNN", "GP-TopFreq", "P-TopFreq", "G-TopFreq"):
+        assert method in result.stdout
+    report = json.loads((out / "report.json").read_text())
+    (cutoff,) = report["cutoffs"]
+    assert cutoff["cutoff"] == "2024-08-01"
+    engine = cutoff["ranking"]["engine"]
+    assert set(engine) >= {"recall@10", "recall@20", "ndcg@10", "phr@10", "repeat_recall@10"}
+    assert 0.0 <= cutoff["proposal"]["f1"] <= 1.0
+    assert cutoff["quantity"]["engine"]["wape"] >= 0.0
+    assert cutoff["tifu"]["k"] > 0
+    assert (out / "summary.csv").read_text().startswith("cutoff,method")
+    assert (out / "backtest.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_refuses_a_cutoff_outside_the_history(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cut-off after the last order leaves nothing to predict and is refused."""
+    company = generate_demo(DemoConfig.small(seed=5))
+    orders = tmp_path / "orders.parquet"
+    company.tables["orders"].write_parquet(orders)
+    result = run(capsys, "evaluate", "--orders", str(orders), "--cutoffs", "2030-01-01")
+    assert result.code == 1
+    assert "--cutoffs" in result.stderr
