@@ -24,7 +24,7 @@ what any allowed rep could hold stays unassigned.
 The algorithm
 -------------
 Each level is a mixed-integer programme solved with HiGHS over a restricted set of
-customer–rep pairs (columns):
+customer–rep pairs (columns), its optimum held as a constraint before the next level:
 
 * **Column generation.** The model starts with the ``candidates_per_customer`` nearest allowed
   reps of each new customer. Its LP relaxation is solved and every pair of the *full* problem is
@@ -40,12 +40,21 @@ customer–rep pairs (columns):
   solution using a pair left out costs at least that much.
 * **Primal.** An LP-guided greedy (pairs integral in the LP first, then by regret; the cheapest
   rep by ``distance + capacity price × workload`` that has room) starts the MIP, which keeps the
-  few best pairs of each customer by LP reduced cost (about 1.8 per customer) and improves
-  the start until the time limit or the gap tolerance. Coverage levels first run with the
-  distance as a 1 % tie-break, so that the customers they cover are near their reps, then
-  without it; when capacity runs short, the distance level first re-places the covered
-  customers alone (a plain assignment problem), then lets the covered set change.
-  Instances up to ``dense_below`` customer × rep pairs keep every pair and are solved exactly.
+  few best pairs of each customer by LP reduced cost (about 1.8 per customer), improves the start
+  until the time limit or the gap tolerance, and is widened while it proves its optimum early.
+  Large instances without moves then spend half the distance level's time on a
+  large-neighbourhood search: a rep and its 7 nearest at a time (the most capacity-pressed
+  first), the new customers they hold or could take re-placed by an exact small MIP.
+* **Coverage decided at once.** When a plain greedy covers every new customer, the coverage
+  levels need no MIP: every new customer must be covered (Σx = 1) at the distance level.
+* **Small instances** (customers × reps ≤ ``dense_below``) keep every pair in the model and are
+  solved exactly, level by level.
+* **Capacity short on a large instance.** The coverage levels are then MIPs of their own; they
+  carry the distance as a tie-break worth at most 1 % of the smallest priority per customer
+  (covering less could only pay by saving over 100 times the longest distance in the model), so
+  that the customers covered are near their reps; the distance level first re-places the
+  covered customers alone (a plain assignment problem), then lets the covered set change. This
+  case needs more time than the default to get close: see ``priority_bound`` and ``gap``.
 
 The gap is ``(distance − lower bound) / (lower bound − fixed distance)``: relative to the distance
 the engine decides, not diluted by existing customers that cannot move.
@@ -84,6 +93,10 @@ _NEW_COLUMNS_PER_ROUND = 3  # pairs of negative reduced cost a customer takes pe
 _MIP_PER_CUSTOMER = 8  # pairs of a customer the MIP may consider, at most
 _MIP_PAIRS_PER_CUSTOMER = 1.8  # pairs in the MIP per customer in the model, on average
 _MAX_PRICING_ROUNDS = 60
+_LNS_REPS = 8  # reps of a neighbourhood of the search
+_LNS_SECONDS = 1.0  # time limit of a neighbourhood's MIP
+_LNS_SHARE_MIP = 0.5  # of a large distance level's time, the global MIP's (the search: the rest)
+_TIE_BREAK = 0.01  # large coverage levels: a customer's distance, at most, in priority units
 
 
 # -- parameters and result ---------------------------------------------------------------------
@@ -235,6 +248,13 @@ class _Problem:
         a = np.sin(dlat * 0.5) ** 2 + self.ccos[idx, None] * self.rcos[None, :] * (
             np.sin(dlon * 0.5) ** 2
         )
+        return np.asarray(2.0 * EARTH_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))), np.float64)
+
+    def pair_dist_rep(self, r: int) -> FloatArray:
+        """Great-circle km from rep ``r`` to every rep."""
+        dlat = self.rlat - self.rlat[r]
+        dlon = self.rlon - self.rlon[r]
+        a = np.sin(dlat * 0.5) ** 2 + self.rcos * self.rcos[r] * np.sin(dlon * 0.5) ** 2
         return np.asarray(2.0 * EARTH_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))), np.float64)
 
     def pair_dist(self, i: IntArray, r: IntArray) -> FloatArray:
@@ -829,7 +849,7 @@ class _Engine:
                 rank = rcm + 1e-7 * np.minimum(d, 1e5) if beta == 0.0 else rcm
                 ti, tr = _best_per_row(rank, min(per_customer, prob.n_reps))
                 delta = price - best[:, None]
-                got.append((block[ti], tr, rcm[ti, tr], delta[ti, tr]))
+                got.append((block[ti], tr, rank[ti, tr], delta[ti, tr]))
                 rest = np.where(ok, delta, _INF)
                 rest[ti, tr] = _INF
                 rest[own, cur[own]] = _INF  # staying is never left out
@@ -991,14 +1011,15 @@ class _Engine:
         )
 
     def tie_break(self, form: _Form) -> _Form:
-        """A coverage ``form`` plus distance weighted so that any customer's distance is worth
-        at most 1 % of the smallest coverage weight."""
+        """A coverage ``form`` plus the distance, weighted so that a customer's distance is
+        worth at most ``_TIE_BREAK`` of the smallest coverage weight: covering less could only
+        pay by saving over 100 times the longest distance in the model."""
         assert form.alpha is not None
         weights = np.abs(form.alpha[form.alpha != 0])
         d_max = float(self.model.col_d.max(initial=0.0))
         if len(weights) == 0 or d_max <= 0:
             return form
-        return _Form(form.name, form.alpha, 0.01 * float(weights.min()) / d_max, form.over)
+        return _Form(form.name, form.alpha, _TIE_BREAK * float(weights.min()) / d_max, form.over)
 
     # ---- one level
     def solve_level(
@@ -1044,6 +1065,14 @@ class _Engine:
                 keep = np.concatenate([keep, np.zeros(model.n_cols - len(keep), dtype=np.bool_)])
             keep[x_cols] |= best[model.col_i[x_cols]] == model.col_r[x_cols]
 
+        # a coverage level of a large instance carries the distance as a tie-break, so that
+        # the customers it covers are near their reps (the distance level could hardly change
+        # the covered set afterwards); small instances are solved exactly, level by level
+        coverage = form.beta == 0.0 and form.alpha is not None
+        mip_form = self.tie_break(form) if coverage and not self.dense else form
+        # large distance levels without moves end with a neighbourhood search
+        lns = form.beta != 0.0 and not self.dense and prob.max_moves == 0
+        y_cap_lp = self.duals(row_dual)[0]
         factor, per_customer = _MIP_PAIRS_PER_CUSTOMER, _MIP_PER_CUSTOMER
         first, pairs = True, -1
         while True:
@@ -1053,9 +1082,8 @@ class _Engine:
             budget: int | None = None
             if self.dense:
                 window, per_customer = _INF, prob.n_reps
-            elif window is None and form.beta == 0.0:
-                window = _INF
-            elif window is None:
+            elif window is None or form.beta == 0.0:
+                window = None
                 budget = int(factor * np.count_nonzero(model.in_model))
             pricing = self.price(
                 form, row_dual, grow=False, window=window, budget=budget, per_customer=per_customer
@@ -1067,23 +1095,19 @@ class _Engine:
             keep = np.zeros(model.n_cols, dtype=np.bool_)
             keep[x_cols] = np.isin(model.col_key[x_cols], pricing.inside)
             take(None)
-            if first and form.beta == 0.0 and form.alpha is not None and not self.dense:
-                # a coverage level: first with the distance as a tie-break, so that the
-                # customers covered are near their reps (the MIP that follows stays near)
-                model.set_form(self.tie_break(form))
-                found, _, _ = model.solve_mip(keep, best, 0.5 * share * self.seconds_left())
-                model.set_form(form)
-                take(found)
-            elif first and model.lex and not self.dense:
+            if first and model.lex and not self.dense and form.beta != 0.0:
                 # the coverage levels were decided without the distance: first re-place the
                 # customers they cover, as a plain assignment problem (far easier for the MIP)
                 take(model.solve_fixed_cover(keep, best, 0.4 * share * self.seconds_left()))
             first = False
             if value - bound <= tol:
                 break
-            found, mip_bound, finished = model.solve_mip(keep, best, share * self.seconds_left())
+            model.set_form(mip_form)
+            seconds = share * self.seconds_left() * (_LNS_SHARE_MIP if lns else 1.0)
+            found, mip_bound, finished = model.solve_mip(keep, best, seconds)
+            model.set_form(form)
             take(found)
-            mip_full = mip_bound + self.constant(form)
+            mip_full = mip_bound + self.constant(form) if mip_form is form else -_INF
             outside = pricing.bound + pricing.delta_out
             if min(mip_full, outside) > bound:
                 bound = min(mip_full, outside)
@@ -1104,8 +1128,146 @@ class _Engine:
             factor, per_customer = 2.0 * factor, min(prob.n_reps, 2 * per_customer)
             if self.params.mip_window is not None:
                 break
+        if lns and value - bound > tol and self.seconds_left() > 1.0:
+            best = self.lns(best, y_cap_lp, self.seconds_left())
+            value = self.value(form, best)
         bound = min(bound, value)
         return _Level(best, value, bound, value - bound <= tol, method)
+
+    def lns(self, rep_of: IntArray, y_cap: FloatArray, seconds: float) -> IntArray:
+        """Large-neighbourhood search on the distance (no moves): a rep and its nearest
+        neighbours at a time, the new customers they hold or could take are re-placed by an
+        exact small MIP, each decided level held within the neighbourhood. Reps under the
+        most capacity pressure (LP dual) first; sweeps until nothing improves or time is up."""
+        prob, model = self.prob, self.model
+        deadline = time.perf_counter() + seconds
+        rep_of = rep_of.copy()
+        n_reps = prob.n_reps
+        m = min(n_reps, _LNS_REPS)
+        rep_d = np.stack([prob.pair_dist_rep(r) for r in range(n_reps)])
+        near = np.argsort(rep_d, axis=1, kind="stable")[:, :m]
+        order = np.argsort(y_cap, kind="stable")  # the most negative dual first
+        new = prob.cur < 0
+        x = model.col_i >= 0
+        col_i, col_r = model.col_i[x], model.col_r[x]
+        new_cols = new[col_i]
+        col_i, col_r = col_i[new_cols], col_r[new_cols]
+        # an unassigned customer is tried with the neighbourhood of its nearest model rep
+        col_d = model.col_d[x][new_cols]
+        nearest = np.full(prob.n, -1, dtype=np.int64)
+        by_d = np.lexsort((col_d, col_i))
+        first = np.ones(len(by_d), dtype=np.bool_)
+        first[1:] = col_i[by_d][1:] != col_i[by_d][:-1]
+        nearest[col_i[by_d][first]] = col_r[by_d][first]
+        lex = [form for _, form, _ in model.lex]
+        improved = True
+        solved = better = 0
+        while improved and time.perf_counter() < deadline - 0.1:
+            improved = False
+            for seed in order.tolist():
+                if time.perf_counter() > deadline - 0.1:
+                    break
+                hood = near[seed]
+                in_hood = np.zeros(n_reps, dtype=np.bool_)
+                in_hood[hood] = True
+                held = new & (rep_of >= 0) & in_hood[np.maximum(rep_of, 0)]
+                could = new & (rep_of < 0) & (nearest >= 0) & in_hood[np.maximum(nearest, 0)]
+                free = np.flatnonzero(held | could)
+                if len(free) < 2:
+                    continue
+                found = self._neighbourhood(rep_of, free, hood, lex, deadline)
+                solved += 1
+                if found is not None:
+                    rep_of = found
+                    improved = True
+                    better += 1
+        log.debug("LNS: %d neighbourhoods solved, %d improved", solved, better)
+        return rep_of
+
+    def _neighbourhood(
+        self,
+        rep_of: IntArray,
+        free: IntArray,
+        hood: IntArray,
+        lex: list[_Form],
+        deadline: float,
+    ) -> IntArray | None:
+        """The best re-placement of customers ``free`` among reps ``hood`` (or None if no
+        better than today's)."""
+        prob, model = self.prob, self.model
+        n_f, n_h = len(free), len(hood)
+        d = prob.dist(free)[:, hood]
+        ok = self.allowed(free)[:, hood]
+        fi, hj = np.nonzero(ok)
+        m = len(fi)
+        if m == 0:
+            return None
+        current = rep_of[free]
+        load = _loads(prob, rep_of)
+        mine = current >= 0
+        freed = np.bincount(current[mine], weights=prob.w[free][mine], minlength=prob.n_reps)
+        room = prob.cap[hood] - (load[hood] - freed[hood])
+        lex_coef = [f.alpha[free] if f.alpha is not None else np.zeros(n_f) for f in lex]
+        # columns: pairs; rows: customers, reps of the neighbourhood, decided levels
+        rows = [fi, n_f + hj]
+        vals = [np.ones(m), prob.w[free][fi]]
+        cols = [np.arange(m), np.arange(m)]
+        rhs_lex = []
+        for k, coef in enumerate(lex_coef):
+            nz = coef[fi] != 0
+            rows.append(np.full(int(nz.sum()), n_f + n_h + k))
+            vals.append(coef[fi][nz])
+            cols.append(np.arange(m)[nz])
+            now = float(np.sum(coef[mine]))
+            rhs_lex.append(now + 1e-9 * max(1.0, abs(now)))
+        all_cols = np.concatenate(cols)
+        order = np.argsort(all_cols, kind="stable")
+        lp = highspy.HighsLp()
+        lp.num_col_ = m
+        lp.num_row_ = n_f + n_h + len(lex)
+        lp.col_cost_ = d[fi, hj]
+        lp.col_lower_ = np.zeros(m)
+        lp.col_upper_ = np.ones(m)
+        must = model.must[free]
+        lp.row_lower_ = np.concatenate([must.astype(np.float64), np.full(n_h + len(lex), -_HINF)])
+        lp.row_upper_ = np.concatenate([np.ones(n_f), room, np.asarray(rhs_lex)])
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = np.searchsorted(all_cols[order], np.arange(m + 1)).astype(np.int32)
+        lp.a_matrix_.index_ = np.concatenate(rows)[order].astype(np.int32)
+        lp.a_matrix_.value_ = np.concatenate(vals)[order]
+        lp.integrality_ = [highspy.HighsVarType.kInteger] * m
+        h = highspy._Highs()  # type: ignore[attr-defined]
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("mip_rel_gap", 1e-6)
+        h.setOptionValue("mip_feasibility_tolerance", 1e-7)
+        h.setOptionValue("random_seed", int(self.params.seed))
+        h.setOptionValue("time_limit", max(0.05, min(_LNS_SECONDS, deadline - time.perf_counter())))
+        h.passModel(lp)
+        at = {(int(a), int(b)): k for k, (a, b) in enumerate(zip(fi, hj, strict=True))}
+        local_rep = {int(r): j for j, r in enumerate(hood.tolist())}
+        start = np.zeros(m)
+        for a, r in enumerate(current.tolist()):
+            if r >= 0 and r in local_rep and (a, local_rep[r]) in at:
+                start[at[(a, local_rep[r])]] = 1.0
+        now_km = float(np.sum(d[fi, hj] * start))
+        sol = highspy.HighsSolution()
+        sol.col_value = start.tolist()
+        sol.value_valid = True
+        h.setSolution(sol)
+        h.run()
+        if h.getInfo().primal_solution_status != highspy.kSolutionStatusFeasible:
+            return None
+        values = np.asarray(h.getSolution().col_value) > 0.5
+        if float(np.sum(d[fi, hj][values])) >= now_km - 1e-9:
+            return None
+        found = rep_of.copy()
+        found[free] = -1
+        found[free[fi[values]]] = hood[hj[values]]
+        if not self.satisfies(found) or np.any(
+            _loads(prob, found)[hood] > prob.cap[hood] + _CAP_TOL
+        ):
+            return None
+        return found
 
 
 def _best_per_row(score: FloatArray, m: int) -> tuple[IntArray, IntArray]:

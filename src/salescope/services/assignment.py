@@ -83,8 +83,10 @@ def summary_lines(result: AssignmentResult, max_moves: int) -> list[str]:
         verdict = "optimal"
     elif result.gap == float("inf"):
         verdict = "no useful bound"
+    elif obj.fixed_km > 0:
+        verdict = f"the km placed at most {100 * result.gap:.3f} % above their optimum"
     else:
-        verdict = f"within {100 * result.gap:.3f} % of the optimum"
+        verdict = f"at most {100 * result.gap:.3f} % above the optimum"
     lines.append(f"lower bound: {result.lower_bound:,.1f} km, {verdict} — {result.bound_method}")
     if obj.customers_new:
         bound = (
