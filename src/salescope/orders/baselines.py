@@ -140,31 +140,51 @@ def tune_tifu(
     """TIFU-KNN parameters with the best Recall@``top`` on the last ``validation_days`` of
     ``lines`` (history before, each customer's first order after): ``(params, recall)``.
 
-    Vector parameters and neighbourhood are searched jointly for each metric; ``k`` and
-    ``alpha`` reuse the neighbours of the largest ``k``.
+    The search is staged: the vector parameters (group size, within- and group-decay) at the
+    paper's neighbourhood, then the similarity, ``k`` and ``alpha`` for the best vectors
+    (neighbours of the largest ``k`` are reused for the smaller ones).
     """
     grid = grid or TifuGrid()
     end = lines["d"].max()
     assert isinstance(end, dt.date)
     cutoff = end - dt.timedelta(days=validation_days)
     history = lines.filter(pl.col("d") < cutoff)
-    truth = next_orders_after(lines, cutoff)
     seen = history.select("c", "p").unique().with_columns(pl.lit(1).alias("seen"))
-    truth = truth.join(seen, on=["c", "p"], how="left").with_columns(pl.col("seen").fill_null(0))
-    truth = truth.join(history.select("c").unique(), on="c")
+    truth = (
+        next_orders_after(lines, cutoff)
+        .join(history.select("c").unique(), on="c")
+        .join(seen, on=["c", "p"], how="left")
+        .with_columns(pl.col("seen").fill_null(0))
+    )
     targets = truth.select("c").unique()
-    best = (TifuParams(), -1.0)
     if targets.height == 0:
-        return best
-    k_max = max(grid.k)
-    for m, rb, rg, metric in itertools.product(
-        grid.group_size, grid.within_decay, grid.group_decay, grid.metric
-    ):
-        params = TifuParams(group_size=m, within_decay=rb, group_decay=rg, k=k_max, metric=metric)  # type: ignore[arg-type]
-        model = TifuKnn(params).fit(history, n_customers, n_products)
-        for k, alpha in itertools.product(grid.k, grid.alpha):
+        return TifuParams(), float("nan")
+
+    def recall(
+        params: TifuParams, ks: tuple[int, ...], alphas: tuple[float, ...]
+    ) -> tuple[TifuParams, float]:
+        model = TifuKnn(replace(params, k=max(ks))).fit(history, n_customers, n_products)
+        best = (params, -1.0)
+        for k, alpha in itertools.product(ks, alphas):
             ranked = model.rank(targets, top, k=k, alpha=alpha)
-            recall = ranking_metrics(ranked, truth, (top,))[f"recall@{top}"]
-            if recall > best[1]:
-                best = (replace(params, k=k, alpha=alpha), recall)
+            value = ranking_metrics(ranked, truth, (top,))[f"recall@{top}"]
+            if value > best[1]:
+                best = (replace(params, k=k, alpha=alpha), value)
+        return best
+
+    default = TifuParams()
+    best = (default, -1.0)
+    for m, rb, rg in itertools.product(grid.group_size, grid.within_decay, grid.group_decay):
+        candidate = recall(
+            replace(default, group_size=m, within_decay=rb, group_decay=rg),
+            (default.k,),
+            (default.alpha,),
+        )
+        if candidate[1] > best[1]:
+            best = candidate
+    vectors = best[0]
+    for metric in grid.metric:
+        candidate = recall(replace(vectors, metric=metric), grid.k, grid.alpha)  # type: ignore[arg-type]
+        if candidate[1] > best[1]:
+            best = candidate
     return best

@@ -45,20 +45,32 @@ class Codes:
 
 
 def encode(
-    orders: pl.DataFrame, products: pl.DataFrame | None = None
+    orders: pl.DataFrame,
+    products: pl.DataFrame | None = None,
+    *,
+    customers: pl.DataFrame | None = None,
+    known_products: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, Codes]:
     """Canonical order lines -> lines ``c, o, d, p, q`` (one per order and product) and codes.
 
-    Products of the products table that were never ordered get codes too, after the ordered
-    ones, so that they can be proposed.
+    ``customers`` / ``known_products`` (``customer_id`` / ``product_id`` frames) name ids to
+    code besides those of ``orders`` (e.g. from older history). Products of the products
+    table that were never ordered get codes too, after the ordered ones, so that they can be
+    proposed.
     """
+    customer_ids = orders.select("customer_id")
+    if customers is not None:
+        customer_ids = pl.concat([customer_ids, customers.select("customer_id")])
     customers = (
-        orders.select(pl.col("customer_id").unique().sort())
+        customer_ids.select(pl.col("customer_id").unique().sort())
         .with_row_index("c")
         .with_columns(pl.col("c").cast(CODE))
         .select("customer_id", "c")
     )
-    product_ids = orders.select(pl.col("product_id").unique().sort())
+    product_ids = orders.select("product_id")
+    if known_products is not None:
+        product_ids = pl.concat([product_ids, known_products.select("product_id")])
+    product_ids = product_ids.select(pl.col("product_id").unique().sort())
     if products is not None and products.height:
         extra = products.select("product_id").join(product_ids, on="product_id", how="anti")
         product_ids = pl.concat([product_ids, extra.select(pl.col("product_id").sort())])

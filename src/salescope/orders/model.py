@@ -59,8 +59,9 @@ class EngineParams:
     max_train_rows: int = 2_500_000
     n_estimators: int = 1000
     learning_rate: float = 0.05
-    num_leaves: int = 15
+    num_leaves: int = 7
     min_child_samples: int = 200
+    feature_fraction: float = 0.5
     early_stopping_rounds: int = 50
     customers_per_bucket: int = 4000
     seed: int = 0
@@ -91,11 +92,15 @@ class Snapshot:
     neighbour: pl.DataFrame
 
 
-def _spacing(lines: pl.DataFrame) -> int:
+def _spacing_of(orders: pl.DataFrame, cutoff: dt.date) -> int:
+    """Days between training cut-offs: the customers' median order interval over the last
+    year, between 7 and 60."""
     gaps = (
-        order_table(lines)
-        .with_columns(pl.col("d").diff().over("c").dt.total_days().alias("gap"))
-        .select(pl.col("gap").median())
+        orders.filter(pl.col("order_date") >= cutoff - dt.timedelta(days=365))
+        .select("customer_id", "order_date")
+        .unique()
+        .sort("customer_id", "order_date")
+        .select(pl.col("order_date").diff().over("customer_id").dt.total_days().median())
         .item()
     )
     return int(np.clip(gaps if gaps is not None else 14, 7, 60))
@@ -185,20 +190,43 @@ class NextOrderModel:
         last order)."""
         started = time.perf_counter()
         p = self.params
-        lines, codes = encode(orders, products)
+        dates = orders["order_date"]
+        self.cutoff_: dt.date = cutoff or (_date(dates.max()) + dt.timedelta(days=1))
+        history = orders.filter(pl.col("order_date") < self.cutoff_)
+        if history.height == 0:
+            raise ValueError(f"no order lines before {self.cutoff_} to learn from")
+        self.spacing_ = p.spacing_days or _spacing_of(history, self.cutoff_)
+        # only the look-back window of the oldest training cut-off is read line by line;
+        # first dates (tenure, product age) and identifiers come from the whole history
+        oldest = self.cutoff_ - dt.timedelta(days=self.spacing_ * p.train_cutoffs + p.lookback_days)
+        firsts = history.lazy().select("customer_id", "product_id", "order_date")
+        first_customer = firsts.group_by("customer_id").agg(
+            pl.col("order_date").min().alias("c_first")
+        )
+        first_product = firsts.group_by("product_id").agg(
+            pl.col("order_date").min().alias("first_d")
+        )
+        lines, codes = encode(
+            history.filter(pl.col("order_date") >= oldest),
+            products,
+            customers=first_customer.select("customer_id").collect(),
+            known_products=first_product.select("product_id").collect(),
+        )
         self.codes_ = codes
-        self.cutoff_: dt.date = cutoff or (_date(lines["d"].max()) + dt.timedelta(days=1))
-        self.lines_ = lines.filter(pl.col("d") < self.cutoff_)
-        self.first_seen_ = self.lines_.group_by("p").agg(pl.col("d").min().alias("first_d"))
-        self.first_order_ = self.lines_.group_by("c").agg(pl.col("d").min().alias("c_first"))
+        self.lines_ = lines
+        self.first_seen_ = codes.products.join(first_product.collect(), on="product_id").select(
+            "p", "first_d"
+        )
+        self.first_order_ = codes.customers.join(first_customer.collect(), on="customer_id").select(
+            "c", "c_first"
+        )
         self.packs_ = _packs(products, codes)
-        self.spacing_ = p.spacing_days or _spacing(before(self.lines_, self.cutoff_, 365))
         self.coverage_: list[dict[str, Any]] = []
         cutoffs = [
             self.cutoff_ - dt.timedelta(days=self.spacing_ * j)
             for j in range(1, p.train_cutoffs + 1)
         ]
-        first_day = _date(self.lines_["d"].min())
+        first_day = _date(dates.min())
         cutoffs = [c for c in cutoffs if c > first_day]
         frames: list[pl.DataFrame] = []
         for i, cut in enumerate(cutoffs):
@@ -250,7 +278,7 @@ class NextOrderModel:
             "min_child_samples": p.min_child_samples,
             "subsample": 0.8,
             "subsample_freq": 1,
-            "colsample_bytree": 0.8,
+            "colsample_bytree": p.feature_fraction,
             "reg_lambda": 1.0,
             "random_state": p.seed,
             "n_jobs": p.threads,
