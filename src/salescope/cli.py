@@ -101,15 +101,19 @@ def demo(
     small: Annotated[
         bool, typer.Option("--small", help="A small company (300 shops, 8 months).")
     ] = False,
+    backtest: Annotated[
+        bool, typer.Option(help="Also backtest the next-order engine at one cut-off.")
+    ] = True,
 ) -> None:
-    """Build the synthetic demo company into the data directory and show it."""
+    """Build the synthetic demo company, run every engine on it, and score them against the
+    company's ground truth."""
     from salescope.data.demo import DemoConfig
     from salescope.services.demo import do_demo
 
     settings = _settings(ctx)
     config = DemoConfig.small(seed) if small else DemoConfig(seed=seed)
     with progress_bar("demo company") as update:
-        result = do_demo(settings, config, progress=update)
+        result = do_demo(settings, config, backtest=backtest, progress=update)
     summary = result.company.summary()
     labels = {
         "regions": "regions",
@@ -146,6 +150,23 @@ def demo(
     out.print(f"Tables stored in {settings.data_dir} (version {result.report.version}); files for")
     out.print(f"the batch commands in {result.tables_dir}, ground truth in {result.truth_dir}.")
     out.print(f"Overview plot: {result.overview}")
+    s = result.next_orders_score
+    out.print(
+        f"\n[bold]Next orders[/] of every served customer: {result.next_orders}\n"
+        f"  against the orders the customers really placed next: precision {s['precision']:.2f}, "
+        f"recall {s['recall']:.2f}, F1 {s['f1']:.2f} ({s['lines_per_proposal']:.1f} lines "
+        f"proposed, {s['lines_per_order']:.1f} ordered)"
+    )
+    out.print("\n[bold]Coverage[/]")
+    for line in result.coverage.lines():
+        out.print(line, highlight=False, soft_wrap=True)
+    out.print(
+        f"  estimated potential against the true one: Spearman {result.potential_spearman:.3f}"
+    )
+    if result.evaluation is not None:
+        out.print("\n[bold]Backtest[/] of the next-order engine against the baselines")
+        show_backtest(result.evaluation.results)
+        out.print(f"Report and plot in {result.evaluation.report.parent}")
 
 
 # -- imports ---------------------------------------------------------------------------------

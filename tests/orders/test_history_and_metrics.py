@@ -89,7 +89,7 @@ def test_nearest_neighbours_match_brute_force() -> None:
         orient="row",
     )
     matrix = to_csr(frame, "u", (30, 12))
-    found = nearest_neighbours(matrix, 3, chunk=7)
+    found = nearest_neighbours(matrix, 3, cells=7 * 30)
     norms = np.linalg.norm(dense, axis=1)
     sims = dense @ dense.T / np.outer(np.maximum(norms, 1e-12), np.maximum(norms, 1e-12))
     np.fill_diagonal(sims, -np.inf)

@@ -84,13 +84,15 @@ def nearest_neighbours(
     *,
     metric: Metric = "cosine",
     rows: IntArray | None = None,
-    chunk: int = 1024,
+    cells: int = 20_000_000,
 ) -> IntArray:
     """The ``k`` nearest other customers of each row (``-1`` where fewer exist), best first.
 
-    Customers without any product are never anyone's neighbour.
+    Customers without any product are never anyone's neighbour. Similarities are computed by
+    chunks of at most ``cells`` customer pairs.
     """
     n = vectors.shape[0]
+    chunk = max(16, min(4096, cells // max(1, n)))
     rows = np.arange(n, dtype=np.int64) if rows is None else rows
     k_eff = max(0, min(k, n - 1))
     result = np.full((len(rows), k), -1, dtype=np.int64)

@@ -1,18 +1,31 @@
-"""The demo: generate the synthetic company, store it like an import, and show it."""
+"""The demo: generate the synthetic company, store it like an import, then run every engine
+on it and score them against the company's ground truth."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+
+import polars as pl
 
 from salescope.config import Settings
 from salescope.data.adapters import AdapterOutput
 from salescope.data.demo import DemoCompany, DemoConfig, generate_demo
 from salescope.data.io import write_parquet
+from salescope.orders.metrics import proposal_metrics
 from salescope.progress import Progress, no_progress
 from salescope.reports.plots import company_overview, save
+from salescope.services.coverage import CoverageInput, CoverageResult, do_coverage
 from salescope.services.imports import ImportReport, store_output
+from salescope.services.orders import (
+    EvaluateInput,
+    EvaluateResult,
+    NextOrdersInput,
+    do_evaluate,
+    do_next_orders,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,25 +35,36 @@ class DemoResult:
     tables_dir: Path
     truth_dir: Path
     overview: Path
+    next_orders: Path
+    next_orders_score: dict[str, float]
+    coverage: CoverageResult
+    potential_spearman: float
+    evaluation: EvaluateResult | None
 
 
 def do_demo(
     settings: Settings,
     config: DemoConfig | None = None,
     *,
+    backtest: bool = True,
     actor: str = "demo",
     progress: Progress = no_progress,
 ) -> DemoResult:
-    """Build the demo company into the data directory (replacing what is there).
+    """Build the demo company into the data directory (replacing what is there) and run the
+    engines on it.
 
-    The canonical tables go to the table store and the database like an import, and also to
+    The canonical tables go to the table store and the database like an import, and to
     ``<data_dir>/demo/tables/*.parquet`` for the batch commands; the ground truth to
-    ``<data_dir>/demo/truth/``; an overview plot to ``<data_dir>/demo/overview.png``.
+    ``<data_dir>/demo/truth/``; an overview plot to ``<data_dir>/demo/overview.png``. Then the
+    next order of every served customer (``demo/next_orders.csv``, scored against the orders
+    the company really placed next), coverage (``demo/coverage/``, its potential scored
+    against the true one) and, with ``backtest``, the backtest at one cut-off
+    (``demo/evaluation/``).
     """
     config = config or DemoConfig()
-    company = generate_demo(config, progress=lambda s, f: progress(s, 0.6 * f))
+    company = generate_demo(config, progress=lambda s, f: progress(s, 0.05 * f))
     digest = hashlib.sha256(repr(config).encode()).hexdigest()
-    progress("storing", 0.65)
+    progress("storing", 0.06)
     report = store_output(
         settings,
         AdapterOutput("demo", dict(company.tables)),
@@ -50,17 +74,82 @@ def do_demo(
         actor=actor,
     )
     root = settings.data_dir / "demo"
-    progress("writing files", 0.8)
     tables_dir = root / "tables"
     company.write(tables_dir)
     truth_dir = root / "truth"
     for name, frame in company.truth.items():
         write_parquet(frame, truth_dir / f"{name}.parquet")
-    progress("plotting", 0.9)
     t = company.tables
     overview = save(
         company_overview(t["customers"], t["reps"], t["orders"], t["products"]),
         root / "overview.png",
     )
+
+    as_of = config.end + dt.timedelta(days=1)
+    served = t["customers"].filter(pl.col("status") == "served").select("customer_id")
+    targets = served.with_columns(pl.lit(as_of).alias("order_date"))
+    next_path = root / "next_orders.csv"
+    lines = do_next_orders(
+        NextOrdersInput(
+            orders=t["orders"],
+            products=t["products"],
+            customers=t["customers"],
+            promotions=t["promotions"],
+            objectives=t["objectives"],
+            targets=targets,
+            as_of=as_of,
+            mode="proposal",
+            top=None,
+        ),
+        next_path,
+        progress=lambda s, f: progress(f"next orders: {s}", 0.1 + 0.4 * f),
+    )
+    score = _score_next_orders(lines, company.truth["future_orders"])
+
+    progress("coverage", 0.55)
+    coverage = do_coverage(
+        CoverageInput(t["customers"], t["orders"], t["reps"], t["products"], t["market"], as_of),
+        root / "coverage",
+        visits=t["visits"],
+    )
+    estimated = pl.read_csv(coverage.files["customers"], columns=["customer_id", "potential"])
+    truth = company.truth["potential"].select("customer_id", pl.col("potential").alias("true"))
+    joined = estimated.join(truth, on="customer_id")
+    spearman = float(joined.select(pl.corr("potential", "true", method="spearman")).item())
+
+    evaluation = None
+    if backtest:
+        cutoff = config.end - dt.timedelta(days=28)
+        evaluation = do_evaluate(
+            EvaluateInput(orders=t["orders"], cutoffs=[cutoff]),
+            root / "evaluation",
+            progress=lambda s, f: progress(f"backtest: {s}", 0.7 + 0.3 * f),
+        )
     progress("done", 1.0)
-    return DemoResult(company, report, tables_dir, truth_dir, overview)
+    return DemoResult(
+        company,
+        report,
+        tables_dir,
+        truth_dir,
+        overview,
+        next_path,
+        score,
+        coverage,
+        spearman,
+        evaluation,
+    )
+
+
+def _score_next_orders(lines: pl.DataFrame, future: pl.DataFrame) -> dict[str, float]:
+    """Precision / recall / F1 of the proposals against each customer's first real order
+    after the history (customers who ordered again)."""
+    first = future.group_by("customer_id").agg(pl.col("order_date").min().alias("_first"))
+    truth = (
+        future.join(first, on="customer_id")
+        .filter(pl.col("order_date") == pl.col("_first"))
+        .select(pl.col("customer_id").alias("c"), pl.col("product_id").alias("p"))
+        .unique()
+    )
+    proposed = lines.select(pl.col("customer_id").alias("c"), pl.col("product_id").alias("p"))
+    scored = proposed.join(truth.select("c").unique(), on="c")
+    return proposal_metrics(scored, truth)
