@@ -25,7 +25,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+
+from _common import machine  # the script's own folder
 
 REPO = Path(__file__).resolve().parents[1]
 GOAL_SECONDS = 60.0
@@ -229,28 +230,6 @@ def _spawn(
     result["wall_seconds"] = wall
     result["peak_rss_bytes"] = usage.ru_maxrss * 1024
     return result
-
-
-# -- the machine --------------------------------------------------------------------------------
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = ""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                ram = f"{int(line.split()[1]) / 1024**2:.0f} GB RAM"
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cpu}, {cores} cores, {ram}, Python {platform.python_version()}"
 
 
 def _pct(x: float) -> str:

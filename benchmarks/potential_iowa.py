@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
 import tempfile
 import time
 from collections.abc import Sequence
@@ -33,6 +31,7 @@ import numpy as np
 import polars as pl
 from scipy.stats import spearmanr
 
+from _common import machine  # the script's own folder
 from salescope.coverage.wallet import WalletEstimator
 from salescope.data.adapters.iowa import from_iowa
 
@@ -152,18 +151,6 @@ def run(year_data: Year, vendor: str, year: int, seed: int) -> Row:
 
 def _rho(a: pl.Series, b: pl.Series) -> float:
     return float(spearmanr(a.to_numpy(), b.to_numpy()).statistic)
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
 def table(rows: Sequence[Row]) -> str:

@@ -16,12 +16,13 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import gib, machine  # the script's own folder
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "iowa-liquor"
@@ -88,36 +89,6 @@ def _run(step: str, data: Path, path: Path, workdir: Path) -> tuple[dict[str, ob
     return json.loads(report.read_text(encoding="utf-8")), wall, usage.ru_maxrss * 1024
 
 
-def _machine() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    memory = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("MemTotal"):
-                memory = f"{int(line.split()[1]) / 1024**2:.0f} GiB"
-                break
-    except OSError:
-        pass
-    import polars as pl
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "cpu": cpu,
-        "cores": str(cores),
-        "ram": memory,
-        "python": platform.python_version(),
-        "polars": pl.__version__,
-    }
-
-
-def _gb(size: float) -> str:
-    return f"{size / 1024**3:.2f} GiB"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="iowa-liquor folder")
@@ -139,24 +110,20 @@ def main(argv: list[str] | None = None) -> int:
         size = orders.stat().st_size
         read, read_wall, read_rss = _run("read", args.data, orders, workdir)
 
-    machine = _machine()
     kept = int(str(converted["kept"]))
     dropped = int(str(converted["dropped"]))
     read_seconds = float(str(read["seconds"]))
     ok = read_wall < GOAL_SECONDS and read_rss < GOAL_BYTES
     print(f"## Iowa liquor sales: convert, then read + validate ({dt.date.today().isoformat()})")
     print()
-    print(
-        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['ram']} RAM; "
-        f"Python {machine['python']}, Polars {machine['polars']}."
-    )
+    print(f"Machine: {machine()}.")
     print()
     print("| step | rows | wall time | peak RSS (process) |")
     print("| --- | ---: | ---: | ---: |")
     print(
         f"| (a) convert `{SALES}` with `from_iowa` | {kept + dropped:,} in, {kept:,} kept, "
         f"{dropped:,} dropped | {float(str(converted['seconds'])):.1f} s "
-        f"(process {convert_wall:.1f} s) | {_gb(convert_rss)} |"
+        f"(process {convert_wall:.1f} s) | {gib(convert_rss)} |"
     )
     print(
         f"| write canonical orders Parquet (zstd, {size / 1024**2:.0f} MiB) | {kept:,} | "
@@ -165,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"| (b) `read_table(orders.parquet, ORDERS)` in a fresh process | "
         f"{int(str(read['rows'])):,} | {read_seconds:.1f} s (process {read_wall:.1f} s) | "
-        f"{_gb(read_rss)} |"
+        f"{gib(read_rss)} |"
     )
     print()
     print(f"Orders: {int(str(converted['orders'])):,}. Dropped lines by reason:")
@@ -175,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"- {reason}: {rows:,}")
     print()
     verdict = "met" if ok else "NOT met"
-    print(f"Goal for (b), under {GOAL_SECONDS:.0f} s and under {_gb(GOAL_BYTES)}: {verdict}.")
+    print(f"Goal for (b), under {GOAL_SECONDS:.0f} s and under {gib(GOAL_BYTES)}: {verdict}.")
     return 0 if ok else 1
 
 

@@ -10,7 +10,7 @@ import pytest
 from salescope.data.demo import DemoCompany, DemoConfig, generate_demo
 from salescope.orders import baselines
 from salescope.orders.builder import OUTPUT_COLUMNS
-from salescope.orders.history import encode, next_orders_after
+from salescope.orders.history import encode, split_at
 from salescope.orders.metrics import ranking_metrics
 from salescope.orders.model import EngineParams, NextOrderModel
 
@@ -96,14 +96,7 @@ def test_engine_beats_the_baselines_on_the_demo(
     orders = pl.concat([company.tables["orders"], company.truth["future_orders"]])
     lines, codes = encode(orders)
     cutoff = company.config.end + dt.timedelta(days=1)
-    history = lines.filter(pl.col("d") < cutoff)
-    seen = history.select("c", "p").unique().with_columns(pl.lit(1).alias("seen"))
-    truth = (
-        next_orders_after(lines, cutoff)
-        .join(history.select("c").unique(), on="c")
-        .join(seen, on=["c", "p"], how="left")
-        .with_columns(pl.col("seen").fill_null(0))
-    )
+    history, truth = split_at(lines, cutoff)
     coded = truth.select("c").unique()
     ranked = (
         model.recommend(targets, mode="rank", top=10)

@@ -15,7 +15,7 @@ import contextlib
 import gzip
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +58,26 @@ def _sniff_separator(path: Path) -> str:
     counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
     best = max(counts, key=lambda s: counts[s])
     return best if counts[best] > 0 else ","
+
+
+def list_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The files named, and the files of the directories named (not recursed, sorted, no
+    hidden ones), each once; an InputError names every path that does not exist."""
+    files: list[Path] = []
+    issues: list[Issue] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(
+                sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            )
+        elif path.is_file():
+            files.append(path)
+        else:
+            issues.append(Issue(file=str(path), problem="does not exist"))
+    if issues:
+        raise InputError(issues)
+    return list(dict.fromkeys(files))
 
 
 def read_raw(path: str | Path) -> tuple[pl.DataFrame, int, str]:

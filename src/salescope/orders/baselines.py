@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import polars as pl
 
-from salescope.orders.history import next_orders_after, order_table
+from salescope.orders.history import order_table, split_at
 from salescope.orders.metrics import ranking_metrics
 from salescope.orders.neighbours import (
     TifuParams,
@@ -148,14 +148,7 @@ def tune_tifu(
     end = lines["d"].max()
     assert isinstance(end, dt.date)
     cutoff = end - dt.timedelta(days=validation_days)
-    history = lines.filter(pl.col("d") < cutoff)
-    seen = history.select("c", "p").unique().with_columns(pl.lit(1).alias("seen"))
-    truth = (
-        next_orders_after(lines, cutoff)
-        .join(history.select("c").unique(), on="c")
-        .join(seen, on=["c", "p"], how="left")
-        .with_columns(pl.col("seen").fill_null(0))
-    )
+    history, truth = split_at(lines, cutoff)
     targets = truth.select("c").unique()
     if targets.height == 0:
         return TifuParams(), float("nan")

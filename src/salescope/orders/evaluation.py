@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from salescope.orders import baselines
-from salescope.orders.history import encode, next_orders_after
+from salescope.orders.history import encode, split_at
 from salescope.orders.metrics import (
     calibration,
     proposal_metrics,
@@ -69,18 +69,6 @@ def default_cutoffs(orders: pl.DataFrame, n: int = 3) -> list[dt.date]:
     return [c for c in cuts if c > first + dt.timedelta(days=step)]
 
 
-def _truth(lines: pl.DataFrame, cutoff: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
-    history = lines.filter(pl.col("d") < cutoff)
-    seen = history.select("c", "p").unique().with_columns(pl.lit(1).alias("seen"))
-    truth = (
-        next_orders_after(lines, cutoff)
-        .join(history.select("c").unique(), on="c")
-        .join(seen, on=["c", "p"], how="left")
-        .with_columns(pl.col("seen").fill_null(0))
-    )
-    return history, truth
-
-
 def evaluate_cutoff(
     orders: pl.DataFrame,
     cutoff: dt.date,
@@ -92,7 +80,7 @@ def evaluate_cutoff(
 ) -> CutoffResult:
     """Backtest at one cut-off."""
     lines, codes = encode(orders, products)
-    history, truth = _truth(lines, cutoff)
+    history, truth = split_at(lines, cutoff)
     targets = truth.group_by("c").agg(pl.col("d").first().alias("t"))
     result = CutoffResult(cutoff.isoformat(), targets.height, truth.height)
     if targets.height == 0:

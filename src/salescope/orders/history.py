@@ -141,3 +141,18 @@ def next_orders_after(
         .select("c", "o")
     )
     return window.join(first, on=["c", "o"])
+
+
+def split_at(lines: pl.DataFrame, cutoff: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A backtest's view at ``cutoff``: the history (lines before it) and the truth — each
+    customer's first order on or after it, for customers with history — as ``c, o, d, p, q``
+    with ``seen`` (1 when the customer had bought the product before)."""
+    history = lines.filter(pl.col("d") < cutoff)
+    seen = history.select("c", "p").unique().with_columns(pl.lit(1).alias("seen"))
+    truth = (
+        next_orders_after(lines, cutoff)
+        .join(history.select("c").unique(), on="c")
+        .join(seen, on=["c", "p"], how="left")
+        .with_columns(pl.col("seen").fill_null(0))
+    )
+    return history, truth

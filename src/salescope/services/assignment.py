@@ -11,7 +11,7 @@ from salescope.coverage.assignment import AssignmentResult, AssignParams, assign
 from salescope.data.io import write_csv
 from salescope.domain.errors import InputError
 from salescope.domain.schemas import ASSIGN_CUSTOMERS, REPS
-from salescope.services.inputs import read_all, unknown_references
+from salescope.services.inputs import check_known_reps, read_all
 
 OUTPUT_COLUMNS = ("customer_id", "rep_id", "previous_rep_id", "distance_km")
 
@@ -35,16 +35,9 @@ def check_assign(
     assert rep_frame is not None and customer_frame is not None
     if rep_frame.height == 0:
         raise InputError.single(str(reps), "holds no reps: nobody to assign customers to")
-    issues, total = unknown_references(
-        customer_frame,
-        "rep_id",
-        rep_frame["rep_id"],
-        path=customers,
-        what=f"rep (not in {reps})",
-        max_issues=max_issues,
+    check_known_reps(
+        customer_frame, rep_frame, customers_path=customers, reps_path=reps, max_issues=max_issues
     )
-    if issues:
-        raise InputError(issues, total)
     return AssignInput(reps=rep_frame, customers=customer_frame, max_moves=max_moves)
 
 

@@ -18,7 +18,7 @@ import polars as pl
 
 from salescope.domain.errors import InputError
 from salescope.domain.schemas import CUSTOMERS, MARKET, ORDERS, PRODUCTS, REPS
-from salescope.services.inputs import parse_date_option, read_all, unknown_references
+from salescope.services.inputs import check_known_reps, parse_date_option, read_all
 
 if TYPE_CHECKING:
     from salescope.coverage.wallet import WalletEstimator
@@ -58,16 +58,9 @@ def check_coverage(
     )
     customer_frame, order_frame, rep_frame, product_frame, market_frame = frames
     assert customer_frame is not None and order_frame is not None and rep_frame is not None
-    issues, total = unknown_references(
-        customer_frame,
-        "rep_id",
-        rep_frame["rep_id"],
-        path=customers,
-        what=f"rep (not in {reps})",
-        max_issues=max_issues,
+    check_known_reps(
+        customer_frame, rep_frame, customers_path=customers, reps_path=reps, max_issues=max_issues
     )
-    if issues:
-        raise InputError(issues, total)
     if as_of_date is None:
         last = order_frame.select(pl.col("order_date").max()).item()
         as_of_date = (last or dt.date.today()) + dt.timedelta(days=1)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from salescope.config import Settings
 from salescope.data.adapters import AdapterOutput, Dropped
-from salescope.data.io import CSV_SUFFIXES, PARQUET_SUFFIXES, read_table
+from salescope.data.io import CSV_SUFFIXES, PARQUET_SUFFIXES, list_files, read_table
 from salescope.domain.errors import InputError, Issue, SalescopeError
 from salescope.domain.schemas import TABLES
 from salescope.progress import Progress, no_progress
@@ -55,20 +55,8 @@ class ImportReport:
 
 
 def expand_paths(paths: Sequence[Path]) -> list[Path]:
-    """Files named, and the readable files of directories named (sorted, no hidden ones)."""
-    files: list[Path] = []
-    issues: list[Issue] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(
-                sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-            )
-        elif path.is_file():
-            files.append(path)
-        else:
-            issues.append(Issue(file=str(path), problem="does not exist"))
-    if issues:
-        raise InputError(issues)
+    """Files named, and the files of directories named; at least one."""
+    files = list_files(paths)
     if not files:
         raise InputError.single(", ".join(map(str, paths)) or "(no path)", "holds no files")
     return files

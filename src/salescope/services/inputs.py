@@ -84,3 +84,24 @@ def unknown_references(
         for i, v in bad.head(max_issues).iter_rows()
     ]
     return issues, bad.height
+
+
+def check_known_reps(
+    customers: pl.DataFrame,
+    reps: pl.DataFrame,
+    *,
+    customers_path: Path,
+    reps_path: Path,
+    max_issues: int,
+) -> None:
+    """Every ``rep_id`` a customer names must be a rep of the reps file."""
+    issues, total = unknown_references(
+        customers,
+        "rep_id",
+        reps["rep_id"],
+        path=customers_path,
+        what=f"rep (not in {reps_path})",
+        max_issues=max_issues,
+    )
+    if issues:
+        raise InputError(issues, total)

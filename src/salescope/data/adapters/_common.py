@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from salescope.data.adapters import AdapterOutput
-from salescope.data.io import CSV_SUFFIXES, PARQUET_SUFFIXES, validate_frame
+from salescope.data.io import CSV_SUFFIXES, PARQUET_SUFFIXES, list_files, validate_frame
 from salescope.domain.errors import InputError, Issue
 from salescope.domain.schemas import TABLES
 
@@ -31,20 +31,7 @@ def expand(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path]]:
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    files: list[Path] = []
-    issues: list[Issue] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files.extend(
-                sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-            )
-        elif path.is_file():
-            files.append(path)
-        else:
-            issues.append(Issue(file=str(path), problem="does not exist"))
-    if issues:
-        raise InputError(issues)
+    files = list_files(paths)
     data = [p for p in dict.fromkeys(files) if p.name.lower().endswith(DATA_SUFFIXES)]
     other = [p for p in dict.fromkeys(files) if p not in data]
     excel = [p for p in other if p.name.lower().endswith(EXCEL_SUFFIXES)]
