@@ -163,8 +163,10 @@ class NextOrderModel:
         targets = nxt.group_by("c").agg(pl.col("d").first().alias("t"))
         frame = self._candidates(self._snapshot(cutoff), targets)
         truth = nxt.select("c", "p", pl.col("q").alias("q_actual"))
-        frame = frame.join(truth, on=["c", "p"], how="left").with_columns(
-            pl.col("q_actual").is_not_null().cast(pl.Int8).alias("label")
+        frame = (
+            frame.join(truth, on=["c", "p"], how="left")
+            .with_columns(pl.col("q_actual").is_not_null().cast(pl.Int8).alias("label"))
+            .sort("c", "t", "p")  # joins do not keep row order; sampling and boosting need one
         )
         # positives the candidates missed still count in the recall the model can reach
         self.coverage_.append(
@@ -290,8 +292,8 @@ class NextOrderModel:
             lgb.early_stopping(p.early_stopping_rounds, verbose=False)
         ]
         if p.objective == "lambdarank":
-            train = _with_positives(train).sort("_cut", "c")
-            valid_sorted = _with_positives(valid).sort("_cut", "c")
+            train = _with_positives(train).sort("_cut", "c", "p")
+            valid_sorted = _with_positives(valid).sort("_cut", "c", "p")
             ranker = lgb.LGBMRanker(objective="lambdarank", **common)
             ranker.fit(
                 train.select(FEATURES).to_numpy(),
