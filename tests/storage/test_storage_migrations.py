@@ -18,6 +18,11 @@ TABLES = {
     "customers",
     "import_runs",
     "audit_events",
+    "proposal_runs",
+    "proposal_lines",
+    "feedback_outcomes",
+    "resting_products",
+    "acceptance_calibrations",
 }
 
 

@@ -14,6 +14,7 @@ import polars as pl
 from salescope.domain.statuses import (
     CustomerStatus,
     InteractionMode,
+    LineKind,
     PromotionMechanic,
     RepRole,
 )
@@ -259,6 +260,31 @@ TARGETS = TableSchema(
     key=("customer_id", "order_date"),
 )
 
+PROPOSALS = TableSchema(
+    name="proposals",
+    description="Proposed order lines (the output of salescope next-orders, which carries the "
+    "date each proposal is for), read back by salescope feedback. Other columns are ignored.",
+    columns=(
+        Column("customer_id", S, required=True),
+        Column("rank", INT, required=True, minimum=1, description="1 = first line"),
+        Column("product_id", S, required=True),
+        Column("kind", S, required=True, choices=_values(LineKind)),
+        Column("probability", F, required=True, minimum=0.0, maximum=1.0),
+        Column("quantity", F, required=True, positive=True, description="selling units"),
+        Column("promotion_id", S),
+        Column("reason", S),
+        Column("order_date", D, required=True, description="the date the proposal is for"),
+        Column(
+            "model_probability",
+            F,
+            minimum=0.0,
+            maximum=1.0,
+            description="the engine's probability before acceptance calibration (novelties)",
+        ),
+    ),
+    key=("customer_id", "order_date", "product_id"),
+)
+
 ASSIGN_CUSTOMERS = TableSchema(
     name="customers",
     description="Customers to assign to reps (salescope assign).",
@@ -278,3 +304,35 @@ TABLES: dict[str, TableSchema] = {
     t.name: t for t in (ORDERS, CUSTOMERS, PRODUCTS, PROMOTIONS, OBJECTIVES, REPS, MARKET, VISITS)
 }
 """The canonical tables a data directory holds, by name."""
+
+LINE_OUTCOMES: dict[str, pl.DataType] = {
+    "proposal_line_id": pl.Int64(),
+    "customer_id": pl.String(),
+    "order_date": pl.Date(),
+    "order_id": pl.String(),
+    "ordered_on": pl.Date(),
+    "product_id": pl.String(),
+    "kind": pl.String(),
+    "outcome": pl.String(),
+    "proposed_quantity": pl.Float64(),
+    "ordered_quantity": pl.Float64(),
+    "probability": pl.Float64(),
+    "model_probability": pl.Float64(),
+    "promotion_id": pl.String(),
+}
+"""What a customer's order did with each line of its proposal (feedback), one row per
+(customer_id, order_date, product_id): ``order_date`` is the date of the proposal, ``ordered_on``
+that of the order that answered it, ``outcome`` a ``LineOutcome``; a product the customer added
+has no kind, proposed quantity or probabilities. ``probability`` is the one shown,
+``model_probability`` the engine's before acceptance calibration; ``proposal_line_id`` is the
+stored proposal line, when there is one."""
+
+RESTING: dict[str, pl.DataType] = {
+    "customer_id": pl.String(),
+    "product_id": pl.String(),
+    "rejections_in_a_row": pl.Int64(),
+    "last_rejected_on": pl.Date(),
+    "rest_until": pl.Date(),
+}
+"""Novelties a customer turned down: the current run of rejections of a product, the last one,
+and the day it may be offered again (null: it never rested)."""

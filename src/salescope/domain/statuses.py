@@ -81,3 +81,40 @@ class PromotionMechanic(StrEnum):
     DISCOUNT_PCT = "discount_pct"
     FREE_UNITS = "free_units"
     BUNDLE = "bundle"
+
+
+class LineOutcome(StrEnum):
+    """What the customer's actual order did with a line of its proposal (feedback)."""
+
+    ACCEPTED = "accepted"
+    QUANTITY_CHANGED = "quantity_changed"
+    REMOVED = "removed"
+    ADDED = "added"
+
+    @property
+    def label(self) -> str:
+        return {
+            "accepted": "Accepted",
+            "quantity_changed": "Quantity changed",
+            "removed": "Removed",
+            "added": "Added by the customer",
+        }[self.value]
+
+    @property
+    def colour(self) -> str:
+        return {
+            "accepted": "#2e7d32",
+            "quantity_changed": "#1565c0",
+            "removed": "#c62828",
+            "added": "#6a1b9a",
+        }[self.value]
+
+    @property
+    def shown(self) -> bool:
+        """Whether the line was in the proposal (every outcome but ``added``)."""
+        return self is not LineOutcome.ADDED
+
+    @property
+    def taken(self) -> bool:
+        """Whether a proposed line was ordered (accepted, possibly with another quantity)."""
+        return self in (LineOutcome.ACCEPTED, LineOutcome.QUANTITY_CHANGED)

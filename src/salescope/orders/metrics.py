@@ -114,6 +114,41 @@ def quantity_metrics(predicted: pl.DataFrame, truth: pl.DataFrame) -> dict[str, 
     }
 
 
+def reliability(
+    probability: pl.Series, outcome: pl.Series, bins: int = 10
+) -> tuple[float, pl.DataFrame]:
+    """Expected calibration error of ``probability`` against ``outcome`` (1/0 or true/false)
+    and the reliability table behind it: ``predicted, observed, n`` per equal-count bin of
+    probability, lowest first. ECE is the n-weighted mean of |predicted - observed|; NaN
+    when there is nothing to score. Equal-count bins keep every bin's observed rate
+    meaningful where probabilities crowd near 0, as novelty probabilities do."""
+    schema = {"predicted": pl.Float64(), "observed": pl.Float64(), "n": pl.UInt32()}
+    frame = pl.DataFrame(
+        {"p": probability.cast(pl.Float64), "y": outcome.cast(pl.Float64)}
+    ).drop_nulls()
+    if frame.height == 0:
+        return math.nan, pl.DataFrame(schema=schema)
+    table = (
+        frame.with_columns((pl.col("p").rank("ordinal") * bins / (pl.len() + 1)).floor().alias("b"))
+        .group_by("b")
+        .agg(
+            pl.col("p").mean().alias("predicted"),
+            pl.col("y").mean().alias("observed"),
+            pl.len().alias("n"),
+        )
+        .sort("b")
+        .select(list(schema))
+    )
+    ece = float(((table["predicted"] - table["observed"]).abs() * table["n"]).sum() / frame.height)
+    return ece, table
+
+
+def expected_calibration_error(probability: pl.Series, outcome: pl.Series, bins: int = 10) -> float:
+    """Expected calibration error of ``probability`` against ``outcome`` (see
+    ``reliability``)."""
+    return reliability(probability, outcome, bins)[0]
+
+
 def calibration(scored: pl.DataFrame, truth: pl.DataFrame, bins: int = 10) -> dict[str, object]:
     """Expected calibration error of ``probability`` against whether the product was ordered,
     and the reliability table (equal-count bins)."""
@@ -122,17 +157,5 @@ def calibration(scored: pl.DataFrame, truth: pl.DataFrame, bins: int = 10) -> di
     ).with_columns(pl.col("y").fill_null(0))
     if frame.height == 0:
         return {"ece": math.nan, "bins": []}
-    frame = frame.with_columns(
-        (pl.col("probability").rank("ordinal") * bins / (pl.len() + 1)).floor().alias("bin")
-    )
-    table = (
-        frame.group_by("bin")
-        .agg(
-            pl.col("probability").mean().alias("predicted"),
-            pl.col("y").mean().alias("observed"),
-            pl.len().alias("n"),
-        )
-        .sort("bin")
-    )
-    ece = float(((table["predicted"] - table["observed"]).abs() * table["n"]).sum() / frame.height)
-    return {"ece": ece, "bins": table.drop("bin").to_dicts()}
+    ece, table = reliability(frame["probability"], frame["y"], bins)
+    return {"ece": ece, "bins": table.to_dicts()}

@@ -17,7 +17,7 @@ visit reports, proposals and feedback on top of this base.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -27,7 +27,13 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from salescope.domain.statuses import CustomerStatus, InteractionMode, RepRole
+from salescope.domain.statuses import (
+    CustomerStatus,
+    InteractionMode,
+    LineKind,
+    LineOutcome,
+    RepRole,
+)
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -251,3 +257,151 @@ class AuditEvent(Base):
 
     def __repr__(self) -> str:
         return f"AuditEvent(id={self.id!r}, action={self.action!r}, actor={self.actor!r})"
+
+
+class ProposalRun(Base):
+    """One batch of proposals (a ``next-orders`` proposal file) stored for feedback.
+
+    A run holds the proposal lines it stored first: a proposal (customer, order date) is
+    stored once, by the first run that brings it, and never replaced.
+    """
+
+    __tablename__ = "proposal_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str | None] = mapped_column(sa.String(150))
+    source: Mapped[str] = mapped_column(sa.String(32))  # cli, api, demo, ...
+    file_name: Mapped[str | None]
+    fingerprint: Mapped[str] = mapped_column(sa.String(64), index=True)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    lines: Mapped[list[ProposalLine]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __repr__(self) -> str:
+        return f"ProposalRun(id={self.id!r}, source={self.source!r})"
+
+
+class ProposalLine(Base):
+    """A line of the order proposed to a customer for a date (``proposals`` table)."""
+
+    __tablename__ = "proposal_lines"
+    __table_args__ = (
+        sa.UniqueConstraint("customer_id", "order_date", "product_id"),
+        one_of("kind", LineKind),
+        sa.CheckConstraint("probability >= 0 AND probability <= 1", name="probability"),
+        sa.CheckConstraint(
+            "model_probability >= 0 AND model_probability <= 1", name="model_probability"
+        ),
+        sa.CheckConstraint("quantity > 0", name="quantity"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("proposal_runs.id", ondelete="CASCADE"), index=True
+    )
+    customer_id: Mapped[str]
+    order_date: Mapped[date]
+    rank: Mapped[int]
+    product_id: Mapped[str]
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    probability: Mapped[float]
+    # The engine's probability before acceptance calibration (novelties; the calibrator is
+    # fitted on it, never on an already recalibrated probability).
+    model_probability: Mapped[float | None]
+    quantity: Mapped[float]
+    promotion_id: Mapped[str | None]
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+
+    run: Mapped[ProposalRun] = relationship(back_populates="lines")
+
+    def __repr__(self) -> str:
+        return (
+            f"ProposalLine(customer_id={self.customer_id!r}, order_date={self.order_date!r}, "
+            f"product_id={self.product_id!r}, kind={self.kind!r})"
+        )
+
+
+class FeedbackOutcome(Base):
+    """What the order a customer placed did with one line of its proposal.
+
+    One row per (customer, proposal date, product): a proposed line is ``accepted``,
+    ``quantity_changed`` or ``removed``; a product ordered but not proposed is ``added`` (no
+    proposal line, no kind). Recording the same order again adds nothing.
+    """
+
+    __tablename__ = "feedback_outcomes"
+    __table_args__ = (
+        sa.UniqueConstraint("customer_id", "order_date", "product_id"),
+        one_of("outcome", LineOutcome),
+        one_of("kind", LineKind),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    proposal_line_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("proposal_lines.id", ondelete="SET NULL"), index=True
+    )
+    customer_id: Mapped[str]
+    order_date: Mapped[date] = mapped_column(index=True)  # the date of the proposal
+    order_id: Mapped[str] = mapped_column(index=True)
+    ordered_on: Mapped[date]  # the date of the order that answered the proposal
+    product_id: Mapped[str]
+    kind: Mapped[str | None] = mapped_column(sa.String(16))
+    outcome: Mapped[str] = mapped_column(sa.String(16))
+    proposed_quantity: Mapped[float | None]
+    ordered_quantity: Mapped[float | None]
+    probability: Mapped[float | None]  # as shown
+    model_probability: Mapped[float | None]  # before acceptance calibration
+    promotion_id: Mapped[str | None]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return (
+            f"FeedbackOutcome(customer_id={self.customer_id!r}, order_date={self.order_date!r}, "
+            f"product_id={self.product_id!r}, outcome={self.outcome!r})"
+        )
+
+
+class RestingProduct(Base):
+    """A product a customer turned down as a novelty: how often in a row, and until when it
+    rests (is not offered as a novelty). It may be offered again on ``rest_until``."""
+
+    __tablename__ = "resting_products"
+    __table_args__ = (sa.UniqueConstraint("customer_id", "product_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str]
+    product_id: Mapped[str]
+    rejections_in_a_row: Mapped[int] = mapped_column(default=0)
+    last_rejected_on: Mapped[date | None]
+    rest_until: Mapped[date | None] = mapped_column(index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return (
+            f"RestingProduct(customer_id={self.customer_id!r}, product_id={self.product_id!r}, "
+            f"rest_until={self.rest_until!r})"
+        )
+
+
+class AcceptanceCalibration(Base):
+    """A fit of the acceptance calibrator (``salescope.orders.acceptance``) on the recorded
+    outcomes of shown novelties; the newest one is what next orders apply.
+
+    ``parameters`` is ``AcceptanceCalibrator.to_dict()``; the calibration errors are those of
+    the probabilities as shown and as recalibrated, on the ``outcomes`` it was fitted on.
+    """
+
+    __tablename__ = "acceptance_calibrations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fitted_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    outcomes: Mapped[int]
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    ece_before: Mapped[float | None]
+    ece_after: Mapped[float | None]
+
+    def __repr__(self) -> str:
+        return f"AcceptanceCalibration(id={self.id!r}, outcomes={self.outcomes!r})"

@@ -10,23 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar, cast
 
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from salescope.domain.schemas import CUSTOMERS, REPS, TableSchema
+from salescope.domain.schemas import CUSTOMERS, LINE_OUTCOMES, REPS, RESTING, TableSchema
 from salescope.storage.models import (
+    AcceptanceCalibration,
     AuditEvent,
     Base,
     Customer,
+    FeedbackOutcome,
     ImportRun,
     ImportStatus,
+    ProposalLine,
+    ProposalRun,
     Region,
     Rep,
+    RestingProduct,
     utcnow,
 )
 
@@ -359,3 +364,310 @@ def list_audit(
     if limit is not None:
         query = query.limit(limit)
     return list(session.scalars(query))
+
+
+# -- proposals, feedback, resting and acceptance calibration -------------------------------------
+PROPOSAL_LINE_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.Int64(),
+    "run_id": pl.Int64(),
+    "customer_id": pl.String(),
+    "order_date": pl.Date(),
+    "rank": pl.Int64(),
+    "product_id": pl.String(),
+    "kind": pl.String(),
+    "probability": pl.Float64(),
+    "model_probability": pl.Float64(),
+    "quantity": pl.Float64(),
+    "promotion_id": pl.String(),
+    "reason": pl.String(),
+}
+"""Columns of ``proposal_lines`` frames."""
+
+FEEDBACK_OUTCOME_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.Int64(),
+    **LINE_OUTCOMES,
+    "recorded_at": pl.Datetime("us", "UTC"),
+}
+"""Columns of ``feedback_outcomes`` frames (``order_date`` is the date of the proposal)."""
+
+RESTING_SCHEMA: dict[str, pl.DataType] = RESTING
+"""Columns of ``resting_products`` frames."""
+
+PROPOSAL_KEY = ("customer_id", "order_date")
+"""A proposal: the order proposed to one customer for one date."""
+LINE_KEY = ("customer_id", "order_date", "product_id")
+"""A line of a proposal, and the outcome of that line."""
+
+
+def _rows_frame(rows: Iterable[Sequence[Any]], schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [tuple(row) for row in rows], schema=dict(schema), orient="row", strict=False
+    )
+
+
+def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    """``frame`` with exactly the ``schema`` columns, cast, absent ones null and NaN as null."""
+    return frame.select(
+        (pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c)
+        for c, t in schema.items()
+    ).with_columns(pl.col(pl.Float64).fill_nan(None))
+
+
+def _select_by_customers(
+    session: Session,
+    model: type[Base],
+    schema: Mapping[str, pl.DataType],
+    customers: Iterable[str] | None,
+    *conditions: sa.ColumnElement[bool],
+    distinct: bool = False,
+) -> pl.DataFrame:
+    """The ``schema`` columns of ``model``'s rows (of ``customers`` when given) that meet
+    ``conditions``, as a frame."""
+    table = _table(model)
+    query = sa.select(*(table.c[c] for c in schema)).where(*conditions)
+    if distinct:
+        query = query.distinct()
+    rows: list[Sequence[Any]] = []
+    if customers is None:
+        rows.extend(session.execute(query).all())
+    else:
+        wanted = sorted(set(customers))
+        for chunk in _chunks(wanted, READ_CHUNK):
+            rows.extend(session.execute(query.where(table.c.customer_id.in_(chunk))).all())
+    return _rows_frame(rows, schema)
+
+
+def _date_bounds(
+    column: InstrumentedAttribute[date], since: date | None, until: date | None
+) -> list[sa.ColumnElement[bool]]:
+    """Conditions ``since <= column <= until`` for the bounds given."""
+    bounds = [] if since is None else [column >= since]
+    return bounds if until is None else [*bounds, column <= until]
+
+
+def _insert_new(
+    session: Session, table: sa.Table, records: Sequence[Mapping[str, Any]], key: Sequence[str]
+) -> list[Sequence[Any]]:
+    """Insert ``records``, skipping those whose ``key`` is already stored; return the keys of
+    the rows really inserted (``RETURNING``, so concurrent writers are accounted for too)."""
+    statement = (
+        _insert(session, table)
+        .on_conflict_do_nothing(index_elements=[table.c[c] for c in key])
+        .returning(*(table.c[c] for c in key))
+    )
+    inserted: list[Sequence[Any]] = []
+    for chunk in _chunks(records, WRITE_CHUNK):
+        inserted.extend(session.execute(statement, list(chunk)).all())
+    return inserted
+
+
+def add_proposal_run(
+    session: Session,
+    *,
+    source: str,
+    fingerprint: str,
+    actor: str | None = None,
+    file_name: str | None = None,
+    counts: Mapping[str, Any] | None = None,
+) -> ProposalRun:
+    """Record a batch of proposals (flushed, so its ``id`` is set)."""
+    run = ProposalRun(
+        source=source,
+        fingerprint=fingerprint,
+        actor=actor,
+        file_name=file_name,
+        counts=dict(counts or {}),
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def find_proposal_run(session: Session, fingerprint: str) -> ProposalRun | None:
+    """The first stored run of a proposals file with this sha256 ``fingerprint``, if any."""
+    query = sa.select(ProposalRun).where(ProposalRun.fingerprint == fingerprint)
+    return session.scalars(query.order_by(ProposalRun.id).limit(1)).first()
+
+
+def add_proposal_lines(session: Session, run_id: int, frame: pl.DataFrame) -> int:
+    """Store the lines of a canonical ``proposals`` frame under run ``run_id``; return how
+    many lines were stored.
+
+    A proposal (customer_id, order_date) is stored once, by the first run that brings it, and
+    never replaced or extended: the lines of a proposal already stored are skipped, whatever
+    they hold. Absent optional columns (``model_probability``, ``promotion_id``, ``reason``)
+    are stored as NULL.
+    """
+    if frame.is_empty():
+        return 0
+    columns = {c: t for c, t in PROPOSAL_LINE_SCHEMA.items() if c not in ("id", "run_id")}
+    incoming = _conform(frame, columns)
+    stored = stored_proposals(session, incoming["customer_id"].unique().to_list())
+    new = incoming.join(stored, on=list(PROPOSAL_KEY), how="anti")
+    if new.is_empty():
+        return 0
+    records = new.with_columns(pl.lit(run_id, dtype=pl.Int64).alias("run_id")).to_dicts()
+    return len(_insert_new(session, _table(ProposalLine), records, LINE_KEY))
+
+
+def stored_proposals(session: Session, customers: Iterable[str] | None = None) -> pl.DataFrame:
+    """The proposals stored (of ``customers`` when given): distinct ``customer_id,
+    order_date``."""
+    schema = {c: PROPOSAL_LINE_SCHEMA[c] for c in PROPOSAL_KEY}
+    return _select_by_customers(session, ProposalLine, schema, customers, distinct=True)
+
+
+def proposal_lines(
+    session: Session,
+    customers: Iterable[str] | None = None,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+) -> pl.DataFrame:
+    """The stored proposal lines (of ``customers`` when given; of proposals dated from
+    ``since`` to ``until`` inclusive when given), sorted by customer, date, rank; columns
+    ``PROPOSAL_LINE_SCHEMA``."""
+    conditions = _date_bounds(ProposalLine.order_date, since, until)
+    frame = _select_by_customers(
+        session, ProposalLine, PROPOSAL_LINE_SCHEMA, customers, *conditions
+    )
+    return frame.sort("customer_id", "order_date", "rank", "product_id")
+
+
+def add_feedback_outcomes(session: Session, frame: pl.DataFrame) -> pl.DataFrame:
+    """Store outcome rows (the columns of ``FEEDBACK_OUTCOME_SCHEMA`` but ``id`` and
+    ``recorded_at``; absent nullable ones are NULL); rows whose (customer_id, order_date,
+    product_id) already has an outcome are skipped, so recording the same order twice
+    duplicates nothing. Returns the keys (``customer_id, order_date, product_id``) of the rows
+    really stored, so that what follows from an outcome (resting) happens once."""
+    key_schema = {c: FEEDBACK_OUTCOME_SCHEMA[c] for c in LINE_KEY}
+    if frame.is_empty():
+        return pl.DataFrame(schema=key_schema)
+    columns = {c: t for c, t in FEEDBACK_OUTCOME_SCHEMA.items() if c != "id"}
+    records = (
+        _conform(frame.drop("recorded_at", strict=False), columns)
+        .with_columns(pl.lit(utcnow(), dtype=columns["recorded_at"]).alias("recorded_at"))
+        .to_dicts()
+    )
+    inserted = _insert_new(session, _table(FeedbackOutcome), records, LINE_KEY)
+    return _rows_frame(inserted, key_schema)
+
+
+def feedback_outcomes(
+    session: Session,
+    since: date | None = None,
+    *,
+    until: date | None = None,
+    customers: Iterable[str] | None = None,
+) -> pl.DataFrame:
+    """The recorded outcomes, for recalibration and reports: one row per line of a proposal
+    answered by an order (and per product the customer added), with its kind, probabilities
+    and promotion. ``since``/``until`` keep the proposals dated in that range (inclusive);
+    ``customers`` restricts to those customers. Sorted by proposal date, customer, product;
+    columns ``FEEDBACK_OUTCOME_SCHEMA``."""
+    conditions = _date_bounds(FeedbackOutcome.order_date, since, until)
+    frame = _select_by_customers(
+        session, FeedbackOutcome, FEEDBACK_OUTCOME_SCHEMA, customers, *conditions
+    )
+    return frame.sort("order_date", "customer_id", "product_id")
+
+
+def answered_proposals(
+    session: Session,
+    customers: Iterable[str] | None = None,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+) -> pl.DataFrame:
+    """The proposals that already have outcomes (an order answered them): distinct
+    ``customer_id, order_date``, restricted as in ``feedback_outcomes``."""
+    schema = {c: FEEDBACK_OUTCOME_SCHEMA[c] for c in PROPOSAL_KEY}
+    conditions = _date_bounds(FeedbackOutcome.order_date, since, until)
+    return _select_by_customers(
+        session, FeedbackOutcome, schema, customers, *conditions, distinct=True
+    )
+
+
+def resting_products(session: Session, customers: Iterable[str] | None = None) -> pl.DataFrame:
+    """Every stored resting row (of ``customers`` when given), expired or not; columns
+    ``RESTING_SCHEMA``."""
+    frame = _select_by_customers(session, RestingProduct, RESTING_SCHEMA, customers)
+    return frame.sort("customer_id", "product_id")
+
+
+def resting(session: Session, as_of: date, customers: Iterable[str] | None = None) -> pl.DataFrame:
+    """The products resting at ``as_of`` (of ``customers`` when given), which the engine must
+    not offer as novelties: ``customer_id, product_id, rest_until`` where ``as_of <
+    rest_until`` (a product may be offered again on its ``rest_until``). Sorted by customer and
+    product."""
+    schema = {c: RESTING_SCHEMA[c] for c in ("customer_id", "product_id", "rest_until")}
+    frame = _select_by_customers(
+        session, RestingProduct, schema, customers, RestingProduct.rest_until > as_of
+    )
+    return frame.sort("customer_id", "product_id")
+
+
+def upsert_resting(session: Session, frame: pl.DataFrame) -> UpsertCounts:
+    """Write resting rows (``RESTING_SCHEMA`` columns) by (customer_id, product_id): new pairs
+    are added, changed ones updated, equal ones left untouched (not even ``updated_at``)."""
+    key = ["customer_id", "product_id"]
+    values = [c for c in RESTING_SCHEMA if c not in key]
+    incoming = frame.select(pl.col(c).cast(t) for c, t in RESTING_SCHEMA.items())
+    if incoming.is_empty():
+        return UpsertCounts()
+    stored = resting_products(session, incoming["customer_id"].unique().to_list())
+    joined = incoming.join(
+        stored.rename({c: c + _OLD for c in values}).with_columns(pl.lit(True).alias(_EXISTS)),
+        on=key,
+        how="left",
+    )
+    new = pl.col(_EXISTS).is_null()
+    differs = pl.any_horizontal(pl.col(c).ne_missing(pl.col(c + _OLD)) for c in values)
+    flags = joined.select(new.alias("new"), (~new & differs).alias("changed"))
+    added, updated = int(flags["new"].sum()), int(flags["changed"].sum())
+    counts = UpsertCounts(added, updated, incoming.height - added - updated)
+    if not counts.changed:
+        return counts
+    records = (
+        joined.filter(flags["new"] | flags["changed"])
+        .select(key + values)
+        .with_columns(pl.lit(utcnow(), dtype=pl.Datetime("us", "UTC")).alias(_UPDATED_AT))
+        .to_dicts()
+    )
+    table = _table(RestingProduct)
+    statement = _insert(session, table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c[c] for c in key],
+        set_={c: statement.excluded[c] for c in (*values, _UPDATED_AT)},
+    )
+    for chunk in _chunks(records, WRITE_CHUNK):
+        session.execute(statement, list(chunk))
+    return counts
+
+
+def add_calibration(
+    session: Session,
+    *,
+    outcomes: int,
+    parameters: Mapping[str, Any],
+    ece_before: float | None = None,
+    ece_after: float | None = None,
+) -> AcceptanceCalibration:
+    """Record a fit of the acceptance calibrator (flushed, so its ``id`` is set)."""
+    fit = AcceptanceCalibration(
+        outcomes=outcomes,
+        parameters=dict(parameters),
+        ece_before=ece_before,
+        ece_after=ece_after,
+    )
+    session.add(fit)
+    session.flush()
+    return fit
+
+
+def latest_calibration(session: Session) -> AcceptanceCalibration | None:
+    """The newest fit of the acceptance calibrator, or None when none was recorded."""
+    query = sa.select(AcceptanceCalibration).order_by(
+        AcceptanceCalibration.fitted_at.desc(), AcceptanceCalibration.id.desc()
+    )
+    return session.scalars(query.limit(1)).first()
