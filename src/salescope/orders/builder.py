@@ -25,6 +25,7 @@ OUTPUT_COLUMNS = (
     "promotion_id",
     "reason",
     "order_date",
+    "model_probability",  # a novelty's acceptance before feedback calibration (feedback refits)
 )
 
 
@@ -167,6 +168,8 @@ def to_lines(
         .then(pl.lit(LineKind.USUAL.value))
         .otherwise(pl.lit(LineKind.EXTENSION.value))
     )
+    if "_kind" in chosen.columns:  # the novelties say what they are
+        kind = pl.coalesce(pl.col("_kind"), kind)
     out = (
         chosen.join(customer_ids.rename({"customer_id": "_cid"}), on="c", how="left")
         .join(product_ids, on="p", how="left")
@@ -177,6 +180,7 @@ def to_lines(
             pl.col("quantity").fill_null(1.0).clip(lower_bound=1e-6),
             pl.lit(None, dtype=pl.String).alias("promotion_id"),
             pl.col("t").alias("order_date"),
+            pl.lit(None, dtype=pl.Float64).alias("model_probability"),
         )
         .sort("_key", "rank")
         .select(OUTPUT_COLUMNS)

@@ -208,13 +208,15 @@ def build_candidates(
     first_order: pl.DataFrame,
     *,
     max_repeat: int,
+    repeat: bool = True,
 ) -> pl.DataFrame:
     """Candidates and features for one bucket of customers.
 
     lines: the bucket's history ``c, o, d, p, q`` (already cut to the look-back window);
     targets: ``c, t`` (target date); neighbour: ``c, p, nb, nb_share, u, seen`` for the
     bucket (own products and the best unseen ones); first_order: ``c, c_first`` over the whole
-    history. Returns one row per candidate with ``c, p, t, seen`` and the features.
+    history. Returns one row per candidate with ``c, p, t, seen`` and the features;
+    ``repeat=False`` leaves out the customer's own products (only ``neighbour``'s unseen ones).
     """
     orders = order_table(lines)
     packs = products.frame.select("p", "pack").filter(pl.col("pack").is_not_null())
@@ -227,7 +229,7 @@ def build_candidates(
         .with_columns(pl.lit(True).alias("seen"))
         # keep the strongest repeat candidates of each customer
         .with_columns(pl.col("rw_1").rank("ordinal", descending=True).over("c").alias("_r"))
-        .filter(pl.col("_r") <= max_repeat)
+        .filter(pl.col("_r") <= (max_repeat if repeat else 0))
         .drop("_r")
     )
     unseen = (

@@ -18,7 +18,7 @@ import datetime as dt
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Self
 
@@ -27,6 +27,7 @@ import numpy as np
 import polars as pl
 from sklearn.isotonic import IsotonicRegression
 
+from salescope.domain.statuses import LineKind
 from salescope.orders.builder import fill_candidates, to_lines
 from salescope.orders.features import FEATURES, ProductStats, build_candidates, product_stats
 from salescope.orders.history import Codes, before, encode, next_orders_after, order_table
@@ -35,11 +36,34 @@ from salescope.orders.neighbours import (
     candidate_scores,
     item_similarity,
     nearest_neighbours,
+    pair_scores,
     tifu_vectors,
     to_csr,
 )
+from salescope.orders.novelties import (
+    AdoptionModel,
+    Context,
+    NoveltyParams,
+    acceptance_prior,
+    adoption_rows,
+    build_context,
+    development_reason,
+    development_table,
+    extension_reason,
+    extra_candidates,
+    gate,
+    merge_novelties,
+    objective_pairs,
+    pair_context,
+)
 from salescope.orders.quantities import QuantityModel, rounded
 from salescope.progress import Progress, no_progress
+
+Acceptance = Callable[[pl.DataFrame], Any]
+"""Maps novelty lines (``kind``, ``model_probability``) to calibrated acceptance probabilities."""
+Promote = Callable[[pl.DataFrame], pl.DataFrame]
+"""Attaches promotions to candidate novelty lines (ids, ``probability``, ``quantity``), raising
+``probability`` where one applies and appending its terms to ``reason``."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +78,7 @@ class EngineParams:
     neighbours: int = 100
     item_neighbours: int = 50  # similar products per product for item-kNN (0: off)
     tifu: TifuParams = field(default_factory=TifuParams)
+    novelties: NoveltyParams = field(default_factory=NoveltyParams)
     objective: str = "lambdarank"  # or "binary"
     negative_rate: float = 0.35
     max_train_rows: int = 2_500_000
@@ -75,11 +100,12 @@ class EngineParams:
             table = tomllib.load(handle)
         table = table.get("engine", table)
         tifu = TifuParams(**table.pop("tifu", {}))
+        novelties = NoveltyParams(**table.pop("novelties", {}))
         known = {f.name for f in fields(cls)}
         unknown = set(table) - known
         if unknown:
             raise ValueError(f"{path}: unknown engine parameters {sorted(unknown)}")
-        return cls(tifu=tifu, **table)
+        return cls(tifu=tifu, novelties=novelties, **table)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +116,11 @@ class Snapshot:
     window: pl.DataFrame
     products: ProductStats
     neighbour: pl.DataFrame
+    extra: pl.DataFrame  # candidates the neighbours miss (segment favourites, launches)
+    matrix: Any  # the customers' TIFU vectors (sparse)
+    neighbours: np.ndarray  # neighbour rows of the ``active`` customers
+    active: np.ndarray
+    items: Any  # product similarities (sparse) or None
 
 
 def _spacing_of(orders: pl.DataFrame, cutoff: dt.date) -> int:
@@ -132,11 +163,24 @@ class NextOrderModel:
             .with_columns(pl.col("u").fill_null(0.0))
         )
         stats = product_stats(window, cutoff, self.first_seen_, self.packs_)
-        return Snapshot(cutoff, window, stats, neighbour)
+        extra = extra_candidates(
+            window,
+            cutoff,
+            self.context_,
+            pl.DataFrame({"c": active}).with_columns(pl.col("c").cast(pl.UInt32)),
+            p.novelties,
+            self.first_seen_,
+        ).join(neighbour.select("c", "p"), on=["c", "p"], how="anti")
+        extra = pair_scores(matrix, neighbours, active, extra, items=items)
+        return Snapshot(cutoff, window, stats, neighbour, extra, matrix, neighbours, active, items)
 
-    def _candidates(self, snap: Snapshot, targets: pl.DataFrame) -> pl.DataFrame:
-        """Features of every candidate of ``targets`` (``c, t``), bucket by bucket."""
+    def _candidates(
+        self, snap: Snapshot, targets: pl.DataFrame, *, extra: pl.DataFrame | None = None
+    ) -> pl.DataFrame:
+        """Features of every candidate of ``targets`` (``c, t``), bucket by bucket; with
+        ``extra`` (scored pairs the customers lack), of those pairs only."""
         p = self.params
+        neighbour = snap.neighbour if extra is None else extra
         known = targets.join(snap.window.select("c").unique(), on="c")
         n_buckets = max(1, -(-known.height // p.customers_per_bucket))
         parts = []
@@ -147,9 +191,10 @@ class NextOrderModel:
                     snap.window.filter(in_bucket),
                     known.filter(in_bucket),
                     snap.products,
-                    snap.neighbour.filter(in_bucket),
+                    neighbour.filter(in_bucket),
                     self.first_order_,
                     max_repeat=p.max_repeat,
+                    repeat=extra is None,
                 )
             )
         if not parts:
@@ -157,17 +202,24 @@ class NextOrderModel:
         # a fixed row order makes sampling and boosting reproducible
         return pl.concat(parts, how="diagonal_relaxed").sort("c", "t", "p")
 
-    def _labelled(self, cutoff: dt.date, until: dt.date) -> pl.DataFrame:
-        """Candidates at ``cutoff`` labelled with each customer's next order before ``until``."""
+    def _labelled(self, cutoff: dt.date, until: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Candidates at ``cutoff`` labelled with each customer's next order before ``until``,
+        and the extension candidates (for the adoption model) labelled the same way."""
         nxt = next_orders_after(self.lines_, cutoff, until)
         targets = nxt.group_by("c").agg(pl.col("d").first().alias("t"))
-        frame = self._candidates(self._snapshot(cutoff), targets)
+        snap = self._snapshot(cutoff)
+        frame = self._candidates(snap, targets)
         truth = nxt.select("c", "p", pl.col("q").alias("q_actual"))
-        frame = (
-            frame.join(truth, on=["c", "p"], how="left")
-            .with_columns(pl.col("q_actual").is_not_null().cast(pl.Int8).alias("label"))
-            .sort("c", "t", "p")  # joins do not keep row order; sampling and boosting need one
-        )
+
+        def label(candidates: pl.DataFrame) -> pl.DataFrame:
+            return (
+                candidates.join(truth, on=["c", "p"], how="left")
+                .with_columns(pl.col("q_actual").is_not_null().cast(pl.Int8).alias("label"))
+                .sort("c", "t", "p")  # joins do not keep row order; sampling and boosting need one
+            )
+
+        frame = label(frame)
+        adoption = self._adoption_frame(snap, frame, targets, label)
         # positives the candidates missed still count in the recall the model can reach
         self.coverage_.append(
             {
@@ -177,7 +229,42 @@ class NextOrderModel:
                 "covered": int(frame["label"].sum()),
             }
         )
-        return frame
+        return frame, adoption
+
+    def _adoption_frame(
+        self,
+        snap: Snapshot,
+        scored: pl.DataFrame,
+        targets: pl.DataFrame,
+        label: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+        objectives: pl.DataFrame | None = None,
+    ) -> pl.DataFrame:
+        """Extension candidates of ``targets`` with the adoption features: the extension rows
+        of the main candidates ``scored``, the snapshot's extra pairs, and ``objectives``
+        pairs (``c, p``) not among them."""
+        novelty = self.params.novelties
+        extra = snap.extra.join(targets.select("c"), on="c")
+        if objectives is not None and objectives.height:
+            missing = (
+                objectives.select("c", "p")
+                .unique()
+                .join(scored.select("c", "p"), on=["c", "p"], how="anti")
+                .join(extra.select("c", "p"), on=["c", "p"], how="anti")
+                .join(self.lines_.select("c", "p").unique(), on=["c", "p"], how="anti")
+            )
+            if missing.height:
+                more = pair_scores(
+                    snap.matrix, snap.neighbours, snap.active, missing, items=snap.items
+                )
+                extra = pl.concat([extra, more], how="diagonal_relaxed")
+        rows = self._candidates(snap, targets, extra=extra) if extra.height else pl.DataFrame()
+        if label is not None and rows.height:
+            rows = label(rows)
+        parts = [adoption_rows(scored, novelty.lapsed_days)]
+        if rows.height:
+            parts.append(rows)
+        frame = pl.concat(parts, how="diagonal_relaxed")
+        return pair_context(snap.window, snap.cutoff, self.context_, frame).sort("c", "t", "p")
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(
@@ -185,11 +272,13 @@ class NextOrderModel:
         orders: pl.DataFrame,
         products: pl.DataFrame | None = None,
         *,
+        customers: pl.DataFrame | None = None,
         cutoff: dt.date | None = None,
         progress: Progress = no_progress,
     ) -> Self:
         """Learn from canonical order lines (all before ``cutoff``, default: the day after the
-        last order)."""
+        last order); ``products`` and ``customers`` (optional) give pack sizes, categories,
+        margins, segments and coordinates to the novelties."""
         started = time.perf_counter()
         p = self.params
         dates = orders["order_date"]
@@ -223,6 +312,9 @@ class NextOrderModel:
             "c", "c_first"
         )
         self.packs_ = _packs(products, codes)
+        self.context_: Context = build_context(
+            codes, customers, products, geo_neighbours=p.novelties.geo_neighbours
+        )
         self.coverage_: list[dict[str, Any]] = []
         cutoffs = [
             self.cutoff_ - dt.timedelta(days=self.spacing_ * j)
@@ -231,14 +323,16 @@ class NextOrderModel:
         first_day = _date(dates.min())
         cutoffs = [c for c in cutoffs if c > first_day]
         frames: list[pl.DataFrame] = []
+        adoption: list[pl.DataFrame] = []
         for i, cut in enumerate(cutoffs):
             progress(f"training cut-off {cut}", 0.05 + 0.6 * i / max(1, len(cutoffs)))
-            frame = self._labelled(cut, self.cutoff_).with_columns(
-                pl.lit(i, dtype=pl.Int32).alias("_cut")
-            )
+            frame, extension = self._labelled(cut, self.cutoff_)
+            frame = frame.with_columns(pl.lit(i, dtype=pl.Int32).alias("_cut"))
             if i > 0:
                 frame = _subsample(frame, p.negative_rate, p.seed + i)
+                extension = _subsample(extension, p.negative_rate, p.seed + i)
             frames.append(frame)
+            adoption.append(extension)
         self.fitted_on_ = {"cutoffs": [c.isoformat() for c in cutoffs]}
         self.has_model_ = len(frames) >= 2 and all(f.height for f in frames)
         if self.has_model_:
@@ -253,10 +347,18 @@ class NextOrderModel:
             progress("quantities", 0.9)
             self.quantity_model_ = QuantityModel(seed=p.seed, threads=p.threads).fit(train, valid)
             self.train_rows_ = train.height
+            progress("adoption", 0.95)
+            self.adoption_ = AdoptionModel(seed=p.seed, threads=p.threads).fit(
+                pl.concat(adoption[1:], how="diagonal_relaxed"), adoption[0]
+            )
         else:
             self.quantity_model_ = QuantityModel()
+            self.adoption_ = AdoptionModel()
             self.train_rows_ = 0
         self.snapshot_ = self._snapshot(self.cutoff_)
+        self.development_ = development_table(
+            self.snapshot_.window, self.cutoff_, self.context_, p.novelties
+        )
         self.bought_ = self.lines_.select("c", "p").unique()
         self.fallback_ = _popularity(self.lines_, self.cutoff_, self.codes_.n_products)
         self.fit_seconds_ = time.perf_counter() - started
@@ -337,10 +439,27 @@ class NextOrderModel:
 
     # -- scoring -----------------------------------------------------------------------------
     def recommend(
-        self, targets: pl.DataFrame, *, mode: str = "proposal", top: int | None = None
+        self,
+        targets: pl.DataFrame,
+        *,
+        mode: str = "proposal",
+        top: int | None = None,
+        objectives: pl.DataFrame | None = None,
+        resting: pl.DataFrame | None = None,
+        acceptance: Acceptance | None = None,
+        promote: Promote | None = None,
     ) -> pl.DataFrame:
         """The next order of each target (``customer_id, order_date``) as output lines
-        (``salescope.orders.builder.OUTPUT_COLUMNS``)."""
+        (``salescope.orders.builder.OUTPUT_COLUMNS`` and ``model_probability``).
+
+        Rank mode orders every candidate by the probability that it is in the order; the
+        products a customer lacks are ranked among themselves by the adoption model. Proposal
+        mode is the usual lines (expected-F1 cut) plus the gated novelties: ``objectives``
+        (objectives table) adds objective lines, ``resting`` (``customer_id, product_id``)
+        names products not to offer, ``acceptance`` maps the novelties' prior acceptance
+        (``kind, model_probability``) to calibrated probabilities (feedback), and ``promote``
+        attaches promotions to candidate novelty lines (ids, ``probability``, ``quantity``).
+        """
         coded = targets.select(
             pl.col("customer_id").alias("_target_id"), pl.col("order_date").alias("t")
         ).join(
@@ -348,9 +467,12 @@ class NextOrderModel:
         )
         known = coded.filter(pl.col("c").is_not_null()).select("c", "t").unique()
         scored = self.score(known)
+        novelties = self.score_novelties(scored, known, objectives) if scored.height else None
+        if mode == "rank" and novelties is not None:
+            scored = _rank_extensions(scored, novelties)
         fill = top if top is not None else (10 if mode == "rank" else 30)
         frame = fill_candidates(scored, coded, self.fallback_, fill)
-        return to_lines(
+        lines = to_lines(
             frame,
             mode=mode,
             top=top,
@@ -358,6 +480,128 @@ class NextOrderModel:
             product_ids=self.codes_.products,
             bought=self.bought_,
         )
+        if mode == "rank" or novelties is None:
+            return lines
+        offers = self.novelty_lines(scored, novelties, resting, acceptance, promote)
+        return merge_novelties(lines, offers, top)
+
+    def score_novelties(
+        self,
+        scored: pl.DataFrame,
+        targets: pl.DataFrame,
+        objectives: pl.DataFrame | None = None,
+    ) -> pl.DataFrame:
+        """Extension and objective candidates of ``targets`` (``c, t``) with ``p_adopt`` (the
+        adoption model's probability that the product is in the next order), ``quantity``,
+        ``kind``, ``weight`` and ``objective_scope`` (objectives) and ``segment``.
+        ``scored``: the main candidates of the same targets (``score``)."""
+        wanted = objective_pairs(objectives, targets, self.context_, self.codes_)
+        frame = self._adoption_frame(self.snapshot_, scored, targets, objectives=wanted)
+        if frame.height == 0:
+            return frame
+        frame = frame.drop([c for c in ("score", "probability", "_q", "quantity") if c in frame])
+        frame = frame.with_columns(
+            pl.Series("p_adopt", self.adoption_.predict(frame), dtype=pl.Float64),
+            pl.Series("_q", self.quantity_model_.predict(frame), dtype=pl.Float64),
+        ).with_columns(rounded(pl.col("_q")).alias("quantity"))
+        return (
+            frame.join(wanted, on=["c", "t", "p"], how="left")
+            .join(self.context_.customers.select("c", "segment"), on="c", how="left")
+            .with_columns(
+                pl.when(pl.col("weight").is_not_null())
+                .then(pl.lit(LineKind.OBJECTIVE.value))
+                .otherwise(pl.lit(LineKind.EXTENSION.value))
+                .alias("kind")
+            )
+        )
+
+    def novelty_lines(
+        self,
+        scored: pl.DataFrame,
+        novelties: pl.DataFrame,
+        resting: pl.DataFrame | None = None,
+        acceptance: Acceptance | None = None,
+        promote: Promote | None = None,
+    ) -> pl.DataFrame:
+        """The novelties shown (gated), as id lines with ``kind``, ``probability``
+        (acceptance), ``model_probability`` (before feedback calibration), ``quantity``,
+        ``promotion_id``, ``reason`` and ``expected_value``."""
+        p = self.params.novelties
+        ctx = self.context_
+        margin = ctx.products.select("p", "margin", "offerable")
+        development = (
+            self.development_.join(scored, on=["c", "p"])
+            .join(ctx.customers.select("c", "segment"), on="c", how="left")
+            .with_columns(
+                rounded(
+                    pl.col("_q") * (pl.col("peer_rate") / pl.col("own_rate")).clip(1.25, 2.0)
+                ).alias("quantity"),
+                pl.col("quantity").alias("_usual_q"),
+                (pl.col("probability") * p.development_acceptance).alias("model_probability"),
+                pl.lit(LineKind.DEVELOPMENT.value).alias("kind"),
+            )
+            .join(margin, on="p")
+            .with_columns(
+                ((pl.col("quantity") - pl.col("_usual_q")) * pl.col("margin")).alias(
+                    "value_per_acceptance"
+                ),
+                development_reason().alias("reason"),
+            )
+        )
+        extension = (
+            novelties.join(margin.filter(pl.col("offerable")), on="p")
+            .with_columns(
+                acceptance_prior().alias("model_probability"),
+                (pl.col("quantity") * pl.col("margin") * pl.col("weight").fill_null(1.0)).alias(
+                    "value_per_acceptance"
+                ),
+            )
+            .with_columns(extension_reason().alias("reason"))
+        )
+        columns = [
+            "c",
+            "t",
+            "p",
+            "kind",
+            "model_probability",
+            "quantity",
+            "value_per_acceptance",
+            "reason",
+        ]
+        offers = pl.concat(
+            [development.select(columns), extension.select(columns)], how="vertical_relaxed"
+        ).with_columns(pl.col("model_probability").clip(0.0, 1.0))
+        offers = self.codes_.decode(offers).rename({"t": "order_date"})
+        if resting is not None and resting.height:
+            offers = offers.join(
+                resting.select("customer_id", "product_id").unique(),
+                on=["customer_id", "product_id"],
+                how="anti",
+            )
+        probability = (
+            pl.Series(acceptance(offers), dtype=pl.Float64)
+            if acceptance is not None and offers.height
+            else offers["model_probability"]
+        )
+        offers = offers.with_columns(
+            probability.clip(0.0, 1.0).alias("probability"),
+            pl.lit(None, dtype=pl.String).alias("promotion_id"),
+        )
+        if promote is not None and offers.height:
+            # only the most valuable few per proposal compete for the promotions' budgets
+            best = gate(
+                offers,
+                replace(
+                    p,
+                    min_probability=0.0,
+                    min_objective_probability=0.0,
+                    min_value=-1e18,
+                    max_novelties=3 * p.max_novelties,
+                ),
+                ["customer_id", "order_date"],
+            ).drop("expected_value")
+            offers = promote(best)
+        return gate(offers, p, ["customer_id", "order_date"])
 
     def score(self, targets: pl.DataFrame) -> pl.DataFrame:
         """Every candidate of each target (``c, t``: customer code and order date) with
@@ -457,3 +701,30 @@ def _heuristic() -> pl.Expr:
     """A ranking score when there is too little history to learn from: recency-weighted
     share of the customer's orders, or the neighbours' score for products it never bought."""
     return pl.when(pl.col("seen") == 1).then(pl.col("rw_1")).otherwise(0.5 * pl.col("nb_share"))
+
+
+def _rank_extensions(scored: pl.DataFrame, novelties: pl.DataFrame) -> pl.DataFrame:
+    """Rank mode: the places the main ranker gives to products a customer lacks are filled
+    with the adoption model's best such products, in its order (the repeat places are
+    untouched)."""
+    key = ["c", "t"]
+    lapsed = novelties.select("c", "t", "p")
+    slots = (
+        scored.join(lapsed, on=["c", "t", "p"])
+        .sort([*key, "score", "p"], descending=[False, False, True, False])
+        .select(*key, pl.int_range(pl.len()).over(key).alias("_j"), "score")
+    )
+    best = (
+        novelties.sort([*key, "p_adopt", "p"], descending=[False, False, True, False])
+        .with_columns(pl.int_range(pl.len()).over(key).alias("_j"))
+        .drop("score", strict=False)
+        .join(slots, on=[*key, "_j"])
+        .with_columns(
+            pl.col("p_adopt").alias("probability"),
+            pl.col("kind").alias("_kind"),
+            extension_reason().alias("reason"),
+        )
+        .drop("_j")
+    )
+    kept = scored.join(lapsed, on=["c", "t", "p"], how="anti")
+    return pl.concat([kept, best], how="diagonal_relaxed")

@@ -249,6 +249,47 @@ def candidate_scores(
     )
 
 
+def pair_scores(
+    vectors: sp.csr_matrix,
+    neighbours: IntArray,
+    rows: IntArray,
+    pairs: pl.DataFrame,
+    *,
+    items: sp.csr_matrix | None = None,
+    cells: int = 20_000_000,
+) -> pl.DataFrame:
+    """``candidate_scores``' evidence (``nb``, ``nb_share``, ``ii``) at given ``c, p`` pairs;
+    ``neighbours`` holds the neighbour rows of the customers ``rows`` in the same order
+    (pairs of other customers get zeros). ``seen`` is false: these are products the customer
+    lacks. Dense by chunks of at most ``cells`` customer x product cells."""
+    n, n_products = vectors.shape
+    position = np.full(n, -1, dtype=np.int64)
+    position[rows] = np.arange(len(rows))
+    c = pairs["c"].to_numpy().astype(np.int64)
+    p = pairs["p"].to_numpy().astype(np.int64)
+    out = {name: np.zeros(len(c)) for name in ("nb", "nb_share", "ii")}
+    binary = vectors.copy()
+    binary.data = np.ones_like(binary.data)
+    wanted = np.unique(c[position[c] >= 0])
+    chunk = max(16, min(4096, cells // max(1, n_products)))
+    for block in _chunks(len(wanted), chunk):
+        ids = wanted[block]
+        local = np.full(n, -1, dtype=np.int64)
+        local[ids] = np.arange(len(ids))
+        hit = np.flatnonzero(local[c] >= 0)
+        r, col = local[c[hit]], p[hit]
+        weights = neighbour_matrix(neighbours[position[ids]], n)
+        out["nb"][hit] = np.asarray((weights @ vectors).todense())[r, col]
+        out["nb_share"][hit] = np.asarray((weights @ binary).todense())[r, col]
+        if items is not None:
+            out["ii"][hit] = np.asarray((vectors[ids] @ items).todense())[r, col]
+    return pairs.select(pl.col("c").cast(pl.UInt32), pl.col("p").cast(pl.UInt32)).with_columns(
+        *(pl.Series(name, values, dtype=pl.Float64) for name, values in out.items()),
+        pl.lit(0.0).alias("u"),
+        pl.lit(False).alias("seen"),
+    )
+
+
 def tifu_top_k(
     vectors: sp.csr_matrix,
     neighbours: IntArray,

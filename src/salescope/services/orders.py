@@ -20,7 +20,9 @@ from salescope.orders.evaluation import (
     default_cutoffs,
     summary_rows,
 )
-from salescope.orders.model import EngineParams, NextOrderModel
+from salescope.orders.model import Acceptance, EngineParams, NextOrderModel, Promote
+from salescope.orders.novelties import promote_with
+from salescope.orders.promotions import PromotionModel
 from salescope.progress import Progress, no_progress
 from salescope.reports.plots import backtest_figure, save
 from salescope.services.inputs import parse_date_option, read_all
@@ -98,26 +100,64 @@ def check_next_orders(
     )
 
 
+def fit_next_orders(
+    request: NextOrdersInput,
+    *,
+    params: EngineParams | None = None,
+    progress: Progress = no_progress,
+) -> NextOrderModel:
+    """The next-order engine learned from the request's history, products and customers."""
+    return NextOrderModel(params).fit(
+        request.orders, request.products, customers=request.customers, progress=progress
+    )
+
+
 def do_next_orders(
     request: NextOrdersInput,
     out: Path,
     *,
     params: EngineParams | None = None,
+    model: NextOrderModel | None = None,
+    resting: pl.DataFrame | None = None,
+    acceptance: Acceptance | None = None,
     progress: Progress = no_progress,
 ) -> pl.DataFrame:
-    """Learn from the history, predict the next order of every target and write the lines
-    to ``out`` (atomically: no file on failure). Returns the lines."""
-    model = NextOrderModel(params).fit(
-        request.orders,
-        request.products,
-        progress=lambda stage, fraction: progress(stage, 0.8 * fraction),
-    )
+    """Learn from the history (unless a fitted ``model`` is given), predict the next order of
+    every target and write the lines to ``out`` (atomically: no file on failure). Returns the
+    lines.
+
+    ``resting`` (``customer_id, product_id``) and ``acceptance`` (the feedback calibration,
+    ``salescope.services.feedback``) come from the operational database when one is used;
+    promotions given with the request are learned from the history and attached to the
+    novelties within their budgets."""
+    if model is None:
+        model = fit_next_orders(
+            request, params=params, progress=lambda stage, f: progress(stage, 0.8 * f)
+        )
     progress("predicting", 0.85)
-    lines = model.recommend(request.targets, mode=request.mode, top=request.top)
+    lines = model.recommend(
+        request.targets,
+        mode=request.mode,
+        top=request.top,
+        objectives=request.objectives,
+        resting=resting,
+        acceptance=acceptance,
+        promote=_promoter(request),
+    )
     progress("writing", 0.97)
     write_csv(lines, out)
     progress("done", 1.0)
     return lines
+
+
+def _promoter(request: NextOrdersInput) -> Promote | None:
+    """The promotions step of the proposals, when the request gives promotions."""
+    if request.promotions is None or request.promotions.height == 0:
+        return None
+    model = PromotionModel().fit(
+        request.orders, request.promotions, products=request.products, customers=request.customers
+    )
+    return promote_with(model)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,698 @@
+"""Novelties of the optimal order: development, range extension and objective lines.
+
+The usual lines say what a customer will order anyway; novelties are what it could order more
+of (``development``), what it never bought — or not in the last year — and would probably
+adopt (``extension``), and what the business wants sold to its segment (``objective``).
+
+* **Adoption model.** Range extension needs a ranking of the products a customer lacks. At
+  every training cut-off of the next-order engine the never-bought candidates (its neighbours'
+  and similar products', its segment's favourites, recent launches) and the lapsed ones are
+  labelled with the customer's next order, and a dedicated LightGBM classifier learns from them
+  with the collaborative evidence (user- and item-kNN), the customer's segment and nearby shops
+  (``seg_share``, ``geo_share``), its affinity to the product's category and brand
+  (``cat_share``, ``brand_share`` — what a launch without history is known by), the product's
+  recent adoption and the customer's appetite for new products. Its probabilities are Platt
+  calibrated on the latest cut-off: ``p_adopt`` is the chance the product is in the next order
+  *without being proposed*.
+* **Acceptance.** What a proposal shows is the chance the customer accepts the line *when it is
+  proposed*. History holds no proposals, so before any feedback it is the share of the
+  customer's most similar customers that buy the product (``acceptance_prior``); the natural
+  adoption probability ranks rank mode, but in history it mostly measures how hard a product
+  was pushed. Feedback (``salescope feedback``) recalibrates the acceptance on the outcomes of
+  the novelties really shown.
+* **Development.** A product the customer buys in the last year at less than
+  ``development_ratio`` of what peers of its segment and size band buy of it per month: the
+  line's quantity is raised toward the peers' level.
+* **Objectives.** Active objectives (``objectives`` table) of the customer's segment, region or
+  channel for products it lacks, scored by the adoption model.
+* **Gating.** A novelty is shown when its acceptance probability and expected value pass
+  thresholds, and not resting; at most ``max_novelties`` per proposal, the most valuable first.
+
+Everything is pure computation on frames with integer codes ``c`` (customer) and ``p``
+(product), like the rest of the engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import lightgbm as lgb
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression
+
+from salescope.domain.statuses import LineKind
+from salescope.orders.history import Codes
+
+
+@dataclass(frozen=True)
+class NoveltyParams:
+    """Knobs of the novelties (loadable with the engine's TOML, table ``novelties``)."""
+
+    max_novelties: int = 3
+    min_probability: float = 0.3  # acceptance probability to show an extension / development
+    min_objective_probability: float = 0.2  # the business wants these: a lower bar
+    min_value: float = 0.0  # expected margin of the line (probability x quantity x unit margin)
+    lapsed_days: int = 365  # bought before, but not in this many days: an extension again
+    development_ratio: float = 0.5  # buys less than this share of its peers' monthly quantity
+    development_acceptance: float = 0.5  # prior chance it takes the larger quantity
+    geo_neighbours: int = 20  # nearby customers for geo_share
+    segment_candidates: int = 20  # segment favourites a customer lacks, as candidates
+    launch_days: int = 120  # products first sold (or launched) this recently are launches
+    launch_candidates: int = 30
+
+
+# -- context: who is who ----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Customer and product attributes by code, and the nearby-customer matrix."""
+
+    customers: pl.DataFrame  # c, segment, region, channel
+    products: pl.DataFrame  # p, category, brand, offerable, launch_date, unit_price, margin
+    geo: sp.csr_matrix | None  # row-normalised: each customer's nearest customers
+
+
+def _text(frame: pl.DataFrame, column: str) -> pl.Expr:
+    if column in frame.columns:
+        return pl.col(column).cast(pl.String)
+    return pl.lit(None, dtype=pl.String)
+
+
+def _number(frame: pl.DataFrame, column: str) -> pl.Expr:
+    if column in frame.columns:
+        return pl.col(column).cast(pl.Float64)
+    return pl.lit(None, dtype=pl.Float64)
+
+
+def build_context(
+    codes: Codes,
+    customers: pl.DataFrame | None,
+    products: pl.DataFrame | None,
+    *,
+    geo_neighbours: int = 20,
+) -> Context:
+    """Attributes of the coded customers and products. Missing tables or columns mean no
+    segment (every customer in one), no coordinates (no nearby evidence), no category, every
+    product offerable, a unit margin of 1."""
+    cust = codes.customers
+    if customers is not None and customers.height:
+        segment = (
+            pl.coalesce(_text(customers, "segment"), _text(customers, "channel"))
+            if "segment" in customers.columns
+            else _text(customers, "channel")
+        )
+        attrs = customers.select(
+            "customer_id",
+            segment.alias("segment"),
+            _text(customers, "region").alias("region"),
+            _text(customers, "channel").alias("channel"),
+            _number(customers, "latitude").alias("lat"),
+            _number(customers, "longitude").alias("lon"),
+        ).unique("customer_id", keep="first")
+        cust = cust.join(attrs, on="customer_id", how="left")
+    else:
+        cust = cust.with_columns(
+            *(pl.lit(None, dtype=pl.String).alias(n) for n in ("segment", "region", "channel")),
+            *(pl.lit(None, dtype=pl.Float64).alias(n) for n in ("lat", "lon")),
+        )
+    cust = cust.sort("c").with_columns(pl.col("segment").fill_null("all"))
+    prod = codes.products
+    if products is not None and products.height:
+        offerable = pl.lit(True)
+        if "own" in products.columns:
+            offerable = offerable & pl.col("own").cast(pl.Boolean).fill_null(True)
+        if "active" in products.columns:
+            offerable = offerable & pl.col("active").cast(pl.Boolean).fill_null(True)
+        price = _number(products, "unit_price")
+        cost = _number(products, "unit_cost")
+        attrs = products.select(
+            "product_id",
+            _text(products, "category").alias("category"),
+            _text(products, "brand").alias("brand"),
+            offerable.alias("offerable"),
+            (
+                pl.col("launch_date").cast(pl.Date)
+                if "launch_date" in products.columns
+                else pl.lit(None, dtype=pl.Date)
+            ).alias("launch_date"),
+            price.alias("unit_price"),
+            pl.coalesce(price - cost, price).alias("margin"),
+        ).unique("product_id", keep="first")
+        prod = prod.join(attrs, on="product_id", how="left")
+    else:
+        prod = prod.with_columns(
+            pl.lit(None, dtype=pl.String).alias("category"),
+            pl.lit(None, dtype=pl.String).alias("brand"),
+            pl.lit(True).alias("offerable"),
+            pl.lit(None, dtype=pl.Date).alias("launch_date"),
+            pl.lit(None, dtype=pl.Float64).alias("unit_price"),
+            pl.lit(None, dtype=pl.Float64).alias("margin"),
+        )
+    prod = prod.sort("p").with_columns(
+        pl.col("offerable").fill_null(True),
+        pl.col("margin").fill_null(1.0).clip(lower_bound=0.0),
+    )
+    return Context(
+        cust.drop("customer_id", "lat", "lon"),
+        prod.drop("product_id"),
+        _geo_matrix(cust, geo_neighbours),
+    )
+
+
+def _geo_matrix(customers: pl.DataFrame, k: int) -> sp.csr_matrix | None:
+    """Each located customer's ``k`` nearest located customers (great-circle), weights 1/k."""
+    located = customers.filter(
+        pl.col("lat").is_not_null()
+        & pl.col("lon").is_not_null()
+        & pl.col("lat").is_between(-90, 90)
+        & pl.col("lon").is_between(-180, 180)
+    )
+    if located.height <= k or k < 1:
+        return None
+    from sklearn.neighbors import BallTree
+
+    rad = np.radians(located.select("lat", "lon").to_numpy())
+    tree = BallTree(rad, metric="haversine")
+    _, idx = tree.query(rad, k=k + 1)
+    codes = located["c"].to_numpy().astype(np.int64)
+    rows = np.repeat(codes, k)
+    cols = codes[idx[:, 1:]].ravel()
+    n = customers.height
+    return sp.csr_matrix((np.full(rows.size, 1.0 / k), (rows, cols)), shape=(n, n))
+
+
+# -- pair evidence at a cut-off ---------------------------------------------------------------
+CONTEXT_FEATURES: tuple[str, ...] = (
+    "seg_share",
+    "geo_share",
+    "cat_share",
+    "brand_share",
+    "p_adopt_90",
+)
+
+
+def _recent_pairs(window: pl.DataFrame, cutoff: dt.date, days: int = 365) -> pl.DataFrame:
+    return (
+        window.filter(pl.col("d") >= cutoff - dt.timedelta(days=days))
+        .group_by("c", "p")
+        .agg(pl.len().alias("_lines"))
+    )
+
+
+def segment_shares(window: pl.DataFrame, cutoff: dt.date, ctx: Context) -> pl.DataFrame:
+    """``segment, p, seg_share``: share of the segment's active customers (last year) that
+    bought the product in that year."""
+    recent = _recent_pairs(window, cutoff).join(ctx.customers.select("c", "segment"), on="c")
+    sizes = recent.group_by("segment").agg(pl.col("c").n_unique().alias("_n"))
+    return (
+        recent.group_by("segment", "p")
+        .agg(pl.len().alias("_buyers"))
+        .join(sizes, on="segment")
+        .select("segment", "p", (pl.col("_buyers") / pl.col("_n")).alias("seg_share"))
+    )
+
+
+def pair_context(
+    window: pl.DataFrame, cutoff: dt.date, ctx: Context, pairs: pl.DataFrame
+) -> pl.DataFrame:
+    """``pairs`` (``c, p``, any other columns) with ``CONTEXT_FEATURES``: segment adoption,
+    nearby customers buying the product, the customer's share of lines in the product's
+    category and brand, and the product's adoption by established customers in 90 days."""
+    recent = _recent_pairs(window, cutoff)
+    out = (
+        pairs.join(ctx.customers.select("c", "segment"), on="c", how="left")
+        .join(segment_shares(window, cutoff, ctx), on=["segment", "p"], how="left")
+        .join(ctx.products.select("p", "category", "brand"), on="p", how="left")
+    )
+    for key, name in (("category", "cat_share"), ("brand", "brand_share")):
+        shares = (
+            recent.join(ctx.products.select("p", key), on="p")
+            .filter(pl.col(key).is_not_null())
+            .group_by("c", key)
+            .agg(pl.col("_lines").sum().alias("_k"))
+            .with_columns((pl.col("_k") / pl.col("_k").sum().over("c")).alias(name))
+            .select("c", key, name)
+        )
+        out = out.join(shares, on=["c", key], how="left")
+    out = out.with_columns(
+        pl.Series("geo_share", _geo_share(recent, ctx, out), dtype=pl.Float64),
+    ).join(_adoption_rates(window, cutoff), on="p", how="left")
+    return out.with_columns(
+        *(pl.col(f).fill_null(0.0) for f in CONTEXT_FEATURES if f != "geo_share")
+    ).drop("segment", "category", "brand")
+
+
+def _geo_share(recent: pl.DataFrame, ctx: Context, pairs: pl.DataFrame) -> np.ndarray:
+    if ctx.geo is None or pairs.height == 0:
+        return np.full(pairs.height, np.nan)
+    n_p = ctx.products.height
+    bought = sp.csr_matrix(
+        (
+            np.ones(recent.height),
+            (recent["c"].to_numpy().astype(np.int64), recent["p"].to_numpy().astype(np.int64)),
+        ),
+        shape=(ctx.geo.shape[0], n_p),
+    )
+    bought.data[:] = 1.0
+    near = (ctx.geo @ bought).tocsr()
+    rows = pairs["c"].to_numpy().astype(np.int64)
+    cols = pairs["p"].to_numpy().astype(np.int64)
+    located = np.asarray(ctx.geo.sum(axis=1)).ravel() > 0
+    values = np.asarray(near[rows, cols]).ravel()
+    return np.where(located[rows], values, np.nan)
+
+
+def _adoption_rates(window: pl.DataFrame, cutoff: dt.date) -> pl.DataFrame:
+    """``p, p_adopt_90``: customers established a year before the cut-off that bought the
+    product for the first time (in the window) in the last 90 days, per established customer."""
+    year_ago = cutoff - dt.timedelta(days=365)
+    established = (
+        window.group_by("c").agg(pl.col("d").min().alias("_f")).filter(pl.col("_f") < year_ago)
+    )
+    n = max(1, established.height)
+    firsts = (
+        window.join(established.select("c"), on="c")
+        .group_by("c", "p")
+        .agg(pl.col("d").min().alias("_first"))
+        .filter(pl.col("_first") >= cutoff - dt.timedelta(days=90))
+    )
+    return firsts.group_by("p").agg((pl.len() / n).alias("p_adopt_90"))
+
+
+def extra_candidates(
+    window: pl.DataFrame,
+    cutoff: dt.date,
+    ctx: Context,
+    customers: pl.DataFrame,
+    params: NoveltyParams,
+    first_seen: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """``c, p`` pairs the neighbours may miss, for the customers ``c``: the favourites of the
+    customer's segment it lacks, and recent launches (first sold or launched in the last
+    ``launch_days``), restricted to offerable products the customer did not buy in the
+    window."""
+    offerable = ctx.products.filter(pl.col("offerable")).select("p")
+    bought = window.select("c", "p").unique()
+    seg = customers.select("c").join(ctx.customers.select("c", "segment"), on="c", how="left")
+    favourites = (
+        segment_shares(window, cutoff, ctx)
+        .join(offerable, on="p")
+        .sort(["segment", "seg_share", "p"], descending=[False, True, False])
+        .group_by("segment", maintain_order=True)
+        .head(params.segment_candidates + 10)
+        .select("segment", "p")
+    )
+    from_segment = seg.join(favourites, on="segment").select("c", "p")
+    since = cutoff - dt.timedelta(days=params.launch_days)
+    launched = ctx.products.filter(
+        pl.col("offerable")
+        & pl.col("launch_date").is_not_null()
+        & pl.col("launch_date").is_between(since, cutoff, closed="left")
+    ).select("p")
+    if first_seen is not None:
+        new = (
+            first_seen.filter(pl.col("first_d").is_between(since, cutoff, closed="left"))
+            .select("p")
+            .join(offerable, on="p")
+        )
+        launched = pl.concat([launched, new]).unique()
+    popularity = window.filter(pl.col("d") >= since).group_by("p").agg(pl.len().alias("_n"))
+    launches = (
+        launched.join(popularity, on="p", how="left")
+        .with_columns(pl.col("_n").fill_null(0))
+        .sort(["_n", "p"], descending=[True, False])
+        .head(params.launch_candidates)
+        .select("p")
+    )
+    from_launches = customers.select("c").join(launches, how="cross")
+    return (
+        pl.concat([from_segment, from_launches])
+        .unique()
+        .join(bought, on=["c", "p"], how="anti")
+        .with_columns(pl.col("c").cast(pl.UInt32), pl.col("p").cast(pl.UInt32))
+        .sort("c", "p")
+    )
+
+
+# -- the adoption model -----------------------------------------------------------------------
+ADOPTION_FEATURES: tuple[str, ...] = (
+    "seen",
+    "n_cp",
+    "days_since_cp",
+    "nb",
+    "nb_share",
+    "ii",
+    "pop_30",
+    "pop_90",
+    "pop_365",
+    "p_trend",
+    "p_trend_30",
+    "p_repeat_rate",
+    "p_age_days",
+    "p_season",
+    "c_orders",
+    "c_gap",
+    "days_since_c",
+    "due_c",
+    "c_lines",
+    "c_tenure",
+    "c_new_share",
+    *CONTEXT_FEATURES,
+)
+
+
+def adoption_rows(frame: pl.DataFrame, lapsed_days: int) -> pl.DataFrame:
+    """The candidates that are extensions: never bought in the window, or not for
+    ``lapsed_days``."""
+    return frame.filter(
+        (pl.col("seen") == 0) | (pl.col("days_since_cp").fill_null(0.0) > lapsed_days)
+    )
+
+
+class AdoptionModel:
+    """P(a product the customer lacks is in its next order), LightGBM + Platt scaling."""
+
+    def __init__(self, *, seed: int = 0, threads: int = 2) -> None:
+        self.seed = seed
+        self.threads = threads
+
+    def fit(self, train: pl.DataFrame, valid: pl.DataFrame) -> AdoptionModel:
+        """Learn from labelled extension candidates; ``valid`` (a later cut-off) stops the
+        boosting and calibrates. Too few positives: a transparent score instead."""
+        self.fitted_ = int(train["label"].sum()) >= 20 and int(valid["label"].sum()) >= 5
+        self.summary_: dict[str, Any] = {
+            "train_rows": train.height,
+            "train_positives": int(train["label"].sum()),
+            "valid_rows": valid.height,
+            "valid_positives": int(valid["label"].sum()),
+        }
+        if not self.fitted_:
+            return self
+        classifier = lgb.LGBMClassifier(
+            n_estimators=600,
+            learning_rate=0.05,
+            num_leaves=15,
+            min_child_samples=100,
+            subsample=0.8,
+            subsample_freq=1,
+            colsample_bytree=0.7,
+            reg_lambda=1.0,
+            random_state=self.seed,
+            n_jobs=self.threads,
+            verbose=-1,
+            deterministic=True,
+            force_row_wise=True,
+        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*eval_set.*deprecated")
+            classifier.fit(
+                _x(train),
+                train["label"].to_numpy(),
+                eval_set=[(_x(valid), valid["label"].to_numpy())],
+                callbacks=[lgb.early_stopping(50, verbose=False)],
+            )
+        self.classifier_ = classifier
+        raw = self._logit(valid)
+        self.platt_ = LogisticRegression(C=1e4).fit(raw[:, None], valid["label"].to_numpy())
+        self.summary_["best_iteration"] = int(classifier.best_iteration_ or 600)
+        return self
+
+    def _logit(self, frame: pl.DataFrame) -> np.ndarray:
+        p = np.asarray(self.classifier_.predict_proba(_x(frame)))[:, 1]
+        p = np.clip(p, 1e-6, 1 - 1e-6)
+        return np.asarray(np.log(p / (1 - p)), dtype=np.float64)
+
+    def predict(self, frame: pl.DataFrame) -> np.ndarray:
+        """Calibrated probabilities, one per row of ``frame``."""
+        if frame.height == 0:
+            return np.zeros(0)
+        if not getattr(self, "fitted_", False):
+            fallback = frame.select(
+                (
+                    0.5 * pl.col("nb_share").fill_null(0.0)
+                    + 0.3 * pl.col("seg_share").fill_null(0.0)
+                    + 0.2 * pl.col("geo_share").fill_null(0.0)
+                )
+                * pl.col("c_new_share").fill_null(0.05).clip(0.01, 1.0)
+            )
+            return fallback.to_series().to_numpy().astype(np.float64)
+        return np.asarray(self.platt_.predict_proba(self._logit(frame)[:, None]))[:, 1]
+
+
+def _x(frame: pl.DataFrame) -> np.ndarray:
+    return frame.select(pl.col(f).cast(pl.Float64) for f in ADOPTION_FEATURES).to_numpy()
+
+
+def acceptance_prior() -> pl.Expr:
+    """Acceptance of a proposed extension before any feedback: the share of the customer's
+    most similar customers that buy the product (its segment's share when no neighbour does).
+
+    Natural adoption (``p_adopt``) is not used here: in history it mostly measures how hard a
+    product was pushed (launches, must-sell campaigns), not how likely a shop is to say yes
+    when it is offered; on the demo company, where the true acceptance is known, the
+    neighbours' share ranks it far better. Feedback recalibrates the scale."""
+    nb = pl.col("nb_share").fill_null(0.0)
+    return pl.when(nb > 0).then(nb).otherwise(pl.col("seg_share").fill_null(0.0))
+
+
+# -- development ------------------------------------------------------------------------------
+def development_table(
+    window: pl.DataFrame, cutoff: dt.date, ctx: Context, params: NoveltyParams
+) -> pl.DataFrame:
+    """``c, p, own_rate, peer_rate, peers``: products a customer bought in the last year at a
+    monthly quantity below ``development_ratio`` of the median of its peers (same segment and
+    size band — tercile of yearly volume within the segment — buying the product)."""
+    start = cutoff - dt.timedelta(days=365)
+    recent = window.filter(pl.col("d") >= start)
+    span = recent.group_by("c").agg(pl.col("d").min().alias("_from"))
+    months = (pl.lit(cutoff) - pl.col("_from")).dt.total_days().cast(pl.Float64).clip(
+        30.0, 365.0
+    ) / 30.44
+    volume = (
+        recent.group_by("c")
+        .agg(pl.col("q").sum().alias("_vol"), pl.col("o").n_unique().alias("_orders"))
+        .join(span, on="c")
+        .filter(pl.col("_orders") >= 3)
+        .with_columns((pl.col("_vol") / months).alias("_monthly"))
+        .join(ctx.customers.select("c", "segment"), on="c", how="left")
+        .with_columns(
+            (pl.col("_monthly").rank("average").over("segment") / pl.len().over("segment") * 3)
+            .ceil()
+            .clip(1, 3)
+            .cast(pl.Int8)
+            .alias("band"),
+            months.alias("_months"),
+        )
+    )
+    rates = (
+        recent.group_by("c", "p")
+        .agg(pl.col("q").sum().alias("_q"), pl.col("o").n_unique().alias("_n"))
+        .join(volume.select("c", "segment", "band", "_months"), on="c")
+        .with_columns((pl.col("_q") / pl.col("_months")).alias("own_rate"))
+    )
+    peers = rates.group_by("segment", "band", "p").agg(
+        pl.col("own_rate").median().alias("peer_rate"), pl.len().alias("peers")
+    )
+    return (
+        rates.join(peers, on=["segment", "band", "p"])
+        .filter(
+            (pl.col("peers") >= 5)
+            & (pl.col("_n") >= 2)
+            & (pl.col("own_rate") < params.development_ratio * pl.col("peer_rate"))
+        )
+        .join(ctx.products.filter(pl.col("offerable")).select("p"), on="p")
+        .select("c", "p", "own_rate", "peer_rate", "peers")
+        .with_columns(pl.col("c").cast(pl.UInt32), pl.col("p").cast(pl.UInt32))
+    )
+
+
+# -- objectives -------------------------------------------------------------------------------
+def objective_pairs(
+    objectives: pl.DataFrame | None, targets: pl.DataFrame, ctx: Context, codes: Codes
+) -> pl.DataFrame:
+    """``c, t, p, weight, objective_scope`` for the objectives active on each target date that
+    apply to the customer (segment, region and channel match or are empty)."""
+    schema = {
+        "c": pl.UInt32,
+        "t": pl.Date,
+        "p": pl.UInt32,
+        "weight": pl.Float64,
+        "objective_scope": pl.String,
+    }
+    if objectives is None or objectives.height == 0 or targets.height == 0:
+        return pl.DataFrame(schema=schema)
+    obj = objectives.select(
+        "product_id",
+        pl.col("weight").cast(pl.Float64),
+        *(_text(objectives, k).alias(f"o_{k}") for k in ("segment", "region", "channel")),
+        *(
+            (
+                pl.col(k).cast(pl.Date) if k in objectives.columns else pl.lit(None, dtype=pl.Date)
+            ).alias(k)
+            for k in ("start_date", "end_date")
+        ),
+    ).join(codes.products, on="product_id")
+    who = targets.select("c", "t").join(ctx.customers, on="c", how="left")
+    matches = [
+        pl.col(f"o_{k}").is_null() | (pl.col(f"o_{k}") == pl.col(k))
+        for k in ("segment", "region", "channel")
+    ]
+    scope = pl.concat_str(
+        [
+            pl.when(pl.col(f"o_{k}").is_not_null()).then(pl.col(f"o_{k}"))
+            for k in ("segment", "channel", "region")
+        ],
+        separator=", ",
+        ignore_nulls=True,
+    )
+    return (
+        who.join(obj, how="cross")
+        .filter(
+            *matches,
+            pl.col("start_date").is_null() | (pl.col("start_date") <= pl.col("t")),
+            pl.col("end_date").is_null() | (pl.col("end_date") >= pl.col("t")),
+        )
+        .group_by("c", "t", "p")
+        .agg(pl.col("weight").max(), scope.first().alias("objective_scope"))
+        .select(
+            pl.col("c").cast(pl.UInt32),
+            "t",
+            pl.col("p").cast(pl.UInt32),
+            "weight",
+            pl.col("objective_scope").replace("", None),
+        )
+        .sort("c", "t", "p")
+    )
+
+
+# -- reasons ----------------------------------------------------------------------------------
+def _pct(column: str) -> pl.Expr:
+    return (pl.col(column) * 100).round(0).cast(pl.Int64)
+
+
+def extension_reason() -> pl.Expr:
+    """The strongest evidence behind an extension or objective line, in words."""
+    similar = pl.format("{} % of the most similar shops buy it", _pct("nb_share"))
+    nearby = pl.format("{} % of the shops nearby buy it", _pct("geo_share"))
+    segment = pl.format("{} % of {} shops buy it", _pct("seg_share"), pl.col("segment"))
+    launch = pl.format("new product, launched {} weeks ago", (pl.col("p_age_days") / 7).round(0))
+    lapsed = pl.format(
+        "bought it {} times, last {} months ago",
+        pl.col("n_cp").cast(pl.Int64),
+        (pl.col("days_since_cp") / 30.44).round(0).cast(pl.Int64),
+    )
+    best = pl.max_horizontal(
+        pl.col("nb_share").fill_null(0.0),
+        pl.col("geo_share").fill_null(0.0),
+        pl.col("seg_share").fill_null(0.0),
+    )
+    evidence = (
+        pl.when(pl.col("seen") == 1)
+        .then(lapsed)
+        .when(pl.col("p_age_days").fill_null(1e9) < 120)
+        .then(launch)
+        .when(best == pl.col("nb_share").fill_null(0.0))
+        .then(similar)
+        .when(best == pl.col("geo_share").fill_null(0.0))
+        .then(nearby)
+        .otherwise(segment)
+    )
+    objective = pl.format("must-sell for {} shops", pl.col("objective_scope").fill_null("its"))
+    return (
+        pl.when(pl.col("kind") == LineKind.OBJECTIVE.value)
+        .then(pl.concat_str([objective, evidence], separator="; "))
+        .otherwise(evidence)
+    )
+
+
+def development_reason() -> pl.Expr:
+    return pl.format(
+        "buys about {} a month; similar {} shops buy {} — suggest {}",
+        pl.col("own_rate").round(1),
+        pl.col("segment"),
+        pl.col("peer_rate").round(1),
+        pl.col("quantity").round(1),
+    )
+
+
+# -- gating -----------------------------------------------------------------------------------
+def gate(novelties: pl.DataFrame, params: NoveltyParams, key: list[str]) -> pl.DataFrame:
+    """The novelties shown: acceptance probability over the kind's bar, expected value over
+    ``min_value``, at most ``max_novelties`` per proposal (``key``), the most valuable first
+    (value: probability x quantity x unit margin; ties by probability)."""
+    bar = (
+        pl.when(pl.col("kind") == LineKind.OBJECTIVE.value)
+        .then(pl.lit(params.min_objective_probability))
+        .otherwise(pl.lit(params.min_probability))
+    )
+    value = pl.col("probability") * pl.col("value_per_acceptance")
+    tie = "product_id" if "product_id" in novelties.columns else "p"
+    shown = (
+        novelties.with_columns(value.alias("expected_value"))
+        .filter((pl.col("probability") >= bar) & (pl.col("expected_value") >= params.min_value))
+        .sort(
+            [*key, "expected_value", "probability", tie],
+            descending=[False] * len(key) + [True, True, False],
+        )
+    )
+    return shown.filter(pl.int_range(pl.len()).over(key) < params.max_novelties)
+
+
+def merge_novelties(lines: pl.DataFrame, offers: pl.DataFrame, top: int | None) -> pl.DataFrame:
+    """A proposal's lines: its usual lines, then the novelties shown, most valuable first; a
+    development line takes the place of the usual line of its product. ``top`` caps the lines
+    per proposal; ranks are renumbered from 1."""
+    key = ["customer_id", "order_date"]
+    columns = lines.columns
+    order = lines.with_row_index("_row").group_by(key).agg(pl.col("_row").min().alias("_first"))
+    shown = offers.with_columns(
+        pl.lit(1).alias("_block"),
+        pl.int_range(pl.len()).over(key).alias("_pos"),
+        pl.lit(0, dtype=pl.Int64).alias("rank"),
+    )
+    usual = lines.join(offers.select(*key, "product_id"), on=[*key, "product_id"], how="anti")
+    usual = usual.with_columns(pl.lit(0).alias("_block"), pl.col("rank").alias("_pos"))
+    merged = (
+        pl.concat(
+            [usual.select(*columns, "_block", "_pos"), shown.select(*columns, "_block", "_pos")],
+            how="vertical_relaxed",
+        )
+        .join(order, on=key, how="left")
+        .sort("_first", "_block", "_pos")
+        .with_columns(pl.int_range(1, pl.len() + 1).over(key).cast(pl.Int64).alias("rank"))
+    )
+    if top is not None:
+        merged = merged.filter(pl.col("rank") <= top)
+    return merged.select(columns)
+
+
+class Promoter(Protocol):
+    """What ``promote_with`` needs of a promotions model (``orders.promotions``)."""
+
+    def attach(self, lines: pl.DataFrame) -> pl.DataFrame: ...
+
+
+def promote_with(model: Promoter) -> Callable[[pl.DataFrame], pl.DataFrame]:
+    """The engine's ``promote`` step from a fitted promotions model: each candidate novelty
+    gets the promotion with the best expected incremental margin (budgets respected by the
+    model), its probability and quantity become the promoted ones and the reason says the
+    terms ("15 % off until 30 June")."""
+
+    def promote(lines: pl.DataFrame) -> pl.DataFrame:
+        attached = model.attach(lines)
+        text = pl.col("promotion_text")
+        return attached.with_columns(
+            pl.col("promoted_probability").alias("probability"),
+            pl.col("promoted_quantity").alias("quantity"),
+            pl.when(text.is_not_null())
+            .then(pl.concat_str([pl.col("reason"), text], separator="; "))
+            .otherwise(pl.col("reason"))
+            .alias("reason"),
+        )
+
+    return promote
