@@ -158,6 +158,7 @@ def demo(
         f"recall {s['recall']:.2f}, F1 {s['f1']:.2f} ({s['lines_per_proposal']:.1f} lines "
         f"proposed, {s['lines_per_order']:.1f} ordered)"
     )
+    show_demo_feedback(result)
     out.print("\n[bold]Coverage[/]")
     for line in result.coverage.lines():
         out.print(line, highlight=False, soft_wrap=True)
@@ -168,6 +169,61 @@ def demo(
         out.print("\n[bold]Backtest[/] of the next-order engine against the baselines")
         show_backtest(result.evaluation.results)
         out.print(f"Report and plot in {result.evaluation.report.parent}")
+
+
+def show_demo_feedback(result: Any) -> None:
+    """The demo's proposals: the top customers' lines, counts by kind, and the simulated
+    feedback round against the true acceptance."""
+    import polars as pl
+
+    lines = pl.read_csv(result.feedback.proposals, try_parse_dates=True)
+    top = (
+        lines.group_by("customer_id")
+        .agg(pl.len().alias("n"), (pl.col("kind") != "usual").sum().alias("novel"))
+        .sort(["novel", "n", "customer_id"], descending=[True, True, False])
+        .head(2)["customer_id"]
+        .to_list()
+    )
+    for customer in top:
+        rows = [
+            (
+                str(r["rank"]),
+                str(r["product_id"]),
+                str(r["kind"]),
+                f"{r['probability']:.2f}",
+                f"{r['quantity']:g}",
+                str(r["reason"] or ""),
+            )
+            for r in lines.filter(
+                (pl.col("customer_id") == customer)
+                & ((pl.col("kind") != "usual") | (pl.col("rank") <= 5))
+            ).iter_rows(named=True)
+        ]
+        out.print(
+            render_table(
+                f"Proposal of {customer}",
+                rows,
+                ("#", "product", "kind", "prob.", "qty", "reason"),
+            )
+        )
+    feedback = result.feedback
+    kinds = ", ".join(f"{k}: {n:,}" for k, n in feedback.kinds.items())
+    with_novelty = lines.group_by("customer_id").agg((pl.col("kind") != "usual").any())
+    share = float(with_novelty["kind"].cast(pl.Float64).to_numpy().mean())
+    out.print(f"Lines by kind: {kinds}; {share:.0%} of the proposals carry a novelty.")
+    b, a = feedback.before, feedback.after
+    out.print(
+        "[bold]Simulated feedback round[/] (the shops answer as the truth says): "
+        f"shown novelties accepted with true probability {b.get('shown_acceptance', 0):.2f} "
+        f"before and {a.get('shown_acceptance', 0):.2f} after the feedback, against "
+        f"{a.get('random_acceptance', 0):.2f} for products chosen at random "
+        f"({a.get('lift_over_random', 0):.1f} x); calibration error of the novelties' "
+        f"probabilities {b.get('ece', float('nan')):.3f} before, {a.get('ece', float('nan')):.3f} "
+        "after."
+    )
+    for line in feedback.report.lines():
+        out.print(f"  {line}", highlight=False, soft_wrap=True)
+    out.print(f"Proposals after the feedback: {feedback.proposals}; plot: {feedback.plot}")
 
 
 # -- imports ---------------------------------------------------------------------------------
@@ -290,8 +346,13 @@ def next_orders(
         top=top,
         max_issues=settings.max_issues,
     )
+    from salescope.services.feedback import in_force
+
+    resting, calibrator = in_force(settings, request.as_of)
     with progress_bar("next orders") as update:
-        lines = service.do_next_orders(request, out_file, progress=update)
+        lines = service.do_next_orders(
+            request, out_file, resting=resting, acceptance=calibrator.apply, progress=update
+        )
     n_customers = lines["customer_id"].n_unique()
     out.print(
         f"{lines.height:,} lines for {n_customers:,} customers ({request.mode} mode) "

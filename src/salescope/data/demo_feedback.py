@@ -118,3 +118,25 @@ def novelty_scores(
         "random_acceptance": random,
         "lift_over_random": shown / random if random > 0 else float("nan"),
     }
+
+
+def reliability_points(
+    lines: pl.DataFrame, truth: dict[str, pl.DataFrame], *, bins: int = 10
+) -> pl.DataFrame:
+    """Per bin of predicted probability of the shown novelties the truth knows: ``predicted``
+    (mean), ``actual`` (mean true acceptance probability) and ``lines`` — a reliability
+    diagram's points."""
+    known = true_acceptance(lines, truth)
+    return (
+        known.with_columns(
+            (pl.col("probability") * bins).floor().clip(0, bins - 1).cast(pl.Int32).alias("_bin")
+        )
+        .group_by("_bin")
+        .agg(
+            pl.col("probability").mean().alias("predicted"),
+            pl.col("true_probability").mean().alias("actual"),
+            pl.len().alias("lines"),
+        )
+        .sort("_bin")
+        .drop("_bin")
+    )

@@ -542,13 +542,11 @@ def objective_pairs(
         pl.col(f"o_{k}").is_null() | (pl.col(f"o_{k}") == pl.col(k))
         for k in ("segment", "region", "channel")
     ]
-    scope = pl.concat_str(
-        [
-            pl.when(pl.col(f"o_{k}").is_not_null()).then(pl.col(f"o_{k}"))
-            for k in ("segment", "channel", "region")
-        ],
-        separator=", ",
-        ignore_nulls=True,
+    scope = (
+        pl.concat_list([pl.col(f"o_{k}") for k in ("segment", "channel", "region")])
+        .list.drop_nulls()
+        .list.unique(maintain_order=True)
+        .list.join(", ")
     )
     return (
         who.join(obj, how="cross")
@@ -580,7 +578,9 @@ def extension_reason() -> pl.Expr:
     similar = pl.format("{} % of the most similar shops buy it", _pct("nb_share"))
     nearby = pl.format("{} % of the shops nearby buy it", _pct("geo_share"))
     segment = pl.format("{} % of {} shops buy it", _pct("seg_share"), pl.col("segment"))
-    launch = pl.format("new product, launched {} weeks ago", (pl.col("p_age_days") / 7).round(0))
+    launch = pl.format(
+        "new product, launched {} weeks ago", (pl.col("p_age_days") / 7).round(0).cast(pl.Int64)
+    )
     lapsed = pl.format(
         "bought it {} times, last {} months ago",
         pl.col("n_cp").cast(pl.Int64),

@@ -182,14 +182,28 @@ def match_outcomes(
 
 def novelty_events(outcomes: pl.DataFrame) -> pl.DataFrame:
     """The outcomes of proposed novelty lines (kind other than ``usual``), with ``taken``
-    (accepted, possibly with another quantity) and ``rejected`` (removed)."""
-    return outcomes.filter(
-        pl.col("kind").is_not_null()
-        & (pl.col("kind") != LineKind.USUAL.value)
-        & (pl.col("outcome") != LineOutcome.ADDED.value)
-    ).with_columns(
-        pl.col("outcome").is_in(TAKEN).alias("taken"),
-        (pl.col("outcome") == LineOutcome.REMOVED.value).alias("rejected"),
+    and ``rejected``. An extension or objective line is taken when the product was ordered
+    (possibly in another quantity) and rejected when removed; a development line proposes
+    *more* of a product the customer buys anyway, so it is taken only when the larger
+    quantity was ordered (accepted, or at least the proposed quantity) and rejected otherwise."""
+    development = pl.col("kind") == LineKind.DEVELOPMENT.value
+    larger = pl.col("outcome") == LineOutcome.ACCEPTED.value
+    if {"ordered_quantity", "proposed_quantity"} <= set(outcomes.columns):
+        larger = larger | (pl.col("ordered_quantity").fill_null(0.0) >= pl.col("proposed_quantity"))
+    taken = pl.when(development).then(larger).otherwise(pl.col("outcome").is_in(TAKEN))
+    return (
+        outcomes.filter(
+            pl.col("kind").is_not_null()
+            & (pl.col("kind") != LineKind.USUAL.value)
+            & (pl.col("outcome") != LineOutcome.ADDED.value)
+        )
+        .with_columns(taken.fill_null(False).alias("taken"))
+        .with_columns(
+            pl.when(development)
+            .then(~pl.col("taken"))
+            .otherwise(pl.col("outcome") == LineOutcome.REMOVED.value)
+            .alias("rejected")
+        )
     )
 
 

@@ -132,3 +132,46 @@ def backtest_figure(results: list[dict[str, object]], methods: tuple[str, ...]) 
     reliability.set_title("Engine calibration (top-20 lines)")
     reliability.legend(fontsize=8)
     return figure
+
+
+KIND_COLOURS = {
+    "usual": "#90a4ae",
+    "development": "#2e7d32",
+    "extension": "#1565c0",
+    "objective": "#ef6c00",
+}
+
+
+def proposals_figure(kinds: dict[str, int], before: pl.DataFrame, after: pl.DataFrame) -> Figure:
+    """Proposal lines by kind, and the reliability of the novelties' acceptance probabilities
+    (``predicted``, ``actual``, ``lines`` per bin) before and after a feedback round."""
+    figure, (bars, reliability) = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
+    names = [k for k in KIND_COLOURS if k in kinds]
+    bars.bar(names, [kinds[k] for k in names], color=[KIND_COLOURS[k] for k in names])
+    for i, name in enumerate(names):
+        bars.annotate(f"{kinds[name]:,}", (i, kinds[name]), ha="center", va="bottom", fontsize=9)
+    bars.set_yscale("log")
+    bars.set_ylabel("lines (log scale)")
+    bars.set_title("Proposal lines by kind")
+    reliability.plot([0, 1], [0, 1], color="#9e9e9e", linestyle="--", linewidth=1)
+    for label, points, colour in (
+        ("before feedback", before, "#c62828"),
+        ("after feedback", after, "#2e7d32"),
+    ):
+        if points.height:
+            reliability.scatter(
+                points["predicted"],
+                points["actual"],
+                s=(20 + 200 * points["lines"] / points["lines"].max()).to_list(),
+                color=colour,
+                alpha=0.75,
+                label=label,
+            )
+            reliability.plot(points["predicted"], points["actual"], color=colour, linewidth=1)
+    reliability.set_xlim(0, 1)
+    reliability.set_ylim(0, 1)
+    reliability.set_xlabel("acceptance probability shown")
+    reliability.set_ylabel("true acceptance probability")
+    reliability.set_title("Novelties: calibration (dot size: lines)")
+    reliability.legend(fontsize=8)
+    return figure

@@ -13,11 +13,19 @@ import polars as pl
 from salescope.config import Settings
 from salescope.data.adapters import AdapterOutput
 from salescope.data.demo import DemoCompany, DemoConfig, generate_demo
+from salescope.data.demo_feedback import novelty_scores, reliability_points, simulated_orders
 from salescope.data.io import write_parquet
 from salescope.orders.metrics import proposal_metrics
+from salescope.orders.model import NextOrderModel
 from salescope.progress import Progress, no_progress
-from salescope.reports.plots import company_overview, save
+from salescope.reports.plots import company_overview, proposals_figure, save
 from salescope.services.coverage import CoverageInput, CoverageResult, do_coverage
+from salescope.services.feedback import (
+    FeedbackInput,
+    FeedbackReport,
+    do_feedback,
+    in_force,
+)
 from salescope.services.imports import ImportReport, store_output
 from salescope.services.orders import (
     EvaluateInput,
@@ -25,6 +33,7 @@ from salescope.services.orders import (
     NextOrdersInput,
     do_evaluate,
     do_next_orders,
+    fit_next_orders,
 )
 
 
@@ -37,6 +46,7 @@ class DemoResult:
     overview: Path
     next_orders: Path
     next_orders_score: dict[str, float]
+    feedback: FeedbackRound
     coverage: CoverageResult
     potential_spearman: float
     evaluation: EvaluateResult | None
@@ -89,23 +99,24 @@ def do_demo(
     served = t["customers"].filter(pl.col("status") == "served").select("customer_id")
     targets = served.with_columns(pl.lit(as_of).alias("order_date"))
     next_path = root / "next_orders.csv"
-    lines = do_next_orders(
-        NextOrdersInput(
-            orders=t["orders"],
-            products=t["products"],
-            customers=t["customers"],
-            promotions=t["promotions"],
-            objectives=t["objectives"],
-            targets=targets,
-            as_of=as_of,
-            mode="proposal",
-            top=None,
-        ),
-        next_path,
-        progress=lambda s, f: progress(f"next orders: {s}", 0.1 + 0.4 * f),
+    request = NextOrdersInput(
+        orders=t["orders"],
+        products=t["products"],
+        customers=t["customers"],
+        promotions=t["promotions"],
+        objectives=t["objectives"],
+        targets=targets,
+        as_of=as_of,
+        mode="proposal",
+        top=None,
     )
+    model = fit_next_orders(
+        request, progress=lambda s, f: progress(f"next orders: {s}", 0.1 + 0.35 * f)
+    )
+    lines = do_next_orders(request, next_path, model=model)
     score = _score_next_orders(lines, company.truth["future_orders"])
-
+    progress("feedback round", 0.47)
+    feedback = _feedback_round(settings, company, request, model, lines, root, actor=actor)
     progress("coverage", 0.55)
     coverage = do_coverage(
         CoverageInput(t["customers"], t["orders"], t["reps"], t["products"], t["market"], as_of),
@@ -134,9 +145,61 @@ def do_demo(
         overview,
         next_path,
         score,
+        feedback,
         coverage,
         spearman,
         evaluation,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRound:
+    """The demo's simulated feedback round: the proposals answered as the shops would have
+    (truth), recorded with ``salescope feedback``, and the proposals made again with the
+    acceptance recalibrated."""
+
+    report: FeedbackReport
+    before: dict[str, float]  # novelty_scores of the first proposals
+    after: dict[str, float]  # ... of the proposals made after the feedback
+    kinds: dict[str, int]  # lines by kind, after the feedback
+    proposals: Path  # the proposals after the feedback
+    plot: Path
+
+
+def _feedback_round(
+    settings: Settings,
+    company: DemoCompany,
+    request: NextOrdersInput,
+    model: NextOrderModel,
+    lines: pl.DataFrame,
+    root: Path,
+    *,
+    actor: str,
+) -> FeedbackRound:
+    """Answer the proposals with the orders the truth says the shops place, record the
+    outcomes (database, resting, calibration), propose again with what was learned, and score
+    both rounds' novelties against the true acceptance probabilities."""
+    seed = company.config.seed
+    placed = simulated_orders(lines, company.truth, seed=seed)
+    report = do_feedback(
+        FeedbackInput(lines, placed, "demo proposals", "demo simulated orders"),
+        settings,
+        actor=actor,
+        source="demo",
+    )
+    resting, calibrator = in_force(settings, request.as_of)
+    after_path = root / "next_orders_after_feedback.csv"
+    again = do_next_orders(
+        request, after_path, model=model, resting=resting, acceptance=calibrator.apply
+    )
+    before = novelty_scores(lines, company.truth)
+    after = novelty_scores(again, company.truth)
+    kinds = {k: int(n) for k, n in again.group_by("kind").len().sort("kind").iter_rows()}
+    figure = proposals_figure(
+        kinds, reliability_points(lines, company.truth), reliability_points(again, company.truth)
+    )
+    return FeedbackRound(
+        report, before, after, kinds, after_path, save(figure, root / "proposals.png")
     )
 
 

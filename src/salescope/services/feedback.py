@@ -474,3 +474,16 @@ def resting_at(
     product_id, rest_until``. For next orders dated ``as_of``: these are not offered as
     novelties (they may be again from ``rest_until`` on); usual lines are not affected."""
     return repo.resting(session, as_of, customers)
+
+
+def in_force(settings: Settings, as_of: dt.date) -> tuple[pl.DataFrame, AcceptanceCalibrator]:
+    """What earlier feedback makes next orders dated ``as_of`` use: the resting products
+    (``customer_id, product_id, rest_until``) and the acceptance calibrator (the identity
+    before any feedback). Reads the operational database, migrating it first."""
+    database = Database.from_settings(settings)
+    try:
+        database.upgrade()
+        with database.session() as session:
+            return resting_at(session, as_of), acceptance_calibrator(session)
+    finally:
+        database.dispose()
