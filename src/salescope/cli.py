@@ -414,6 +414,20 @@ def show_backtest(results: Sequence[Any]) -> None:
                 f" vs last quantity {last.get('wape', float('nan')):.3f};"
                 f" calibration error {result.calibration.get('ece', float('nan')):.3f}"
             )
+        x = result.extension
+        if x:
+            out.print(
+                "  range extension (products never bought, ranked among themselves): "
+                f"explore R@10 {x['engine_explore_recall@10']:.4f} against "
+                f"{x['user_knn_explore_recall@10']:.4f} for user-kNN over TIFU vectors "
+                f"({x['gain']:+.1%})"
+            )
+        if result.novelties:
+            shown = ", ".join(
+                f"{r['value']} {r['shown']:,} shown, {r['precision']:.1%} ordered"
+                for r in result.novelties
+            )
+            out.print(f"  novelties of the proposals (ordered unprompted): {shown}")
 
 
 @app.command()

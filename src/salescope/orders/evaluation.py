@@ -44,6 +44,8 @@ class CutoffResult:
     quantity: dict[str, dict[str, float]] = field(default_factory=dict)
     calibration: dict[str, Any] = field(default_factory=dict)
     tifu: dict[str, Any] = field(default_factory=dict)
+    extension: dict[str, float] = field(default_factory=dict)
+    novelties: list[dict[str, Any]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -109,6 +111,8 @@ def evaluate_cutoff(
         hit_repeat.drop("quantity").join(last, on=["c", "p"]), truth
     )
     result.quantity["engine, proposal"] = quantity_metrics(proposal, truth)
+    result.novelties = novelty_precision(proposal, truth)
+    engine_unseen = _coded(model.unseen_ranking(id_targets, 10), codes)
 
     progress("baselines", 0.6)
     started = time.perf_counter()
@@ -119,6 +123,14 @@ def evaluate_cutoff(
     tifu = baselines.TifuKnn(tuned).fit(history, codes.n_customers, codes.n_products)
     result.ranking["TIFU-KNN"] = ranking_metrics(tifu.rank(targets, 20), truth)
     result.tifu = {**asdict(tuned), "validation_recall@10": validation_recall}
+    reference = _unseen_only(tifu.rank(targets, 400, alpha=0.0), history, 10)
+    ours = ranking_metrics(engine_unseen, truth, (10,))["explore_recall@10"]
+    theirs = ranking_metrics(reference, truth, (10,))["explore_recall@10"]
+    result.extension = {
+        "engine_explore_recall@10": ours,
+        "user_knn_explore_recall@10": theirs,
+        "gain": ours / theirs - 1.0 if theirs > 0 else float("nan"),
+    }
     result.seconds["tifu_tuning"] = time.perf_counter() - started
     result.ranking["GP-TopFreq"] = ranking_metrics(
         baselines.gp_topfreq(history, targets, 20), truth
@@ -127,6 +139,41 @@ def evaluate_cutoff(
     result.ranking["G-TopFreq"] = ranking_metrics(baselines.g_topfreq(history, targets, 20), truth)
     progress("done", 1.0)
     return result
+
+
+def _unseen_only(ranked: pl.DataFrame, history: pl.DataFrame, top: int) -> pl.DataFrame:
+    """A ranking restricted to the products each customer never bought, re-ranked 1..top."""
+    return (
+        ranked.join(history.select("c", "p").unique(), on=["c", "p"], how="anti")
+        .sort("c", "rank")
+        .with_columns(pl.int_range(1, pl.len() + 1).over("c").cast(pl.UInt32).alias("rank"))
+        .filter(pl.col("rank") <= top)
+    )
+
+
+def novelty_precision(proposal: pl.DataFrame, truth: pl.DataFrame) -> list[dict[str, Any]]:
+    """The novelties of the proposals (coded ``c, p``) by kind and by promotion: how many were
+    shown, and the share the customer's next order held (a backtest has no proposals to
+    answer, so this is the precision of novelties against what customers did on their own)."""
+    novel = proposal.filter(pl.col("kind") != "usual").join(
+        truth.select("c", "p", pl.lit(True).alias("_hit")), on=["c", "p"], how="left"
+    )
+    if novel.height == 0:
+        return []
+    rows: list[dict[str, Any]] = []
+    for by in ("kind", "promotion_id"):
+        table = (
+            novel.filter(pl.col(by).is_not_null())
+            .group_by(by)
+            .agg(
+                pl.len().alias("shown"),
+                pl.col("_hit").fill_null(False).mean().alias("precision"),
+                pl.col("probability").mean().alias("mean_probability"),
+            )
+            .sort(by)
+        )
+        rows.extend({"by": by, "value": r.pop(by), **r} for r in table.iter_rows(named=True))
+    return rows
 
 
 def _coded(lines: pl.DataFrame, codes: Any) -> pl.DataFrame:

@@ -485,6 +485,36 @@ class NextOrderModel:
         offers = self.novelty_lines(scored, novelties, resting, acceptance, promote)
         return merge_novelties(lines, offers, top)
 
+    def unseen_ranking(self, targets: pl.DataFrame, top: int = 10) -> pl.DataFrame:
+        """For each target (``customer_id, order_date``), the ``top`` products it never bought
+        (in the look-back window) by the adoption model: ``customer_id, product_id, rank,
+        probability`` — the range-extension list rank mode draws from."""
+        known = (
+            targets.select("customer_id", pl.col("order_date").alias("t"))
+            .join(self.codes_.customers, on="customer_id")
+            .select("c", "t")
+            .unique()
+        )
+        scored = self.score(known)
+        if scored.height == 0:
+            return pl.DataFrame(
+                schema={
+                    "customer_id": pl.String,
+                    "product_id": pl.String,
+                    "rank": pl.Int64,
+                    "probability": pl.Float64,
+                }
+            )
+        ranked = (
+            self.score_novelties(scored, known)
+            .filter(pl.col("seen") == 0)
+            .sort(["c", "t", "p_adopt", "p"], descending=[False, False, True, False])
+            .with_columns(pl.int_range(1, pl.len() + 1).over("c", "t").alias("rank"))
+            .filter(pl.col("rank") <= top)
+            .select("c", "p", "rank", pl.col("p_adopt").alias("probability"))
+        )
+        return self.codes_.decode(ranked).select("customer_id", "product_id", "rank", "probability")
+
     def score_novelties(
         self,
         scored: pl.DataFrame,
