@@ -3,7 +3,9 @@ extension candidates on tiny hand-made frames, then the whole proposal on the de
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -863,6 +865,8 @@ def test_rank_mode_orders_the_products_a_customer_lacks_by_the_adoption_model(
     adoption = model.codes.decode(
         model.score_novelties(model.score(coded), coded, objectives)
     ).select("customer_id", "product_id", "p_adopt", pl.col("kind").alias("adoption_kind"))
+    offered = company.tables["products"].filter(pl.col("own") & pl.col("active"))
+    adoption = adoption.join(offered.select("product_id"), on="product_id", how="semi")
     ranked = new.sort("customer_id", "rank").join(
         adoption, on=["customer_id", "product_id"], how="left", maintain_order="left"
     )
@@ -969,13 +973,6 @@ def test_a_binding_budget_is_spent_on_lines_that_are_shown(
     assert shown.height == given.height
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pl.exceptions.ColumnNotFoundError,
-    reason="NextOrderModel.score adds score/probability/quantity only when some target is "
-    "known; when every target is unknown to the history the empty frame lacks them and "
-    "to_lines fails on 'score' (both modes)",
-)
 @pytest.mark.parametrize("mode", ["rank", "proposal"])
 def test_targets_all_unknown_to_the_history_get_the_most_ordered_products(
     model: NextOrderModel, as_of: dt.date, mode: str
@@ -986,3 +983,36 @@ def test_targets_all_unknown_to_the_history_get_the_most_ordered_products(
     if mode == "rank":
         assert lines.height == 20
     assert lines["reason"].str.starts_with("among the most ordered products").all()
+
+
+def test_unknown_customers_get_a_starter_of_at_most_max_novelties_extension_lines(
+    model: NextOrderModel, as_of: dt.date
+) -> None:
+    new = pl.DataFrame({"customer_id": ["NEW-1"], "order_date": [as_of]})
+    lines = model.recommend(new, mode="proposal")
+    assert 0 < lines.height <= model.params.novelties.max_novelties
+    assert (lines["kind"] == "extension").all()
+    assert lines["model_probability"].is_not_null().all()
+    assert (lines["model_probability"] == lines["probability"]).all()
+
+
+def test_products_no_longer_offered_are_never_listed(
+    model: NextOrderModel, targets: pl.DataFrame, company: DemoCompany
+) -> None:
+    """A product the catalogue no longer offers leaves both modes, usual lines included."""
+    before = model.recommend(targets, mode="rank", top=20)
+    top = before.filter(pl.col("kind") == "usual")["product_id"].mode().sort()[0]
+    p = model.codes_.products.filter(pl.col("product_id") == top)["p"][0]
+    delisted = copy.copy(model)
+    delisted.context_ = replace(
+        model.context_,
+        products=model.context_.products.with_columns(
+            pl.when(pl.col("p") == p).then(False).otherwise(pl.col("offerable")).alias("offerable")
+        ),
+    )
+    for mode in ("rank", "proposal"):
+        lines = delisted.recommend(targets, mode=mode, top=20)
+        assert top not in set(lines["product_id"])
+    # the catalogue's own delistings: the demo's inactive products are never listed
+    inactive = company.tables["products"].filter(~pl.col("active"))["product_id"]
+    assert before.filter(pl.col("product_id").is_in(inactive)).height == 0

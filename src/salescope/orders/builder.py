@@ -133,15 +133,21 @@ def to_lines(
     customer_ids: pl.DataFrame,
     product_ids: pl.DataFrame,
     bought: pl.DataFrame,
+    max_novelties: int = 3,
 ) -> pl.DataFrame:
-    """Choose, order and label the lines; ``bought``: ``c, p`` pairs of the history."""
+    """Choose, order and label the lines; ``bought``: ``c, p`` pairs of the history.
+
+    In proposal mode a customer without usual products (new, or silent for the whole
+    look-back) gets a starter instead of an empty order: its ``max_novelties`` most likely
+    products, as extension lines whose ``model_probability`` is that likelihood."""
     group = ["_key"]
-    frame = frame.with_columns(
-        pl.when(pl.col("reason").is_null())
-        .then(reasons())
-        .otherwise(pl.col("reason"))
-        .alias("reason")
-    )
+    if frame["reason"].null_count():  # scored candidates (fillers come with their reason)
+        frame = frame.with_columns(
+            pl.when(pl.col("reason").is_null())
+            .then(reasons())
+            .otherwise(pl.col("reason"))
+            .alias("reason")
+        )
     frame = frame.join(
         bought.with_columns(pl.lit(True).alias("_bought")), on=["c", "p"], how="left"
     ).with_columns(pl.col("_bought").fill_null(False))
@@ -156,8 +162,11 @@ def to_lines(
     else:
         # the customer's usual products; a customer without any gets the most likely ones
         has_usual = pl.col("_bought").any().over(group)
-        pool = frame.filter(pl.col("_bought") | ~has_usual)
-        chosen = _expected_f1_cut(pool, group)
+        usual = _expected_f1_cut(frame.filter(pl.col("_bought") & has_usual), group)
+        starter = frame.filter(~has_usual).filter(
+            pl.int_range(pl.len()).over(group) < max_novelties
+        )
+        chosen = pl.concat([usual, starter], how="diagonal_relaxed")
         chosen = chosen.sort(order, descending=descending).with_columns(
             pl.int_range(1, pl.len() + 1).over(group).alias("rank")
         )
@@ -180,7 +189,10 @@ def to_lines(
             pl.col("quantity").fill_null(1.0).clip(lower_bound=1e-6),
             pl.lit(None, dtype=pl.String).alias("promotion_id"),
             pl.col("t").alias("order_date"),
-            pl.lit(None, dtype=pl.Float64).alias("model_probability"),
+            pl.when(pl.col("_bought"))
+            .then(pl.lit(None, dtype=pl.Float64))
+            .otherwise(pl.col("probability").clip(0.0, 1.0))
+            .alias("model_probability"),
         )
         .sort("_key", "rank")
         .select(OUTPUT_COLUMNS)

@@ -98,8 +98,10 @@ def evaluate_cutoff(
     )
     result.seconds["engine_fit"] = time.perf_counter() - started
     started = time.perf_counter()
-    ranked = _coded(model.recommend(id_targets, mode="rank", top=20), codes)
-    proposal = _coded(model.recommend(id_targets, mode="proposal"), codes)
+    ready = model.prepare(id_targets)
+    ranked = _coded(model.recommend(ready, mode="rank", top=20), codes)
+    proposal = _coded(model.recommend(ready, mode="proposal"), codes)
+    engine_unseen = _coded(model.unseen_ranking(ready, 10), codes)
     result.seconds["engine_predict"] = time.perf_counter() - started
     result.ranking[ENGINE] = ranking_metrics(ranked, truth)
     result.proposal = proposal_metrics(proposal, truth)
@@ -112,7 +114,6 @@ def evaluate_cutoff(
     )
     result.quantity["engine, proposal"] = quantity_metrics(proposal, truth)
     result.novelties = novelty_precision(proposal, truth)
-    engine_unseen = _coded(model.unseen_ranking(id_targets, 10), codes)
 
     progress("baselines", 0.6)
     started = time.perf_counter()

@@ -123,6 +123,17 @@ class Snapshot:
     items: Any  # product similarities (sparse) or None
 
 
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One scoring of a set of targets, shared by rank mode, proposal mode and the
+    range-extension list (``NextOrderModel.prepare``)."""
+
+    coded: pl.DataFrame  # _target_id, t, c (null: unknown to the history)
+    known: pl.DataFrame  # c, t of the known targets
+    scored: pl.DataFrame  # NextOrderModel.score of ``known``
+    novelties: pl.DataFrame | None  # NextOrderModel.score_novelties (None: nothing scored)
+
+
 def _spacing_of(orders: pl.DataFrame, cutoff: dt.date) -> int:
     """Days between training cut-offs: the customers' median order interval over the last
     year, between 7 and 60."""
@@ -438,9 +449,30 @@ class NextOrderModel:
         return np.asarray(self.classifier_.predict(x))
 
     # -- scoring -----------------------------------------------------------------------------
+    def prepare(self, targets: pl.DataFrame, objectives: pl.DataFrame | None = None) -> Scored:
+        """Score every candidate of the targets (``customer_id, order_date``) once: the result
+        serves ``recommend`` in both modes and ``unseen_ranking`` without scoring again."""
+        coded = targets.select(
+            pl.col("customer_id").alias("_target_id"), pl.col("order_date").alias("t")
+        ).join(
+            self.codes_.customers.rename({"customer_id": "_target_id"}), on="_target_id", how="left"
+        )
+        known = coded.filter(pl.col("c").is_not_null()).select("c", "t").unique().sort("c", "t")
+        # a delisted product (or another maker's) is never proposed, however usual it was
+        scored = self.score(known).filter(self._offerable())
+        novelties = self.score_novelties(scored, known, objectives) if scored.height else None
+        if novelties is not None:
+            novelties = novelties.filter(self._offerable())
+        return Scored(coded, known, scored, novelties)
+
+    def _offerable(self) -> pl.Expr:
+        """Whether ``p`` is a product the catalogue offers (own and active)."""
+        products = self.context_.products
+        return pl.col("p").is_in(products.filter(pl.col("offerable"))["p"].implode())
+
     def recommend(
         self,
-        targets: pl.DataFrame,
+        targets: pl.DataFrame | Scored,
         *,
         mode: str = "proposal",
         top: int | None = None,
@@ -449,29 +481,26 @@ class NextOrderModel:
         acceptance: Acceptance | None = None,
         promote: Promote | None = None,
     ) -> pl.DataFrame:
-        """The next order of each target (``customer_id, order_date``) as output lines
-        (``salescope.orders.builder.OUTPUT_COLUMNS`` and ``model_probability``).
+        """The next order of each target (``customer_id, order_date``, or a ``prepare``
+        result) as output lines (``salescope.orders.builder.OUTPUT_COLUMNS`` and
+        ``model_probability``).
 
         Rank mode orders every candidate by the probability that it is in the order; the
         products a customer lacks are ranked among themselves by the adoption model. Proposal
         mode is the usual lines (expected-F1 cut) plus the gated novelties: ``objectives``
-        (objectives table) adds objective lines, ``resting`` (``customer_id, product_id``)
-        names products not to offer, ``acceptance`` maps the novelties' prior acceptance
-        (``kind, model_probability``) to calibrated probabilities (feedback), and ``promote``
-        attaches promotions to candidate novelty lines (ids, ``probability``, ``quantity``).
+        (objectives table) adds objective lines (with a ``prepare`` result, the objectives it
+        was prepared with count), ``resting`` (``customer_id, product_id``) names products not
+        to offer, ``acceptance`` maps the novelties' prior acceptance (``kind,
+        model_probability``) to calibrated probabilities (feedback), and ``promote`` attaches
+        promotions to candidate novelty lines (ids, ``probability``, ``quantity``).
         """
-        coded = targets.select(
-            pl.col("customer_id").alias("_target_id"), pl.col("order_date").alias("t")
-        ).join(
-            self.codes_.customers.rename({"customer_id": "_target_id"}), on="_target_id", how="left"
-        )
-        known = coded.filter(pl.col("c").is_not_null()).select("c", "t").unique()
-        scored = self.score(known)
-        novelties = self.score_novelties(scored, known, objectives) if scored.height else None
+        ready = targets if isinstance(targets, Scored) else self.prepare(targets, objectives)
+        scored, novelties = ready.scored, ready.novelties
         if mode == "rank" and novelties is not None:
             scored = _rank_extensions(scored, novelties)
         fill = top if top is not None else (10 if mode == "rank" else 30)
-        frame = fill_candidates(scored, coded, self.fallback_, fill)
+        popular = self.fallback_.filter(self._offerable())
+        frame = fill_candidates(scored, ready.coded, popular, fill)
         lines = to_lines(
             frame,
             mode=mode,
@@ -479,24 +508,20 @@ class NextOrderModel:
             customer_ids=self.codes_.customers,
             product_ids=self.codes_.products,
             bought=self.bought_,
+            max_novelties=self.params.novelties.max_novelties,
         )
         if mode == "rank" or novelties is None:
             return lines
         offers = self.novelty_lines(scored, novelties, resting, acceptance, promote)
         return merge_novelties(lines, offers, top)
 
-    def unseen_ranking(self, targets: pl.DataFrame, top: int = 10) -> pl.DataFrame:
-        """For each target (``customer_id, order_date``), the ``top`` products it never bought
-        (in the look-back window) by the adoption model: ``customer_id, product_id, rank,
-        probability`` — the range-extension list rank mode draws from."""
-        known = (
-            targets.select("customer_id", pl.col("order_date").alias("t"))
-            .join(self.codes_.customers, on="customer_id")
-            .select("c", "t")
-            .unique()
-        )
-        scored = self.score(known)
-        if scored.height == 0:
+    def unseen_ranking(self, targets: pl.DataFrame | Scored, top: int = 10) -> pl.DataFrame:
+        """For each target (``customer_id, order_date``, or a ``prepare`` result), the ``top``
+        products it never bought (in the look-back window) by the adoption model:
+        ``customer_id, product_id, rank, probability`` — the range-extension list rank mode
+        draws from."""
+        ready = targets if isinstance(targets, Scored) else self.prepare(targets)
+        if ready.novelties is None or ready.novelties.height == 0:
             return pl.DataFrame(
                 schema={
                     "customer_id": pl.String,
@@ -506,8 +531,7 @@ class NextOrderModel:
                 }
             )
         ranked = (
-            self.score_novelties(scored, known)
-            .filter(pl.col("seen") == 0)
+            ready.novelties.filter(pl.col("seen") == 0)
             .sort(["c", "t", "p_adopt", "p"], descending=[False, False, True, False])
             .with_columns(pl.int_range(1, pl.len() + 1).over("c", "t").alias("rank"))
             .filter(pl.col("rank") <= top)
@@ -651,7 +675,8 @@ class NextOrderModel:
                 pl.Series("probability", prob, dtype=pl.Float64),
                 pl.Series("_q", quantity, dtype=pl.Float64),
             ).with_columns(rounded(pl.col("_q")).alias("quantity"))
-        return frame
+            return frame
+        return pl.DataFrame(schema=_EMPTY_SCORED)
 
     @property
     def n_products(self) -> int:
@@ -725,6 +750,19 @@ def _popularity(lines: pl.DataFrame, cutoff: dt.date, n_products: int) -> pl.Dat
         .sort(["probability", "_orders", "p"], descending=[True, True, False])
         .select("p", "probability", "quantity")
     )
+
+
+_EMPTY_SCORED = {
+    "c": pl.UInt32,
+    "t": pl.Date,
+    "p": pl.UInt32,
+    "seen": pl.Int8,
+    "score": pl.Float64,
+    "probability": pl.Float64,
+    "_q": pl.Float64,
+    "quantity": pl.Float64,
+    "reason": pl.String,
+}
 
 
 def _heuristic() -> pl.Expr:
