@@ -641,21 +641,33 @@ class NextOrderModel:
             probability.clip(0.0, 1.0).alias("probability"),
             pl.lit(None, dtype=pl.String).alias("promotion_id"),
         )
-        if promote is not None and offers.height:
-            # only the most valuable few per proposal compete for the promotions' budgets
-            best = gate(
-                offers,
-                replace(
-                    p,
-                    min_probability=0.0,
-                    min_objective_probability=0.0,
-                    min_value=-1e18,
-                    max_novelties=3 * p.max_novelties,
-                ),
-                ["customer_id", "order_date"],
-            ).drop("expected_value")
-            offers = promote(best)
-        return gate(offers, p, ["customer_id", "order_date"])
+        key = ["customer_id", "order_date"]
+        if promote is None or offers.height == 0:
+            return gate(offers, p, key)
+        # the most valuable few per proposal compete for the promotions' budgets; then only
+        # the lines shown, until every promoted line is shown (the pool shrinks each round),
+        # so no budget goes to a line the gate hides
+        pool = gate(
+            offers,
+            replace(
+                p,
+                min_probability=0.0,
+                min_objective_probability=0.0,
+                min_value=-1e18,
+                max_novelties=3 * p.max_novelties,
+            ),
+            key,
+        ).drop("expected_value")
+        ids = [*key, "product_id"]
+        while True:
+            promoted = promote(pool)
+            shown = gate(promoted, p, key)
+            wasted = promoted.filter(pl.col("promotion_id").is_not_null()).join(
+                shown.select(ids), on=ids, how="anti"
+            )
+            if wasted.height == 0:
+                return shown
+            pool = pool.join(shown.select(ids), on=ids, how="semi")
 
     def score(self, targets: pl.DataFrame) -> pl.DataFrame:
         """Every candidate of each target (``c, t``: customer code and order date) with

@@ -610,13 +610,21 @@ def extension_reason() -> pl.Expr:
     )
 
 
+def amount(x: pl.Expr) -> pl.Expr:
+    """A quantity as a rep says it: whole from 10 up, else one decimal without a trailing
+    ".0" ("672", "2.5", "3")."""
+    whole = x.round(0).cast(pl.Int64).cast(pl.String)
+    tenth = x.round(1).cast(pl.String).str.replace(r"\.0$", "")
+    return pl.when(x.abs() >= 10).then(whole).otherwise(tenth)
+
+
 def development_reason() -> pl.Expr:
     return pl.format(
-        "buys about {} a month; similar {} shops buy {} — suggest {}",
-        pl.col("own_rate").round(1),
+        "buys about {} a month; similar {} shops buy {} — suggest {} this order",
+        amount(pl.col("own_rate")),
         pl.col("segment"),
-        pl.col("peer_rate").round(1),
-        pl.col("quantity").round(1),
+        amount(pl.col("peer_rate")),
+        amount(pl.col("quantity")),
     )
 
 
@@ -686,6 +694,18 @@ def promote_with(model: Promoter) -> Callable[[pl.DataFrame], pl.DataFrame]:
     def promote(lines: pl.DataFrame) -> pl.DataFrame:
         attached = model.attach(lines)
         text = pl.col("promotion_text")
+        if "value_per_acceptance" in attached.columns:
+            # the line's expected value gains the promotion's increment, which already pays
+            # for the discount and the cost per use
+            value = pl.col("probability") * pl.col("value_per_acceptance") + pl.col(
+                "incremental_margin"
+            )
+            attached = attached.with_columns(
+                pl.when(pl.col("promotion_id").is_not_null() & (pl.col("promoted_probability") > 0))
+                .then(value / pl.col("promoted_probability"))
+                .otherwise(pl.col("value_per_acceptance"))
+                .alias("value_per_acceptance")
+            )
         return attached.with_columns(
             pl.col("promoted_probability").alias("probability"),
             pl.col("promoted_quantity").alias("quantity"),
