@@ -39,9 +39,16 @@ def _child(orders_path: Path, size: int, report: Path) -> None:
 
     from salescope.orders.model import NextOrderModel
 
-    orders = pl.read_parquet(orders_path)
+    scan = pl.scan_parquet(orders_path)
     if size:
-        orders = orders.sort("order_date").tail(size)
+        # read only the lines of the most recent dates (the date column alone decides which),
+        # so the peak memory is that of the N lines, not of the whole file
+        dates = scan.select("order_date").collect()["order_date"].sort()
+        start = dates[max(0, dates.len() - size)]
+        del dates
+        orders = scan.filter(pl.col("order_date") >= start).collect().sort("order_date").tail(size)
+    else:
+        orders = scan.collect()
     started = time.perf_counter()
     model = NextOrderModel().fit(orders)
     fitted = time.perf_counter()

@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from salescope.orders.metrics import reliability
+
 NOVELTY_KINDS = ("extension", "objective")
 
 
@@ -84,7 +86,7 @@ def novelty_scores(
     """How the shown novelties of ``lines`` compare with the truth.
 
     * ``ece``: expected calibration error of ``probability`` against the true acceptance
-      probability (equal-width bins of the predicted probability, weighted by lines);
+      probability (``orders.metrics.reliability``: equal-count bins, weighted by lines);
     * ``shown_acceptance``: mean true acceptance probability of the shown novelties;
     * ``random_acceptance``: the same for a product drawn at random among our products a shop
       never bought (no promotion), averaged over the shops with a shown novelty;
@@ -93,14 +95,9 @@ def novelty_scores(
     known = true_acceptance(lines, truth)
     if known.height == 0:
         return {"shown": 0.0}
+    ece, _ = reliability(known["probability"], known["true_probability"], bins)
     predicted = known["probability"].to_numpy()
     actual = known["true_probability"].to_numpy()
-    which = np.minimum((predicted * bins).astype(np.int64), bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        mask = which == b
-        if mask.any():
-            ece += mask.mean() * abs(predicted[mask].mean() - actual[mask].mean())
     shops = known.select("customer_id").unique()
     per_shop = (
         truth["adoption"]
@@ -123,20 +120,9 @@ def novelty_scores(
 def reliability_points(
     lines: pl.DataFrame, truth: dict[str, pl.DataFrame], *, bins: int = 10
 ) -> pl.DataFrame:
-    """Per bin of predicted probability of the shown novelties the truth knows: ``predicted``
-    (mean), ``actual`` (mean true acceptance probability) and ``lines`` — a reliability
-    diagram's points."""
+    """Per equal-count bin of predicted probability of the shown novelties the truth knows:
+    ``predicted`` (mean), ``actual`` (mean true acceptance probability) and ``lines`` — a
+    reliability diagram's points."""
     known = true_acceptance(lines, truth)
-    return (
-        known.with_columns(
-            (pl.col("probability") * bins).floor().clip(0, bins - 1).cast(pl.Int32).alias("_bin")
-        )
-        .group_by("_bin")
-        .agg(
-            pl.col("probability").mean().alias("predicted"),
-            pl.col("true_probability").mean().alias("actual"),
-            pl.len().alias("lines"),
-        )
-        .sort("_bin")
-        .drop("_bin")
-    )
+    _, table = reliability(known["probability"], known["true_probability"], bins)
+    return table.select("predicted", pl.col("observed").alias("actual"), pl.col("n").alias("lines"))
