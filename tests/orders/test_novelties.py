@@ -1012,7 +1012,7 @@ def test_products_no_longer_offered_are_never_listed(
         assert top not in set(lines["product_id"])
     # the catalogue's own delistings: the demo's inactive products are never listed
     inactive = company.tables["products"].filter(~pl.col("active"))["product_id"]
-    assert before.filter(pl.col("product_id").is_in(inactive)).height == 0
+    assert before.filter(pl.col("product_id").is_in(inactive.implode())).height == 0
 
 
 class _FixedPromotion:

@@ -129,7 +129,6 @@ class Scored:
     range-extension list (``NextOrderModel.prepare``)."""
 
     coded: pl.DataFrame  # _target_id, t, c (null: unknown to the history)
-    known: pl.DataFrame  # c, t of the known targets
     scored: pl.DataFrame  # NextOrderModel.score of ``known``
     novelties: pl.DataFrame | None  # NextOrderModel.score_novelties (None: nothing scored)
 
@@ -463,7 +462,7 @@ class NextOrderModel:
         novelties = self.score_novelties(scored, known, objectives) if scored.height else None
         if novelties is not None:
             novelties = novelties.filter(self._offerable())
-        return Scored(coded, known, scored, novelties)
+        return Scored(coded, scored, novelties)
 
     def _offerable(self) -> pl.Expr:
         """Whether ``p`` is a product the catalogue offers (own and active)."""
