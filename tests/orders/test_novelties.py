@@ -887,11 +887,11 @@ def test_rank_mode_orders_the_products_a_customer_lacks_by_the_adoption_model(
     assert pairs_of(best, "customer_id", "product_id") == pairs_of(new, "customer_id", "product_id")
 
 
-def test_promotions_stay_within_budgets_and_are_named_in_the_reason(
-    model: NextOrderModel, targets: pl.DataFrame, company: DemoCompany, as_of: dt.date
-) -> None:
-    """PR019 (10 % off confectionery until 13 September, used 383 times in the history) gets a
-    budget of 388 uses: 5 left for the proposals."""
+@pytest.fixture(scope="module")
+def budgeted(company: DemoCompany) -> tuple[pl.DataFrame, PromotionModel]:
+    """The demo's promotions with PR019 (10 % off confectionery until 13 September, used 383
+    times in the history) given a budget of 388 uses — 5 left for the proposals — and the
+    promotions model fitted on them."""
     t = company.tables
     promotions = t["promotions"].with_columns(
         pl.when(pl.col("promotion_id") == "PR019")
@@ -902,6 +902,19 @@ def test_promotions_stay_within_budgets_and_are_named_in_the_reason(
     promoter = PromotionModel().fit(
         t["orders"], promotions, products=t["products"], customers=t["customers"]
     )
+    return promotions, promoter
+
+
+def test_promotions_stay_within_budgets_and_are_named_in_the_reason(
+    model: NextOrderModel,
+    targets: pl.DataFrame,
+    company: DemoCompany,
+    budgeted: tuple[pl.DataFrame, PromotionModel],
+) -> None:
+    """PR019 (10 % off confectionery until 13 September, used 383 times in the history) gets a
+    budget of 388 uses: 5 left for the proposals."""
+    t = company.tables
+    promotions, promoter = budgeted
     assert promoter.lifts_.filter(pl.col("promotion_id") == "PR019")["uses"].item() == 383
     lines = model.recommend(targets, objectives=t["objectives"], promote=promote_with(promoter))
     promoted = lines.filter(pl.col("promotion_id").is_not_null())
@@ -940,19 +953,13 @@ def test_promotions_stay_within_budgets_and_are_named_in_the_reason(
 
 
 def test_a_binding_budget_is_spent_on_lines_that_are_shown(
-    model: NextOrderModel, targets: pl.DataFrame, company: DemoCompany
+    model: NextOrderModel,
+    targets: pl.DataFrame,
+    company: DemoCompany,
+    budgeted: tuple[pl.DataFrame, PromotionModel],
 ) -> None:
     t = company.tables
-    promotions = t["promotions"].with_columns(
-        pl.when(pl.col("promotion_id") == "PR019")
-        .then(388.0)
-        .otherwise(pl.col("budget_uses"))
-        .alias("budget_uses")
-    )
-    promoter = PromotionModel().fit(
-        t["orders"], promotions, products=t["products"], customers=t["customers"]
-    )
-    promote = promote_with(promoter)
+    promote = promote_with(budgeted[1])
     attached: list[pl.DataFrame] = []
 
     def recording(lines: pl.DataFrame) -> pl.DataFrame:
