@@ -14,6 +14,25 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
+# The next-order issue's cut-offs per dataset.
+NEXT_ORDER_CUTOFFS = {
+    "iowa": ["2021-10-01", "2022-01-03", "2022-04-01", "2022-07-01"],
+    "uci": ["2011-09-01", "2011-10-01", "2011-11-01"],
+}
+
+
+def orders_of(dataset: str, data: Path):  # type: ignore[no-untyped-def]
+    """The canonical orders table of ``iowa`` or ``uci`` from the shared data folder."""
+    if dataset == "iowa":
+        from salescope.data.adapters.iowa import from_iowa
+
+        return from_iowa([data / "iowa-liquor" / "iowa_sales_2012_2022.parquet"]).tables["orders"]
+    from salescope.data.adapters.online_retail import from_online_retail
+
+    return from_online_retail([data / "uci-online-retail" / "online_retail.csv.gz"]).tables[
+        "orders"
+    ]
+
 
 def machine() -> str:
     """'AMD EPYC ..., 2 cores, 24 GiB RAM; Python 3.11.7, Polars 2.1.0' for benchmark tables."""

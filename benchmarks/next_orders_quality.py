@@ -20,30 +20,21 @@ import sys
 import time
 from pathlib import Path
 
-from _common import REPO, SHARED_DATA, heading  # the script's own folder
-
-CUTOFFS = {
-    "iowa": ["2021-10-01", "2022-01-03", "2022-04-01", "2022-07-01"],
-    "uci": ["2011-09-01", "2011-10-01", "2011-11-01"],
-}
-
-
-def _orders(dataset: str, data: Path):  # type: ignore[no-untyped-def]
-    if dataset == "iowa":
-        from salescope.data.adapters.iowa import from_iowa
-
-        return from_iowa([data / "iowa-liquor" / "iowa_sales_2012_2022.parquet"]).tables["orders"]
-    from salescope.data.adapters.online_retail import from_online_retail
-
-    return from_online_retail([data / "uci-online-retail" / "online_retail.csv.gz"]).tables[
-        "orders"
-    ]
+from _common import (  # the script's own folder
+    NEXT_ORDER_CUTOFFS,
+    REPO,
+    SHARED_DATA,
+    heading,
+    orders_of,
+)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=SHARED_DATA)
-    parser.add_argument("--datasets", nargs="+", default=["iowa", "uci"], choices=list(CUTOFFS))
+    parser.add_argument(
+        "--datasets", nargs="+", default=["iowa", "uci"], choices=list(NEXT_ORDER_CUTOFFS)
+    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out")
     args = parser.parse_args()
     from salescope.orders.evaluation import METHODS, backtest
@@ -51,8 +42,8 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     print(heading("Next-order backtest: engine against baselines"))
     for dataset in args.datasets:
-        orders = _orders(dataset, args.data)
-        cutoffs = [dt.date.fromisoformat(c) for c in CUTOFFS[dataset]]
+        orders = orders_of(dataset, args.data)
+        cutoffs = [dt.date.fromisoformat(c) for c in NEXT_ORDER_CUTOFFS[dataset]]
         started = time.perf_counter()
         results = backtest(
             orders,
