@@ -8,10 +8,12 @@ import numpy as np
 import polars as pl
 import pytest
 
+from salescope.orders.features import pair_history
 from salescope.orders.history import encode, next_orders_after, order_table
 from salescope.orders.metrics import proposal_metrics, quantity_metrics, ranking_metrics
 from salescope.orders.neighbours import (
     TifuParams,
+    item_similarity,
     nearest_neighbours,
     tifu_top_k,
     tifu_vectors,
@@ -99,6 +101,65 @@ def test_nearest_neighbours_match_brute_force() -> None:
             continue
         expected = np.sort(sims[i])[::-1][:3]
         assert sims[i, found[i]] == pytest.approx(expected)
+
+
+def test_item_similarity_keeps_each_products_top_k_with_ties_to_the_lower_code() -> None:
+    """Item-kNN: cosine of who buys each product, the ``top`` best others per product (never
+    itself, never a zero), ties at the cut going to the lower product code; blocks of any size
+    give the same matrix."""
+    rng = np.random.default_rng(1)
+    bought = (rng.random((40, 15)) < 0.3).astype(float)
+    bought[:, 7] = bought[:, 3]  # products 3 and 7 are bought by the same customers: ties
+    bought[:, 11] = 0.0  # nobody buys product 11
+    frame = pl.DataFrame(
+        [(i, j, 0.5) for i in range(40) for j in range(15) if bought[i, j] > 0],
+        schema=["c", "p", "u"],
+        orient="row",
+    )
+    matrix = to_csr(frame, "u", (40, 15))
+    norms = np.linalg.norm(bought, axis=0)
+    sims = bought.T @ bought / np.outer(np.maximum(norms, 1e-12), np.maximum(norms, 1e-12))
+    np.fill_diagonal(sims, 0.0)
+    for cells in (15, 20_000_000):
+        found = item_similarity(matrix, top=4, cells=cells).toarray()
+        for j in range(15):
+            order = sorted(range(15), key=lambda col: (-round(sims[j, col], 12), col))
+            expected = [col for col in order[:4] if sims[j, col] > 0]
+            assert sorted(np.flatnonzero(found[j])) == sorted(expected)
+            assert found[j, expected] == pytest.approx(sims[j, expected])
+    assert not found[11].any() and not found[:, 11].any()
+
+
+def test_pair_history_rhythm_and_quantities_by_hand() -> None:
+    """One pair bought six times: gaps, recent gaps (last four), steps in orders, last and
+    median quantities, trend and the share of whole and pack quantities."""
+    dates = [D(2024, 1, 1), D(2024, 1, 11), D(2024, 1, 21), D(2024, 2, 10), D(2024, 3, 1)]
+    dates.append(D(2024, 3, 31))
+    quantities = [6.0, 12.0, 6.0, 18.0, 24.0, 28.0]
+    rows = [
+        ("A", f"o{i}", d, "X", q) for i, (d, q) in enumerate(zip(dates, quantities, strict=True))
+    ]
+    rows.append(("A", "o6", D(2024, 4, 2), "Y", 1.5))  # a later order without X
+    lines, _ = encode(orders_frame(rows))
+    packs = pl.DataFrame({"p": [0], "pack": [6.0]}).with_columns(pl.col("p").cast(pl.UInt32))
+    pairs = pair_history(lines, order_table(lines), packs)
+    x = pairs.filter(pl.col("p") == 0).row(0, named=True)
+    gaps = [10.0, 10.0, 20.0, 20.0, 30.0]
+    assert x["n_cp"] == 6 and x["last_cp"] == D(2024, 3, 31) and x["first_cp"] == D(2024, 1, 1)
+    assert x["orders_since_cp"] == 1.0  # one order (o6) since
+    assert x["gap_days_cp"] == pytest.approx(np.mean(gaps))
+    assert x["gap_sd_cp"] == pytest.approx(np.std(gaps, ddof=1))
+    assert x["gap_days_recent_cp"] == pytest.approx(np.mean(gaps[-4:]))
+    assert x["gap_orders_cp"] == pytest.approx(1.0)
+    assert (x["in_last_1"], x["in_last_3"], x["in_last_5"]) == (0, 2, 4)
+    assert (x["q_last"], x["q_med3"], x["q_med5"]) == (28.0, 24.0, 18.0)
+    assert x["q_mean"] == pytest.approx(np.mean(quantities))
+    assert x["q_trend"] == pytest.approx(np.mean(quantities[-3:]) / np.mean(quantities))
+    assert x["int_share_cp"] == 1.0 and x["pack_share_cp"] == pytest.approx(5 / 6)
+    y = pairs.filter(pl.col("p") == 1).row(0, named=True)
+    assert y["n_cp"] == 1 and y["gap_days_cp"] is None and y["q_med3"] == 1.5
+    assert y["int_share_cp"] == 0.0 and y["pack_share_cp"] is None
+    assert pairs.select("c", "p").equals(pairs.select("c", "p").sort("c", "p"))
 
 
 def test_tifu_top_k_blends_own_and_neighbours() -> None:

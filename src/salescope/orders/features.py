@@ -123,38 +123,60 @@ def pair_history(
         lines.select("c", "o", "p", "d", "q")
         .join(orders.select("c", "o", "k", "e"), on=["c", "o"])
         .with_columns(decayed)
-        .sort("c", "p", "d")
     )
     if packs is not None:
         joined = joined.join(packs, on="p", how="left")
-        pack_share = (pl.col("q") / pl.col("pack")).round(0) * pl.col("pack") == pl.col("q")
-        pack_expr = pack_share.mean().alias("pack_share_cp")
+        in_packs = (pl.col("q") / pl.col("pack")).round(0) * pl.col("pack") == pl.col("q")
+        pack_share = in_packs.cast(pl.Float64)
     else:
-        pack_expr = pl.lit(None, dtype=pl.Float64).alias("pack_share_cp")
-    days = pl.col("d").diff().dt.total_days().cast(pl.Float64)
-    steps = pl.col("k").cast(pl.Float64).diff()
+        pack_share = pl.lit(None, dtype=pl.Float64)
+    # per-line columns computed once over the sorted frame (gaps to the pair's previous line,
+    # position from the pair's last line), so that the aggregation below is made of plain
+    # per-group reductions
+    # joins do not keep row order: sort last (k orders a customer's orders by date, then id)
+    joined = joined.sort("c", "p", "k")
     q = pl.col("q")
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    same_pair = (pl.col("c") == pl.col("c").shift(1)) & (pl.col("p") == pl.col("p").shift(1))
+    joined = joined.with_columns(same_pair.fill_null(False).alias("_same")).with_columns(
+        pl.when("_same")
+        .then((pl.col("d") - pl.col("d").shift(1)).dt.total_days().cast(pl.Float64))
+        .alias("_gap"),
+        pl.when("_same")
+        .then(pl.col("k").cast(pl.Float64) - pl.col("k").shift(1).cast(pl.Float64))
+        .alias("_step"),
+        (
+            pl.when(~pl.col("_same").shift(-1).fill_null(False)).then(row).backward_fill() - row
+        ).alias("_from_end"),  # 0 on the pair's last line
+        (q == q.round(0)).cast(pl.Float64).alias("_whole"),
+        pack_share.alias("_in_packs"),
+    )
+    joined = joined.with_columns(
+        pl.when(pl.col("_from_end") < 4).then("_gap").alias("_gap4"),
+        pl.when(pl.col("_from_end") < 3).then(q).alias("_q3"),
+        pl.when(pl.col("_from_end") < 5).then(q).alias("_q5"),
+    )
     pairs = joined.group_by("c", "p").agg(
         pl.len().alias("n_cp"),
         pl.col("d").max().alias("last_cp"),
         pl.col("d").min().alias("first_cp"),
         pl.col("e").min().cast(pl.Float64).alias("orders_since_cp"),
-        days.mean().alias("gap_days_cp"),
-        days.std().alias("gap_sd_cp"),
-        days.tail(4).mean().alias("gap_days_recent_cp"),
-        steps.mean().alias("gap_orders_cp"),
+        pl.col("_gap").mean().alias("gap_days_cp"),
+        pl.col("_gap").std().alias("gap_sd_cp"),
+        pl.col("_gap4").mean().alias("gap_days_recent_cp"),
+        pl.col("_step").mean().alias("gap_orders_cp"),
         *[pl.col(f"_w{i}").sum().alias(f"_s{i}") for i in range(len(DECAYS))],
         (pl.col("e") < 1).sum().alias("in_last_1"),
         (pl.col("e") < 3).sum().alias("in_last_3"),
         (pl.col("e") < 5).sum().alias("in_last_5"),
         q.last().alias("q_last"),
-        q.tail(3).median().alias("q_med3"),
-        q.tail(5).median().alias("q_med5"),
+        pl.col("_q3").median().alias("q_med3"),
+        pl.col("_q5").median().alias("q_med5"),
         q.mean().alias("q_mean"),
-        (q == q.round(0)).mean().alias("int_share_cp"),
-        pack_expr,
+        pl.col("_whole").mean().alias("int_share_cp"),
+        pl.col("_in_packs").mean().alias("pack_share_cp"),
         (q.std() / q.mean()).alias("q_cv"),
-        (q.tail(3).mean() / q.mean()).alias("q_trend"),
+        (pl.col("_q3").mean() / q.mean()).alias("q_trend"),
         pl.col("d").alias("_dates"),
     )
     return (
@@ -163,6 +185,7 @@ def pair_history(
             *[(pl.col(f"_s{i}") / pl.col(f"_t{i}")).alias(f"rw_{i}") for i in range(len(DECAYS))]
         )
         .drop([f"_s{i}" for i in range(len(DECAYS))] + [f"_t{i}" for i in range(len(DECAYS))])
+        .sort("c", "p")  # group_by and joins scramble rows; ties downstream need one order
     )
 
 
@@ -227,10 +250,9 @@ def build_candidates(
     seen = (
         pairs.join(targets, on="c")
         .with_columns(pl.lit(True).alias("seen"))
-        # keep the strongest repeat candidates of each customer
-        .with_columns(pl.col("rw_1").rank("ordinal", descending=True).over("c").alias("_r"))
-        .filter(pl.col("_r") <= (max_repeat if repeat else 0))
-        .drop("_r")
+        # keep the strongest repeat candidates of each customer (ties: lower product code)
+        .sort(["c", "rw_1", "p"], descending=[False, True, False])
+        .filter(pl.int_range(pl.len()).over("c") < (max_repeat if repeat else 0))
     )
     unseen = (
         neighbour.filter(~pl.col("seen"))

@@ -60,7 +60,9 @@ def tifu_vectors(lines: pl.DataFrame, orders: pl.DataFrame, params: TifuParams) 
     return (
         lines.select("c", "o", "p")
         .join(tifu_weights(orders, params), on=["c", "o"])
-        .group_by("c", "p")
+        # joins scramble rows: a fixed order of the terms keeps the float sums reproducible
+        .sort("c", "p", "o")
+        .group_by("c", "p", maintain_order=True)
         .agg(pl.col("w").sum().alias("u"))
     )
 
@@ -153,10 +155,29 @@ def row_top_k(matrix: sp.csr_matrix, k: int) -> tuple[IntArray, IntArray, FloatA
     return rows[take], cols[take], vals[take]
 
 
-def item_similarity(vectors: sp.csr_matrix, top: int = 50) -> sp.csr_matrix:
+def dense_top_k(dense: FloatArray, k: int) -> tuple[IntArray, IntArray]:
+    """Per row of a dense block, the positions of its ``k`` largest positive entries, ties
+    going to the lower column (the same choice as ``row_top_k``), in column order:
+    (row, column)."""
+    k = min(k, dense.shape[1])
+    if k <= 0 or dense.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    threshold = -np.partition(-dense, k - 1, axis=1)[:, k - 1 : k]
+    above = dense > threshold
+    tied = dense == threshold
+    room = k - above.sum(axis=1, keepdims=True)
+    chosen = (above | (tied & (np.cumsum(tied, axis=1) <= room))) & (dense > 0)
+    rows, cols = np.nonzero(chosen)
+    return rows.astype(np.int64), cols.astype(np.int64)
+
+
+def item_similarity(
+    vectors: sp.csr_matrix, top: int = 50, cells: int = 20_000_000
+) -> sp.csr_matrix:
     """Product × product cosine similarity of who buys them (columns of ``vectors`` made
     binary), keeping each product's ``top`` most similar others: item-kNN collaborative
-    filtering."""
+    filtering. Dense by blocks of at most ``cells`` product pairs."""
     binary = vectors.copy()
     binary.data = np.ones_like(binary.data)
     items = binary.T.tocsr()
@@ -164,20 +185,19 @@ def item_similarity(vectors: sp.csr_matrix, top: int = 50) -> sp.csr_matrix:
     scale = sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0))
     normed = (scale @ items).tocsr()
     n = normed.shape[0]
+    bought = np.flatnonzero(norms > 0)
+    normed_t = normed.T.tocsc()
     parts_r: list[IntArray] = []
     parts_c: list[IntArray] = []
     parts_v: list[FloatArray] = []
-    normed_t = normed.T.tocsc()
-    for block in _chunks(n, max(16, 20_000_000 // max(1, n))):
-        coo = (normed[block] @ normed_t).tocoo()
-        keep = (block[coo.row] != coo.col) & (coo.data > 0)
-        chunk = sp.csr_matrix(
-            (coo.data[keep], (coo.row[keep], coo.col[keep])), shape=(len(block), n)
-        )
-        r, c, v = row_top_k(chunk, top)
-        parts_r.append(block[r])
+    for block in _chunks(len(bought), max(16, cells // max(1, n))):
+        ids = bought[block]
+        dense = (normed[ids] @ normed_t).toarray()
+        dense[np.arange(len(ids)), ids] = 0.0  # not its own neighbour
+        r, c = dense_top_k(dense, top)
+        parts_r.append(ids[r])
         parts_c.append(c)
-        parts_v.append(v)
+        parts_v.append(dense[r, c])
     if not parts_r:
         return sp.csr_matrix((n, n))
     return sp.csr_matrix(
