@@ -66,6 +66,7 @@ def _child(orders_path: Path, size: int, report: Path) -> None:
                 "predict": done - fitted,
                 "proposal_lines": lines.height,
                 "train_rows": model.train_rows_,
+                "rounds": model.validation_["best_iteration"] if model.has_model_ else 0,
             }
         ),
         encoding="utf-8",
@@ -95,12 +96,16 @@ def main() -> int:
             rows.append((result, wall, rss))
             print(f"  {result['lines']:,} lines: {wall:.0f} s, {gib(rss)}", file=sys.stderr)
     print(heading("Next-order engine on Iowa: train and predict every store"))
-    print("| history lines | stores | products | fit | predict | whole process | peak RSS |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "| history lines | stores | products | training rows | boosting rounds | fit | predict "
+        "| whole process | peak RSS |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for result, wall, rss in rows:
         print(
             f"| {result['lines']:,} | {result['customers']:,} | {result['products']:,} | "
-            f"{result['fit']:.0f} s | {result['predict']:.0f} s | {wall:.0f} s | {gib(rss)} |"
+            f"{result['train_rows']:,} | {result['rounds']:,} | {result['fit']:.0f} s | "
+            f"{result['predict']:.0f} s | {wall:.0f} s | {gib(rss)} |"
         )
     full = [r for r in rows if r[0]["lines"] == total]
     if full:
