@@ -130,11 +130,11 @@ def pair_history(
         pack_share = in_packs.cast(pl.Float64)
     else:
         pack_share = pl.lit(None, dtype=pl.Float64)
+    # joins do not keep row order: sort last (k orders a customer's orders by date, then id)
+    joined = joined.sort("c", "p", "k")
     # per-line columns computed once over the sorted frame (gaps to the pair's previous line,
     # position from the pair's last line), so that the aggregation below is made of plain
     # per-group reductions
-    # joins do not keep row order: sort last (k orders a customer's orders by date, then id)
-    joined = joined.sort("c", "p", "k")
     q = pl.col("q")
     row = pl.int_range(pl.len(), dtype=pl.Int64)
     same_pair = (pl.col("c") == pl.col("c").shift(1)) & (pl.col("p") == pl.col("p").shift(1))
@@ -250,9 +250,16 @@ def build_candidates(
     seen = (
         pairs.join(targets, on="c")
         .with_columns(pl.lit(True).alias("seen"))
-        # keep the strongest repeat candidates of each customer (ties: lower product code)
-        .sort(["c", "rw_1", "p"], descending=[False, True, False])
+        # keep the strongest repeat candidates of each customer; products of the same orders
+        # tie on recency-weighted frequency, and the more popular of them go first
+        .join(products.frame.select("p", pl.col("pop_90").alias("_pop")), on="p", how="left")
+        .sort(
+            ["c", "rw_1", "_pop", "p"],
+            descending=[False, True, True, False],
+            nulls_last=True,
+        )
         .filter(pl.int_range(pl.len()).over("c") < (max_repeat if repeat else 0))
+        .drop("_pop")
     )
     unseen = (
         neighbour.filter(~pl.col("seen"))
