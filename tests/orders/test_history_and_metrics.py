@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from salescope.orders.features import pair_history
+from salescope.orders.features import build_candidates, pair_history, product_stats
 from salescope.orders.history import encode, next_orders_after, order_table
 from salescope.orders.metrics import proposal_metrics, quantity_metrics, ranking_metrics
 from salescope.orders.neighbours import (
@@ -160,6 +160,35 @@ def test_pair_history_rhythm_and_quantities_by_hand() -> None:
     assert y["n_cp"] == 1 and y["gap_days_cp"] is None and y["q_med3"] == 1.5
     assert y["int_share_cp"] == 0.0 and y["pack_share_cp"] is None
     assert pairs.select("c", "p").equals(pairs.select("c", "p").sort("c", "p"))
+
+
+def test_repeat_candidates_tied_on_frequency_go_by_popularity() -> None:
+    """Products bought in the same orders tie on recency-weighted frequency; when only some
+    fit under ``max_repeat``, the ones more shops bought lately are kept, whatever their codes."""
+    rows = [("A", "a1", D(2024, 3, 1), product, 1.0) for product in ("X", "Y", "Z")]
+    rows += [("B", "b1", D(2024, 3, 5), "Z", 1.0), ("B", "b1", D(2024, 3, 5), "Y", 1.0)]
+    rows += [("C", "c1", D(2024, 3, 6), "Z", 1.0)]
+    lines, codes = encode(orders_frame(rows))
+    cutoff = D(2024, 4, 1)
+    first_seen = lines.group_by("p").agg(pl.col("d").min().alias("first_d"))
+    stats = product_stats(lines, cutoff, first_seen)
+    neighbour = pl.DataFrame(
+        schema={
+            "c": pl.UInt32,
+            "p": pl.UInt32,
+            "nb": pl.Float64,
+            "nb_share": pl.Float64,
+            "u": pl.Float64,
+            "seen": pl.Boolean,
+        }
+    )
+    first_order = lines.group_by("c").agg(pl.col("d").min().alias("c_first"))
+    shop_a = codes.customers.filter(pl.col("customer_id") == "A")["c"]
+    targets = pl.DataFrame({"c": shop_a, "t": [cutoff]})
+    name = dict(zip(codes.products["p"], codes.products["product_id"], strict=True))
+    for keep, expected in ((1, {"Z"}), (2, {"Z", "Y"})):
+        frame = build_candidates(lines, targets, stats, neighbour, first_order, max_repeat=keep)
+        assert {name[p] for p in frame["p"]} == expected
 
 
 def test_tifu_top_k_blends_own_and_neighbours() -> None:
