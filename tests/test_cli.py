@@ -156,3 +156,38 @@ def test_assign_names_an_unknown_rep(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_usage_errors_exit_with_status_2(capsys: pytest.CaptureFixture[str]) -> None:
     """A missing required option is a usage error (status 2)."""
     assert run(capsys, "next-orders").code == 2
+
+
+def test_train_then_next_orders_from_the_model_gives_the_lines_of_a_fresh_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`train` writes a model folder; `next-orders --model` writes the very lines that
+    `next-orders --orders` on the same data writes, without the history; a folder that is
+    not a model is refused naming --model, and nothing is written."""
+    from salescope.data.demo import DemoConfig, generate_demo
+
+    company = generate_demo(DemoConfig.small(seed=4))
+    orders = tmp_path / "orders.parquet"
+    company.tables["orders"].write_parquet(orders)
+    model = tmp_path / "model"
+    result = run(capsys, "train", "--orders", str(orders), "--model-out", str(model))
+    assert result.code == 0, result.stderr
+    assert (model / "manifest.json").is_file()
+    assert "Usual lines ranked by" in result.stdout
+    fresh, served = tmp_path / "fresh.csv", tmp_path / "served.csv"
+    assert run(capsys, "next-orders", "--orders", str(orders), "--out", str(fresh)).code == 0
+    result = run(capsys, "next-orders", "--model", str(model), "--out", str(served))
+    assert result.code == 0, result.stderr
+    assert "Engine read from" in result.stdout
+    assert fresh.read_text() == served.read_text()
+
+    result = run(capsys, "next-orders", "--model", str(tmp_path), "--out", str(tmp_path / "x"))
+    assert result.code == 1
+    assert "--model" in result.stderr and "not a model folder" in result.stderr
+    assert not (tmp_path / "x").exists()
+    result = run(capsys, "next-orders", "--out", str(tmp_path / "x"))
+    assert result.code == 1
+    assert "--orders" in result.stderr and "--model" in result.stderr
+    result = run(capsys, "train", "--orders", str(orders), "--model-out", str(fresh))
+    assert result.code == 1
+    assert "--model-out" in result.stderr and "is a file" in result.stderr

@@ -21,6 +21,7 @@ from salescope.orders.novelties import (
     NoveltyParams,
     amount,
     build_context,
+    context_evidence,
     development_table,
     extension_reason,
     extra_candidates,
@@ -542,7 +543,7 @@ def test_pair_context_segment_category_and_brand_shares() -> None:
             "tag": ["a", "b", "c", "d", "e"],
         }
     )
-    out = pair_context(window(*rows), CUTOFF, ctx, pairs)
+    out = pair_context(context_evidence(window(*rows), CUTOFF, ctx), ctx, pairs)
     assert out["tag"].to_list() == ["a", "b", "c", "d", "e"]
     assert set(CONTEXT_FEATURES) <= set(out.columns)
     got = {

@@ -54,10 +54,12 @@ from salescope.orders.neighbours import (
 from salescope.orders.novelties import (
     AdoptionModel,
     Context,
+    Evidence,
     NoveltyParams,
     acceptance_prior,
     adoption_rows,
     build_context,
+    context_evidence,
     development_rate,
     development_reason,
     development_table,
@@ -163,6 +165,7 @@ class Snapshot:
     neighbours: np.ndarray  # neighbour rows of the ``active`` customers
     active: np.ndarray
     items: Any  # product similarities (sparse) or None
+    evidence: Evidence  # segment, category, brand, nearby and adoption evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +269,10 @@ class NextOrderModel:
             self.first_seen_,
         ).join(neighbour.select("c", "p"), on=["c", "p"], how="anti")
         extra = pair_scores(matrix, neighbours, active, extra, items=items)
-        return Snapshot(cutoff, window, stats, neighbour, extra, matrix, neighbours, active, items)
+        evidence = context_evidence(window, cutoff, self.context_)
+        return Snapshot(
+            cutoff, window, stats, neighbour, extra, matrix, neighbours, active, items, evidence
+        )
 
     def _candidates(
         self, snap: Snapshot, targets: pl.DataFrame, *, extra: pl.DataFrame | None = None
@@ -416,7 +422,7 @@ class NextOrderModel:
         if rows.height:
             parts.append(rows)
         frame = pl.concat(parts, how="diagonal_relaxed")
-        return pair_context(snap.window, snap.cutoff, self.context_, frame).sort("c", "t", "p")
+        return pair_context(snap.evidence, self.context_, frame).sort("c", "t", "p")
 
     # -- fitting ---------------------------------------------------------------------------------
     def fit(

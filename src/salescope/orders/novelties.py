@@ -216,54 +216,82 @@ def segment_shares(window: pl.DataFrame, cutoff: dt.date, ctx: Context) -> pl.Da
     )
 
 
-def pair_context(
-    window: pl.DataFrame, cutoff: dt.date, ctx: Context, pairs: pl.DataFrame
-) -> pl.DataFrame:
-    """``pairs`` (``c, p``, any other columns) with ``CONTEXT_FEATURES``: segment adoption,
-    nearby customers buying the product, the customer's share of lines in the product's
-    category and brand, and the product's adoption by established customers in 90 days."""
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What ``pair_context`` joins, computed once per snapshot: segment shares, each customer's
+    category and brand shares, products' recent adoption, and who bought what in the last
+    year (for the nearby shops' share)."""
+
+    segments: pl.DataFrame  # segment, p, seg_share
+    categories: pl.DataFrame  # c, category, cat_share
+    brands: pl.DataFrame  # c, brand, brand_share
+    adoption: pl.DataFrame  # p, p_adopt_90
+    bought: sp.csr_matrix | None  # customers x products, 1 where bought in the last year
+
+
+def context_evidence(window: pl.DataFrame, cutoff: dt.date, ctx: Context) -> Evidence:
+    """The snapshot's ``Evidence`` from its window at ``cutoff``."""
     recent = _recent_pairs(window, cutoff)
-    out = (
-        pairs.join(ctx.customers.select("c", "segment"), on="c", how="left")
-        .join(segment_shares(window, cutoff, ctx), on=["segment", "p"], how="left")
-        .join(ctx.products.select("p", "category", "brand"), on="p", how="left")
-    )
+    shares = []
     for key, name in (("category", "cat_share"), ("brand", "brand_share")):
-        shares = (
+        shares.append(
             recent.join(ctx.products.select("p", key), on="p")
             .filter(pl.col(key).is_not_null())
             .group_by("c", key)
             .agg(pl.col("_lines").sum().alias("_k"))
             .with_columns((pl.col("_k") / pl.col("_k").sum().over("c")).alias(name))
             .select("c", key, name)
+            .sort("c", key)
         )
-        out = out.join(shares, on=["c", key], how="left")
+    bought = None
+    if ctx.geo is not None:
+        bought = sp.csr_matrix(
+            (
+                np.ones(recent.height),
+                (recent["c"].to_numpy().astype(np.int64), recent["p"].to_numpy().astype(np.int64)),
+            ),
+            shape=(ctx.geo.shape[0], ctx.products.height),
+        )
+        bought.data[:] = 1.0
+    return Evidence(
+        segment_shares(window, cutoff, ctx).sort("segment", "p"),
+        shares[0],
+        shares[1],
+        _adoption_rates(window, cutoff).sort("p"),
+        bought,
+    )
+
+
+def pair_context(evidence: Evidence, ctx: Context, pairs: pl.DataFrame) -> pl.DataFrame:
+    """``pairs`` (``c, p``, any other columns) with ``CONTEXT_FEATURES``: segment adoption,
+    nearby customers buying the product, the customer's share of lines in the product's
+    category and brand, and the product's adoption by established customers in 90 days."""
+    out = (
+        pairs.join(ctx.customers.select("c", "segment"), on="c", how="left")
+        .join(evidence.segments, on=["segment", "p"], how="left")
+        .join(ctx.products.select("p", "category", "brand"), on="p", how="left")
+        .join(evidence.categories, on=["c", "category"], how="left")
+        .join(evidence.brands, on=["c", "brand"], how="left")
+    )
     out = out.with_columns(
-        pl.Series("geo_share", _geo_share(recent, ctx, out), dtype=pl.Float64),
-    ).join(_adoption_rates(window, cutoff), on="p", how="left")
+        pl.Series("geo_share", _geo_share(evidence.bought, ctx, out), dtype=pl.Float64),
+    ).join(evidence.adoption, on="p", how="left")
     return out.with_columns(
         *(pl.col(f).fill_null(0.0) for f in CONTEXT_FEATURES if f != "geo_share")
     ).drop("segment", "category", "brand")
 
 
-def _geo_share(recent: pl.DataFrame, ctx: Context, pairs: pl.DataFrame) -> np.ndarray:
-    if ctx.geo is None or pairs.height == 0:
+def _geo_share(bought: sp.csr_matrix | None, ctx: Context, pairs: pl.DataFrame) -> np.ndarray:
+    """Share of each pair's customer's nearest customers that bought the product."""
+    if ctx.geo is None or bought is None or pairs.height == 0:
         return np.full(pairs.height, np.nan)
-    n_p = ctx.products.height
-    bought = sp.csr_matrix(
-        (
-            np.ones(recent.height),
-            (recent["c"].to_numpy().astype(np.int64), recent["p"].to_numpy().astype(np.int64)),
-        ),
-        shape=(ctx.geo.shape[0], n_p),
-    )
-    bought.data[:] = 1.0
-    near = (ctx.geo @ bought).tocsr()
     rows = pairs["c"].to_numpy().astype(np.int64)
     cols = pairs["p"].to_numpy().astype(np.int64)
-    located = np.asarray(ctx.geo.sum(axis=1)).ravel() > 0
-    values = np.asarray(near[rows, cols]).ravel()
-    return np.where(located[rows], values, np.nan)
+    wanted, local = np.unique(rows, return_inverse=True)
+    near = (ctx.geo[wanted] @ bought).tocsr()
+    located = np.asarray(ctx.geo[wanted].sum(axis=1)).ravel() > 0
+    values = np.asarray(near[local, cols]).ravel()
+    return np.where(located[local], values, np.nan)
 
 
 def _adoption_rates(window: pl.DataFrame, cutoff: dt.date) -> pl.DataFrame:

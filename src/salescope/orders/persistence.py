@@ -40,7 +40,7 @@ from salescope.orders.features import ProductStats
 from salescope.orders.history import Codes
 from salescope.orders.model import EngineParams, NextOrderModel, Snapshot
 from salescope.orders.neighbours import TifuParams
-from salescope.orders.novelties import AdoptionModel, Context
+from salescope.orders.novelties import AdoptionModel, Context, Evidence
 from salescope.orders.quantities import QuantityModel
 from salescope.orders.ranker import Ranking
 
@@ -242,6 +242,11 @@ def _write(
             "neighbours": w.array("snapshot_neighbours", snap.neighbours),
             "active": w.array("snapshot_active", snap.active),
             "items": w.sparse("snapshot_items", snap.items),
+            "segments": w.frame("evidence_segments", snap.evidence.segments),
+            "categories": w.frame("evidence_categories", snap.evidence.categories),
+            "brands": w.frame("evidence_brands", snap.evidence.brands),
+            "adoption": w.frame("evidence_adoption", snap.evidence.adoption),
+            "bought": w.sparse("evidence_bought", snap.evidence.bought),
         },
         "development": w.frame("development", model.development_),
         "fallback": w.frame("fallback", model.fallback_),
@@ -360,6 +365,13 @@ def _read(folder: Path, manifest: dict[str, Any]) -> NextOrderModel:
         r.array(snap["neighbours"]),
         r.array(snap["active"]),
         r.sparse(snap["items"]),
+        Evidence(
+            r.need_frame(snap["segments"]),
+            r.need_frame(snap["categories"]),
+            r.need_frame(snap["brands"]),
+            r.need_frame(snap["adoption"]),
+            r.sparse(snap["bought"]),
+        ),
     )
     model.development_ = r.need_frame(s["development"])
     model.fallback_ = r.need_frame(s["fallback"])

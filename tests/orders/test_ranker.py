@@ -1,0 +1,84 @@
+"""The ranking of the usual lines: the learned model, or the best of the baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from salescope.orders.quantities import selling_multiples
+from salescope.orders.ranker import RankerParams, Ranking, fit_ranking, recall_at
+
+
+def candidates(*rows: tuple[int, int, int, float, float, int]) -> pl.DataFrame:
+    """Candidate rows (event, product, label, u, nb, n_cp): one customer per event, orders of
+    three products each, the customer's products bought n_cp times out of 10 orders."""
+    frame = pl.DataFrame(
+        {
+            "ev": [r[0] for r in rows],
+            "c": [r[0] for r in rows],
+            "p": [r[1] for r in rows],
+            "label": [r[2] for r in rows],
+            "u": [r[3] for r in rows],
+            "nb": [r[4] for r in rows],
+            "n_cp": [r[5] for r in rows],
+        },
+        schema_overrides={"ev": pl.UInt32, "c": pl.UInt32, "p": pl.UInt32, "label": pl.Int8},
+    )
+    return frame.with_columns(
+        pl.col("label").sum().over("ev").cast(pl.Float64).alias("n_true"),
+        (pl.col("n_cp") > 0).cast(pl.Int8).alias("seen"),
+        pl.lit(10.0).alias("c_orders"),
+        pl.lit(5.0).alias("days_since_cp"),
+        pl.lit(0.0).alias("nb_share"),
+    )
+
+
+def test_recall_at_counts_the_ordered_products_in_each_events_top_k() -> None:
+    """Recall@1 is the mean over events of (ordered products ranked first) / (order size)."""
+    frame = candidates((0, 1, 1, 0, 0, 1), (0, 2, 1, 0, 0, 1), (0, 3, 0, 0, 0, 1))
+    frame = frame.with_columns(pl.lit(4.0).alias("n_true"))  # two ordered products missed
+    assert recall_at(frame, np.array([3.0, 2.0, 1.0]), k=1) == pytest.approx(0.25)
+    assert recall_at(frame, np.array([1.0, 2.0, 3.0]), k=1) == 0.0
+    assert recall_at(frame, np.array([3.0, 2.0, 1.0]), k=2) == pytest.approx(0.5)
+
+
+def test_with_too_little_to_learn_the_best_baseline_ranks_and_is_calibrated() -> None:
+    """Below the floors no model is learned; of TIFU-KNN and P-TopFreq the one with the
+    better validation recall serves, with calibrated probabilities in [0, 1]."""
+    # the customers reorder what they buy most often; their vectors point elsewhere
+    rows = []
+    for ev in range(40):
+        rows += [(ev, 1, 1, 0.1, 0.1, 9)] + [(ev, p, 0, 0.9, 0.9, 1) for p in range(2, 14)]
+    frame = candidates(*rows)
+    ranking = fit_ranking(frame.head(0), frame, RankerParams(), alpha=0.7)
+    assert ranking.trees is None and ranking.degraded
+    assert ranking.scorer == "P-TopFreq"
+    assert ranking.validation["recall@10"]["P-TopFreq"] == 1.0
+    raw = ranking.raw(frame)
+    probability = ranking.probability(frame, raw)
+    assert ((probability >= 0) & (probability <= 1)).all()
+    ordered = frame["label"].to_numpy() == 1
+    assert probability[ordered].min() > probability[~ordered].max()
+
+
+def test_without_validation_the_customers_frequency_ranks_and_gives_the_probability() -> None:
+    """No validation event: P-TopFreq ranks and the probability is the customer's share of
+    orders holding the product."""
+    frame = candidates((0, 1, 1, 0, 0, 4), (0, 2, 0, 0, 0, 0))
+    ranking = fit_ranking(frame.head(0), frame.head(0), RankerParams(), alpha=0.7)
+    assert ranking == Ranking("P-TopFreq", None, None, 0.7, ranking.validation)
+    assert ranking.probability(frame, ranking.raw(frame)).tolist() == [0.4, 0.0]
+
+
+def test_selling_multiples_are_read_from_past_quantities() -> None:
+    """A product bought in 12, 24 and 48 sells by 12; one bought in 5 and 7 has no multiple;
+    one bought too rarely is not judged."""
+    lines = pl.DataFrame(
+        {
+            "p": [0] * 6 + [1] * 6 + [2] * 2,
+            "q": [12.0, 24.0, 48.0, 12.0, 36.0, 24.0, 5.0, 7.0, 5.0, 7.0, 5.0, 7.0, 24.0, 24.0],
+        },
+        schema_overrides={"p": pl.UInt32},
+    )
+    assert selling_multiples(lines).rows() == [(0, 12)]
