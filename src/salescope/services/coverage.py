@@ -14,7 +14,12 @@ import polars as pl
 from salescope.data.outputs import atomic_dir, write_csv_file
 from salescope.domain.errors import InputError
 from salescope.domain.schemas import CUSTOMERS, MARKET, ORDERS, PRODUCTS, REPS
-from salescope.services.inputs import check_known_reps, parse_date_option, read_all
+from salescope.services.inputs import (
+    check_known_reps,
+    order_reference_notes,
+    parse_date_option,
+    read_all,
+)
 
 if TYPE_CHECKING:
     from salescope.coverage.wallet import WalletEstimator
@@ -56,6 +61,17 @@ def check_coverage(
     assert customer_frame is not None and order_frame is not None and rep_frame is not None
     check_known_reps(
         customer_frame, rep_frame, customers_path=customers, reps_path=reps, max_issues=max_issues
+    )
+    order_reference_notes(
+        order_frame,
+        orders_file=str(orders),
+        orders_path=orders,
+        customers=customer_frame["customer_id"],
+        customers_what=str(customers),
+        products=None if product_frame is None else product_frame["product_id"],
+        products_what=str(products),
+        customers_effect="they are outside the market universe and get no recommendation",
+        products_effect="they count as our products",
     )
     if as_of_date is None:
         last = order_frame.select(pl.col("order_date").max()).item()

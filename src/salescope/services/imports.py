@@ -326,7 +326,8 @@ def check_references(parts: Parts, store: TableStore, max_issues: int) -> list[s
             customers_what="the customers imported now or before",
             products=products,
             products_what="the products imported now or before",
-            effect="they are stored as they are",
+            customers_effect="stored as they are",
+            products_effect="stored as they are",
             log=False,
         )
     return notes

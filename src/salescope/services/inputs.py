@@ -173,10 +173,10 @@ def _unknown_note(
         for value, i in names.head(3).iter_rows()
     )
     more = f" and {names.height - 3:,} more" if names.height > 3 else ""
-    lines = "line" if bad.height == 1 else "lines"
+    lines = "line names" if bad.height == 1 else "lines name"
     things = noun if names.height == 1 else f"{noun}s"
     return (
-        f"{orders_file}: {bad.height:,} order {lines} name {names.height:,} {things} not in "
+        f"{orders_file}: {bad.height:,} order {lines} {names.height:,} {things} not in "
         f"{where} ({shown}{more}); {effect}"
     )
 
@@ -190,12 +190,14 @@ def order_reference_notes(
     customers_what: str = "",
     products: pl.Series | None = None,
     products_what: str = "",
-    effect: str,
+    customers_effect: str,
+    products_effect: str,
     log: bool = True,
 ) -> list[str]:
     """The reference rule for order lines (module docstring): one note per kind of unknown
-    reference (customers, products), with ``effect`` saying what the command does with those
-    lines; each note is also logged for the command line (``log``)."""
+    reference (customers, products), each saying what the command does with those lines
+    (``customers_effect``, ``products_effect``); each note is also logged for the command
+    line (``log``)."""
     notes = [
         note
         for note in (
@@ -207,7 +209,7 @@ def order_reference_notes(
                 orders_path=orders_path,
                 noun="customer",
                 where=customers_what,
-                effect=effect,
+                effect=customers_effect,
             )
             if customers is not None
             else None,
@@ -219,7 +221,7 @@ def order_reference_notes(
                 orders_path=orders_path,
                 noun="product",
                 where=products_what,
-                effect=effect,
+                effect=products_effect,
             )
             if products is not None
             else None,

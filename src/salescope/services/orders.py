@@ -25,7 +25,7 @@ from salescope.orders.novelties import promote_with
 from salescope.orders.promotions import PromotionModel
 from salescope.progress import Progress, no_progress
 from salescope.reports.plots import backtest_figure, save
-from salescope.services.inputs import parse_date_option, read_all
+from salescope.services.inputs import order_reference_notes, parse_date_option, read_all
 
 Mode = Literal["proposal", "rank"]
 
@@ -78,6 +78,17 @@ def check_next_orders(
     assert history is not None
     if history.height == 0:
         raise InputError.single(str(orders), "holds no order lines: nothing to learn from")
+    order_reference_notes(
+        history,
+        orders_file=str(orders),
+        orders_path=orders,
+        customers=None if customer_frame is None else customer_frame["customer_id"],
+        customers_what=str(customers),
+        products=None if product_frame is None else product_frame["product_id"],
+        products_what=str(products),
+        customers_effect="learned from, without customer attributes",
+        products_effect="learned from, without catalogue attributes",
+    )
     if as_of_date is None:
         last = history.select(pl.col("order_date").max()).item()
         as_of_date = last + dt.timedelta(days=1)
