@@ -403,7 +403,6 @@ def _store_locked(
     store_id = store.store_id
     progress("writing tables", 0.7)
     version = store.write_version(plan, replace=replace) if changed else None
-    checkpoint("import.version_written")
     report = ImportReport(
         source=output.source,
         files=files,
@@ -444,6 +443,7 @@ def _store_locked(
 
     progress("updating the database", 0.85)
     try:
+        checkpoint("import.version_written")
         report = database.transaction(record, writer=True)
     except BaseException:
         if version is not None:
