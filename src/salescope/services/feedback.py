@@ -53,7 +53,7 @@ from salescope.orders.outcomes import (
 )
 from salescope.services.inputs import read_all
 from salescope.storage import repositories as repo
-from salescope.storage.db import Database, writer_lock
+from salescope.storage.db import Database, sqlite_path, writer_lock
 from salescope.storage.lock import data_folder_lock
 
 WINDOW_DAYS = 14
@@ -496,14 +496,13 @@ def in_force(settings: Settings, as_of: dt.date) -> tuple[pl.DataFrame, Acceptan
     (``customer_id, product_id, rest_until``) and the acceptance calibrator (the identity
     before any feedback). Reads the operational database, migrating it first; a SQLite
     database that does not exist yet holds no feedback and is not created."""
+    path = sqlite_path(settings.resolved_database_url)
+    if path is not None and not path.exists():
+        columns = ("customer_id", "product_id", "rest_until")
+        schema = {c: repo.RESTING_SCHEMA[c] for c in columns}
+        return pl.DataFrame(schema=schema), AcceptanceCalibrator()
     database = Database.from_settings(settings)
     try:
-        path = database.sqlite_path
-        if path is not None and not path.exists():
-            schema = {
-                c: repo.RESTING_SCHEMA[c] for c in ("customer_id", "product_id", "rest_until")
-            }
-            return pl.DataFrame(schema=schema), AcceptanceCalibrator()
         database.upgrade()
 
         def read(session: Session) -> tuple[pl.DataFrame, AcceptanceCalibrator]:

@@ -119,6 +119,12 @@ def _sqlite_file(url: URL) -> Path | None:
     return Path(database)
 
 
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file of a SQLite URL (None in memory or for another database)."""
+    parsed = normalize_url(url)
+    return _sqlite_file(parsed) if parsed.get_dialect().name == "sqlite" else None
+
+
 def _install_sqlite_hooks(engine: Engine, *, memory: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -298,7 +304,7 @@ class Database:
     @property
     def sqlite_path(self) -> Path | None:
         """The file of a SQLite database (None in memory or on another database)."""
-        return _sqlite_file(self.url) if self.dialect_name == "sqlite" else None
+        return sqlite_path(self.url)
 
     @property
     def display(self) -> str:
