@@ -141,16 +141,18 @@ def _header_line(text: str) -> str:
 
 
 def _check_header(label: str, header: str, separator: str) -> list[str]:
-    """The column names of the header line; InputError when one is named twice."""
+    """The column names of the header line; InputError when one is named twice (empty
+    names, as a spreadsheet's trailing separators make, are left to Polars)."""
     names = next(csv.reader([header], delimiter=separator), [])
     seen: dict[str, int] = {}
     for number, raw in enumerate(names, start=1):
         name = raw.strip()
+        if not name:
+            continue
         if name in seen:
-            shown = "an empty name" if name == "" else repr(name)
             raise InputError.single(
                 label,
-                f"names the column {shown} twice in its header (columns {seen[name]} and "
+                f"names the column {name!r} twice in its header (columns {seen[name]} and "
                 f"{number}): rename or remove one",
                 row=1,
                 row_label="line",

@@ -527,6 +527,12 @@ def validate_frame(
     schema order, followed, when the schema keeps them, by the file's other columns (numeric
     where every value is a number).
     """
+    stripped = [c.strip() for c in raw.columns]
+    twice = sorted({c for c in stripped if c and stripped.count(c) > 1})
+    if twice:
+        raise InputError.single(
+            file, f"names the column {twice[0]!r} twice (once with spaces around it)"
+        )
     raw = raw.rename({c: c.strip() for c in raw.columns if c != c.strip()})
     missing = [c for c in schema.required if c not in raw.columns]
     if missing:
