@@ -61,6 +61,8 @@ ATTEMPTS = 5
 """Times ``Database.transaction`` runs a unit of work that meets a transient conflict."""
 WRITER_LOCK = 0x5A1E5C09E
 """Key of the PostgreSQL advisory lock that serialises import and feedback writers."""
+MIGRATION_LOCK = 0x5A1E5C0DB
+"""Key of the PostgreSQL advisory lock that serialises migrations."""
 
 _IMMEDIATE: ContextVar[bool] = ContextVar("salescope_sqlite_immediate", default=True)
 
@@ -159,6 +161,9 @@ def _raw_execute(connection: Connection, sql: str) -> None:
 def migration_connection(engine: Engine) -> Iterator[Connection]:
     """A connection in a transaction for running migrations, committed if the block succeeds.
 
+    On PostgreSQL the transaction first takes an advisory lock, so that processes starting
+    together on a new database migrate it once (SQLite's ``BEGIN IMMEDIATE`` does the same).
+
     On SQLite, foreign keys are switched off for the duration (batch migrations rebuild tables,
     which must not cascade or fail half-way) and checked before committing.
     """
@@ -168,6 +173,11 @@ def migration_connection(engine: Engine) -> Iterator[Connection]:
             _raw_execute(connection, "PRAGMA foreign_keys=OFF")
         try:
             with connection.begin():
+                if engine.dialect.name == "postgresql":
+                    # one migrating process at a time: the others wait, then find it done
+                    connection.execute(
+                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                    )
                 yield connection
                 if sqlite:
                     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
