@@ -68,6 +68,14 @@ def _whole(path: Path) -> bytes:
         return handle.read()
 
 
+def _check_gzip(path: Path) -> None:
+    """Decompress ``path`` to the end (discarding the data): a file cut short raises
+    EOFError here, where Polars would read the lines before the cut without a word."""
+    with _open(path) as handle:
+        while handle.read(1 << 22):
+            pass
+
+
 def bom_encoding(head: bytes) -> str | None:
     """The encoding a byte-order mark at the start of ``head`` announces, or None."""
     for bom, name in _BOMS:
@@ -203,6 +211,8 @@ def read_csv(path: Path, label: str, *, encoding: str | None = None) -> pl.DataF
     if path.stat().st_size == 0:
         raise InputError.single(label, "is empty: expected a header line")
     head = _head(path)
+    if path.name.lower().endswith(".gz"):
+        _check_gzip(path)
     if not head.strip():
         raise InputError.single(label, "is empty: expected a header line")
     chosen = encoding or bom_encoding(head)

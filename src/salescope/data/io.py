@@ -186,6 +186,13 @@ def _convert(column: Column, dtype: pl.DataType) -> tuple[pl.Expr, list[_Check]]
     target = column.type
     is_string = dtype == pl.String
 
+    if dtype.is_nested() or dtype == pl.Object:
+        # lists, arrays and structs (Parquet can hold them) are never a canonical value
+        checks.append(
+            _Check(name, raw.is_not_null(), None, f"holds {dtype} values, not {target.value}s")
+        )
+        return pl.lit(None, dtype=target.polars).alias(name), checks
+
     if target in (ColumnType.STRING, ColumnType.PERIOD):
         if is_string:
             value = raw
@@ -614,9 +621,16 @@ def read_table(
 ) -> pl.DataFrame:
     """Read a CSV or Parquet file as the canonical table ``schema``, or raise InputError."""
     raw, offset, label = read_raw(path)
-    return validate_frame(
-        raw, schema, file=str(path), offset=offset, row_label=label, max_issues=max_issues
-    )
+    try:
+        return validate_frame(
+            raw, schema, file=str(path), offset=offset, row_label=label, max_issues=max_issues
+        )
+    except pl.exceptions.PolarsError as error:
+        # a shape of data no check foresaw: still the file's problem, said without a traceback
+        raise InputError.single(
+            str(path),
+            f"cannot be read as the {schema.name} table: {csv_text.first_line(error)}",
+        ) from error
 
 
 def row_numbering(path: str | Path) -> tuple[int, str]:
