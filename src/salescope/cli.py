@@ -618,9 +618,16 @@ def serve(
     )
 
 
+STOPPED = (
+    "{how}: the unfinished change was rolled back and its temporary files removed (an "
+    "import already committed stands; the next run completes it)"
+)
+
+
 class Terminated(BaseException):
-    """SIGTERM, raised in the main thread so that every ``finally`` and ``with`` block runs:
-    temporary files are removed and the open transaction is rolled back."""
+    """SIGTERM or SIGINT, raised in the main thread so that every ``finally`` and ``with``
+    block runs: temporary files are removed and the open transaction is rolled back. (Click
+    would turn Ctrl-C into "Aborted!" and status 1.)"""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
@@ -676,20 +683,23 @@ def main() -> None:
     from salescope.storage.db import describe_database_error
 
     _install_notes()
-    previous = signal.getsignal(signal.SIGTERM)
+    handled = (signal.SIGTERM, signal.SIGINT)
+    previous = {signum: signal.getsignal(signum) for signum in handled}
     in_main_thread = True
     try:
-        signal.signal(signal.SIGTERM, _terminate)
-    except ValueError:  # not the main thread (an embedding program): leave SIGTERM alone
+        for signum in handled:
+            signal.signal(signum, _terminate)
+    except ValueError:  # not the main thread (an embedding program): leave signals alone
         in_main_thread = False
     try:
         app()
     except SalescopeError as error:
         _fail(str(error), 1)
     except KeyboardInterrupt:
-        _fail("interrupted: nothing was written (temporary files removed)", 130)
+        _fail(STOPPED.format(how="interrupted"), 128 + signal.SIGINT)
     except Terminated as stop:
-        _fail("terminated: nothing was written (temporary files removed)", 128 + stop.signum)
+        how = "interrupted" if stop.signum == signal.SIGINT else "terminated"
+        _fail(STOPPED.format(how=how), 128 + stop.signum)
     except OSError as error:
         _fail(f"cannot go on: {describe_os_error(error)}", 1)
     except SQLAlchemyError as error:
@@ -708,7 +718,8 @@ def main() -> None:
         )
     finally:
         if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def render_table(
