@@ -347,8 +347,14 @@ FileOpt = Annotated[Path, typer.Option(dir_okay=False)]
 @app.command("next-orders")
 def next_orders(
     ctx: typer.Context,
-    orders: Annotated[Path, typer.Option(help="Order lines: the whole history to learn from.")],
     out_file: Annotated[Path, typer.Option("--out", help="Output CSV of proposed lines.")],
+    orders: Annotated[
+        Path | None, typer.Option(help="Order lines: the whole history to learn from.")
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="A model folder written by `salescope train`: no refitting."),
+    ] = None,
     products: Annotated[Path | None, typer.Option(help="Products table.")] = None,
     customers: Annotated[Path | None, typer.Option(help="Customers table.")] = None,
     promotions: Annotated[Path | None, typer.Option(help="Promotions table.")] = None,
@@ -373,6 +379,7 @@ def next_orders(
     check_output_file(out_file)
     request = service.check_next_orders(
         orders=orders,
+        model=model,
         products=products,
         customers=customers,
         promotions=promotions,
@@ -387,8 +394,14 @@ def next_orders(
 
     resting, calibrator = in_force(settings, request.as_of)
     with progress_bar("next orders") as update:
+        engine = service.fit_next_orders(request, progress=lambda s, f: update(s, 0.8 * f))
         lines = service.do_next_orders(
-            request, out_file, resting=resting, acceptance=calibrator.apply, progress=update
+            request,
+            out_file,
+            model=engine,
+            resting=resting,
+            acceptance=calibrator.apply,
+            progress=update,
         )
     n_customers = lines["customer_id"].n_unique()
     out.print(
@@ -397,6 +410,55 @@ def next_orders(
     )
     counts = lines.group_by("kind").len().sort("kind")
     out.print(", ".join(f"{k}: {n:,}" for k, n in counts.iter_rows()))
+    lapsed = lines.filter(lines["lapsed"])["customer_id"].n_unique()
+    if lapsed:
+        out.print(
+            f"{lapsed:,} customers have not ordered for much longer than their rhythm: "
+            "flagged lapsed (column lapsed), with a short proposal and no novelty"
+        )
+    show_engine(engine.summary(), trained=model)
+
+
+def show_engine(summary: dict[str, Any], *, trained: Path | None = None) -> None:
+    """Say how the engine ranks the usual lines, and why, in a sentence or two."""
+    from salescope.orders.summary import describe
+
+    for sentence in describe(summary, trained=trained):
+        out.print(sentence)
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    orders: Annotated[Path, typer.Option(help="Order lines: the history to learn from.")],
+    model_out: Annotated[
+        Path, typer.Option("--model-out", help="Folder to write the fitted engine to.")
+    ],
+    products: Annotated[Path | None, typer.Option(help="Products table.")] = None,
+    customers: Annotated[Path | None, typer.Option(help="Customers table.")] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Learn from the orders before this date (YYYY-MM-DD).")
+    ] = None,
+    encoding: EncodingOpt = None,
+) -> None:
+    """Fit the next-order engine once and write it to a folder (next-orders --model)."""
+    from salescope.data.outputs import check_output_dir
+    from salescope.services import orders as service
+
+    settings = _settings(ctx, encoding)
+    check_output_dir(model_out, "--model-out")
+    request = service.check_train(
+        orders=orders,
+        model_out=model_out,
+        products=products,
+        customers=customers,
+        as_of=as_of,
+        max_issues=settings.max_issues,
+    )
+    with progress_bar("training") as update:
+        result = service.do_train(request, model_out, progress=update)
+    out.print(f"Model written to {result.folder}")
+    show_engine(result.summary)
 
 
 @app.command()
@@ -406,18 +468,34 @@ def evaluate(
     cutoffs: Annotated[
         list[str] | None, typer.Option(help="Cut-off dates (YYYY-MM-DD); repeat the option.")
     ] = None,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="cutoffs (each customer's first order after each cut-off) or last-order "
+            "(each customer's last order held out)."
+        ),
+    ] = "cutoffs",
+    products: Annotated[Path | None, typer.Option(help="Products table.")] = None,
+    customers: Annotated[Path | None, typer.Option(help="Customers table.")] = None,
     out_dir: Annotated[
         Path, typer.Option("--out", help="Directory for the JSON report and the plot.")
     ] = Path("evaluation"),
     encoding: EncodingOpt = None,
 ) -> None:
-    """Backtest the next-order engine against baselines at past cut-offs."""
+    """Backtest the next-order engine against baselines."""
     from salescope.data.outputs import check_output_dir
     from salescope.services import orders as service
 
     settings = _settings(ctx, encoding)
     check_output_dir(out_dir)
-    request = service.check_evaluate(orders=orders, cutoffs=cutoffs, max_issues=settings.max_issues)
+    request = service.check_evaluate(
+        orders=orders,
+        cutoffs=cutoffs,
+        protocol=protocol,
+        products=products,
+        customers=customers,
+        max_issues=settings.max_issues,
+    )
     with progress_bar("backtest") as update:
         result = service.do_evaluate(request, out_dir, progress=update)
     show_backtest(result.results)
@@ -452,7 +530,10 @@ def show_backtest(results: Sequence[Any]) -> None:
                 f" quantity WAPE {q.get('wape', float('nan')):.3f} (bias {q.get('bias', 0):+.3f})"
                 f" vs last quantity {last.get('wape', float('nan')):.3f};"
                 f" calibration error {result.calibration.get('ece', float('nan')):.3f}"
+                f" (Brier skill {result.calibration.get('brier_skill', float('nan')):+.3f})"
             )
+        if result.engine:
+            show_engine(result.engine)
         x = result.extension
         if x:
             out.print(

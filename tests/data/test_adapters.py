@@ -376,7 +376,7 @@ UCI_LINES = [
         ("536365", "71053", "WHITE METAL LANTERN", "6", "2010-12-01 08:26:00", "3.39", "17850"),
         ("536365", "85123a", "WHITE HEART HOLDER", "2", "2010-12-01 08:26:00", "2.95", "17850"),
         ("536366", "71053", "WHITE LANTERN", "4", "2010-12-02 09:00:00", "3.00", "17850.0"),
-        ("536367", "71053", "WHITE METAL LANTERN", "1", "2010-12-02 09:10:00", "3.50", "12583"),
+        ("536367", "71053", "WHITE METAL LANTERN", "3", "2010-12-02 09:10:00", "3.50", "12583"),
         ("C536379", "71053", "WHITE METAL LANTERN", "-1", "2010-12-03 09:41:00", "3.39", "12583"),
         ("536370", "POST", "POSTAGE", "3", "2010-12-01 08:45:00", "18.00", "12583"),
         ("536370", "M", "Manual", "1", "2010-12-01 08:45:00", "0.85", "12583"),
@@ -417,6 +417,34 @@ def test_uci_drops_cancellations_charges_and_anonymous_lines_with_reasons(
     assert reason_with(output, "price") == 1
     kept = output.tables["orders"].height
     assert kept + sum(dropped(output).values()) == len(UCI_LINES)
+
+
+def test_uci_cancellations_are_netted_against_the_orders_they_cancel(tmp_path: Path) -> None:
+    """A cancellation takes its units off the customer's latest order lines of the product on
+    or before it: a later line cancelled in full is left out, an earlier one reduced; units
+    with no earlier order are counted as unmatched, and nothing else changes."""
+    rows = [
+        ("600001", "22633", "HAND WARMER", "10", "2011-01-03 10:00:00", "1.00", "20001"),
+        ("600002", "22633", "HAND WARMER", "5", "2011-01-07 10:00:00", "1.00", "20001"),
+        ("600002", "71053", "LANTERN", "2", "2011-01-07 10:00:00", "3.00", "20001"),
+        ("C600003", "22633", "HAND WARMER", "-7", "2011-01-08 10:00:00", "1.00", "20001"),
+        ("C600004", "71053", "LANTERN", "-4", "2011-01-02 10:00:00", "3.00", "20001"),
+        ("600005", "22633", "HAND WARMER", "3", "2011-01-09 10:00:00", "1.00", "20001"),
+    ]
+    lines = [",".join(r) + ",United Kingdom" for r in rows]
+    output = from_online_retail([write_uci(tmp_path / "retail.csv", lines)])
+    assert_canonical(output)
+    orders = output.tables["orders"].sort("order_id", "product_id")
+    assert orders.select("order_id", "product_id", "quantity").rows() == [
+        ("600001", "22633", 8.0),  # 10 - (7 - 5)
+        ("600002", "71053", 2.0),  # its cancellation came before it: nothing taken
+        ("600005", "22633", 3.0),  # after the cancellation: untouched
+    ]
+    assert orders.filter(pl.col("order_id") == "600001")["amount"].to_list() == [8.0]
+    assert reason_with(output, "fully cancelled") == 1
+    note = next(n for n in output.notes if n.startswith("cancellations netted"))
+    assert "7 units taken off 2 order lines (1 cancelled in full)" in note
+    assert "4 cancelled units matched no earlier order" in note
 
 
 def test_uci_merges_repeated_products_and_cleans_ids(tmp_path: Path) -> None:
@@ -512,6 +540,9 @@ def test_real_uci_online_retail_converts_with_plausible_counts(shared_data: Path
     assert 18_000 <= orders["order_id"].n_unique() <= 19_000
     assert orders.height + sum(dropped(output).values()) == 541_909
     assert reason_with(output, "cancellation") == 9_288
+    assert reason_with(output, "fully cancelled") > 1_000
+    # 12346 bought 74,215 of one product and cancelled it the same day: nothing is left
+    assert orders.filter(pl.col("customer_id") == "12346").height == 0
     assert reason_with(output, "no customer") > 100_000
     assert reason_with(output, "not a product") > 1_000
 

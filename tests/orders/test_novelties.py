@@ -19,7 +19,6 @@ from salescope.orders.model import EngineParams, NextOrderModel
 from salescope.orders.novelties import (
     CONTEXT_FEATURES,
     NoveltyParams,
-    acceptance_prior,
     amount,
     build_context,
     development_table,
@@ -30,6 +29,7 @@ from salescope.orders.novelties import (
     objective_pairs,
     pair_context,
     promote_with,
+    similar_share,
 )
 from salescope.orders.promotions import PromotionModel, budget_use
 
@@ -330,7 +330,7 @@ def test_gate_bars_per_kind_objectives_lower() -> None:
         ("C2", "dev-low", "development", 0.25, 10.0),
         ("C2", "dev-ok", "development", 0.40, 10.0),
     )
-    out = gate(candidates, NoveltyParams(), KEY)
+    out = gate(candidates, NoveltyParams(min_probability=0.3, min_objective_probability=0.2), KEY)
     assert sorted(shown(out)) == [("C0", "ext-bar"), ("C1", "obj-ok"), ("C2", "dev-ok")]
     assert out.filter(pl.col("product_id") == "obj-ok")["expected_value"].item() == 2.5
     strict = gate(
@@ -382,6 +382,7 @@ def proposal_lines(*rows: tuple[str, str, int]) -> pl.DataFrame:
             "reason": ["orders it every week"] * n,
             "order_date": [CUTOFF] * n,
             "model_probability": pl.Series([None] * n, dtype=pl.Float64),
+            "lapsed": [False] * n,
         }
     ).select(OUTPUT_COLUMNS)
 
@@ -561,7 +562,7 @@ def test_acceptance_prior_is_the_neighbours_share_else_the_segments() -> None:
     frame = pl.DataFrame(
         {"nb_share": [0.4, 0.0, None, None, 0.7], "seg_share": [0.9, 0.2, 0.3, None, None]}
     )
-    assert frame.select(acceptance_prior())["nb_share"].to_list() == [0.4, 0.2, 0.3, 0.0, 0.7]
+    assert frame.select(similar_share())["nb_share"].to_list() == [0.4, 0.2, 0.3, 0.0, 0.7]
 
 
 def reason_rows(**columns: list[Any]) -> pl.DataFrame:
@@ -616,13 +617,26 @@ def company() -> DemoCompany:
 
 
 @pytest.fixture(scope="module")
-def model(company: DemoCompany) -> NextOrderModel:
+def fitted(company: DemoCompany) -> NextOrderModel:
     """The engine fitted with the products and customers tables (segments, coordinates,
     margins): what the novelties need."""
     t = company.tables
     return NextOrderModel(EngineParams(seed=1)).fit(
         t["orders"], t["products"], customers=t["customers"]
     )
+
+
+PERMISSIVE = NoveltyParams(min_probability=0.003, min_objective_probability=0.001)
+
+
+@pytest.fixture(scope="module")
+def model(fitted: NextOrderModel) -> NextOrderModel:
+    """The fitted engine with lower bars than the defaults (``PERMISSIVE``): before any
+    feedback the small demo's adoption rates are low, and the proposals' mechanics need
+    novelties to work on."""
+    permissive = copy.copy(fitted)
+    permissive.params = replace(fitted.params_, novelties=PERMISSIVE)
+    return permissive
 
 
 @pytest.fixture(scope="module")
@@ -653,7 +667,7 @@ def novelty_counts(lines: pl.DataFrame, targets: pl.DataFrame) -> pl.Series:
 
 
 def bars_respected(lines: pl.DataFrame) -> bool:
-    params = NoveltyParams()
+    params = PERMISSIVE
     bar = (
         pl.when(pl.col("kind") == "objective")
         .then(params.min_objective_probability)
@@ -689,17 +703,20 @@ def test_proposals_hold_every_kind_and_at_most_three_novelties_after_the_usual_l
     assert (novelties["quantity"] > 0).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="before any feedback the acceptance prior (neighbours' share, else segment share; "
-    "median 0.61 for extensions on the demo, true acceptance ~0.12) clears min_probability 0.3 "
-    "for at least 3 candidates of every customer: all 142 served customers get exactly "
-    "max_novelties=3 novelties, the gate never leaves a proposal without",
-)
 def test_before_feedback_some_proposals_carry_no_novelty(
-    proposals: pl.DataFrame, targets: pl.DataFrame
+    fitted: NextOrderModel, targets: pl.DataFrame, company: DemoCompany
 ) -> None:
-    assert (novelty_counts(proposals, targets) == 0).any()
+    """Before any feedback the acceptance of a novelty is on the history's own scale (how often
+    shops adopted what their similar shops buy), not a share of similar shops: an order
+    without novelty is normal, and no extension is shown at a probability above the highest
+    adoption rate the history showed."""
+    proposals = fitted.recommend(targets, objectives=company.tables["objectives"])
+    counts = novelty_counts(proposals, targets)
+    assert (counts == 0).any() and (counts > 0).any()
+    model = fitted
+    assert model.prior_ is not None
+    extensions = proposals.filter(pl.col("kind") == "extension")
+    assert (extensions["model_probability"] <= float(model.prior_.y.max()) + 1e-12).all()
 
 
 def test_extensions_and_objectives_are_offerable_products_not_bought_in_the_last_year(
@@ -842,7 +859,7 @@ def test_calibrated_acceptance_is_gated_so_some_proposals_carry_none(
     assert ((novelties["probability"] - 0.5 * novelties["model_probability"]).abs() < 1e-12).all()
     assert bars_respected(lines)
     objective = novelties.filter(pl.col("kind") == "objective")["probability"]
-    assert (objective < NoveltyParams().min_probability).any()  # the lower bar is used
+    assert (objective < PERMISSIVE.min_probability).any()  # the lower bar is used
 
 
 def test_rank_mode_orders_the_products_a_customer_lacks_by_the_adoption_model(
@@ -864,7 +881,7 @@ def test_rank_mode_orders_the_products_a_customer_lacks_by_the_adoption_model(
         "c", pl.col("order_date").alias("t")
     )
     adoption = model.codes.decode(
-        model.score_novelties(model.score(coded), coded, objectives)
+        model.score_novelties(model.score_candidates(coded), coded, objectives)
     ).select("customer_id", "product_id", "p_adopt", pl.col("kind").alias("adoption_kind"))
     offered = company.tables["products"].filter(pl.col("own") & pl.col("active"))
     adoption = adoption.join(offered.select("product_id"), on="product_id", how="semi")

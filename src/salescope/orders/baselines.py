@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
 
-from salescope.orders.history import order_table, split_at
+from salescope.orders.history import order_table, split_at, split_last_orders
 from salescope.orders.metrics import ranking_metrics
 from salescope.orders.neighbours import (
     TifuParams,
@@ -128,27 +129,44 @@ class TifuGrid:
     metric: tuple[str, ...] = ("cosine", "euclidean")
 
 
+Validation = Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]]
+"""Splits history lines ``c, o, d, p, q`` into a tuning history and its truth (``split_at``)."""
+
+
+def calendar_validation(days: int) -> Validation:
+    """Tune on the last ``days`` of the history: each customer's first order after them."""
+
+    def split(lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        end = lines["d"].max()
+        assert isinstance(end, dt.date)
+        return split_at(lines, end - dt.timedelta(days=days))
+
+    return split
+
+
+def last_order_validation(lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Tune on each customer's last order (the history's own last-order split)."""
+    return split_last_orders(lines)
+
+
 def tune_tifu(
     lines: pl.DataFrame,
     n_customers: int,
     n_products: int,
     *,
-    validation_days: int,
+    validation: Validation,
     grid: TifuGrid | None = None,
     top: int = 10,
 ) -> tuple[TifuParams, float]:
-    """TIFU-KNN parameters with the best Recall@``top`` on the last ``validation_days`` of
-    ``lines`` (history before, each customer's first order after): ``(params, recall)``.
+    """TIFU-KNN parameters with the best Recall@``top`` on the ``validation`` split of
+    ``lines``: ``(params, recall)``.
 
     The search is staged: the vector parameters (group size, within- and group-decay) at the
     paper's neighbourhood, then the similarity, ``k`` and ``alpha`` for the best vectors
     (neighbours of the largest ``k`` are reused for the smaller ones).
     """
     grid = grid or TifuGrid()
-    end = lines["d"].max()
-    assert isinstance(end, dt.date)
-    cutoff = end - dt.timedelta(days=validation_days)
-    history, truth = split_at(lines, cutoff)
+    history, truth = validation(lines)
     targets = truth.select("c").unique()
     if targets.height == 0:
         return TifuParams(), float("nan")

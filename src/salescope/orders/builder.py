@@ -26,7 +26,14 @@ OUTPUT_COLUMNS = (
     "reason",
     "order_date",
     "model_probability",  # a novelty's acceptance before feedback calibration (feedback refits)
+    "lapsed",  # the customer has not ordered for much longer than its rhythm
 )
+
+RANKED_BY_NOTE = {
+    "TIFU-KNN": "ranked by its own and similar shops' recent orders",
+    "P-TopFreq": "ranked by how often it orders it",
+}
+"""What a usual line's reason adds when a baseline ranks instead of the learned model."""
 
 
 def _interval(days: pl.Expr) -> pl.Expr:
@@ -134,20 +141,57 @@ def to_lines(
     product_ids: pl.DataFrame,
     bought: pl.DataFrame,
     max_novelties: int = 3,
+    lapsed_lines: int = 3,
+    ranked_by: str = "model",
 ) -> pl.DataFrame:
     """Choose, order and label the lines; ``bought``: ``c, p`` pairs of the history.
 
     In proposal mode a customer without usual products (new, or silent for the whole
     look-back) gets a starter instead of an empty order: its ``max_novelties`` most likely
-    products, as extension lines whose ``model_probability`` is that likelihood."""
+    products, as extension lines whose ``model_probability`` is that likelihood. A lapsed
+    customer (``lapsed`` on its scored candidates) gets at most ``lapsed_lines`` usual lines,
+    and every line's reason says it has not ordered for a long time. ``ranked_by`` names the
+    ranking in force; a baseline's is said in the usual lines' reasons."""
     group = ["_key"]
+    if "lapsed" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.Boolean).alias("lapsed"))
+    for name in ("days_since_c", "c_gap"):
+        if name not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(name))
+    frame = frame.with_columns(
+        pl.col("lapsed").max().over(group).fill_null(False),
+        pl.col("days_since_c").max().over(group).alias("_silent"),
+        pl.col("c_gap").max().over(group).alias("_rhythm"),
+    )
     if frame["reason"].null_count():  # scored candidates (fillers come with their reason)
+        said = reasons()
+        note = RANKED_BY_NOTE.get(ranked_by)
+        if note is not None:
+            said = pl.concat_str([said, pl.lit(f"; {note}")])
         frame = frame.with_columns(
             pl.when(pl.col("reason").is_null())
-            .then(reasons())
+            .then(said)
             .otherwise(pl.col("reason"))
             .alias("reason")
         )
+    silent = pl.col("_silent").round(0).cast(pl.Int64)
+    lapsed_note = (
+        pl.when(pl.col("_rhythm").is_null())
+        .then(pl.format("no order for {} days, ordered once before: lapsed, check first; ", silent))
+        .otherwise(
+            pl.format(
+                "no order for {} days, usually every {}: lapsed, check first; ",
+                silent,
+                _interval(pl.col("_rhythm")),
+            )
+        )
+    )
+    frame = frame.with_columns(
+        pl.when(pl.col("lapsed"))
+        .then(pl.concat_str([lapsed_note, pl.col("reason")]))
+        .otherwise(pl.col("reason"))
+        .alias("reason")
+    )
     frame = frame.join(
         bought.with_columns(pl.lit(True).alias("_bought")), on=["c", "p"], how="left"
     ).with_columns(pl.col("_bought").fill_null(False))
@@ -163,6 +207,9 @@ def to_lines(
         # the customer's usual products; a customer without any gets the most likely ones
         has_usual = pl.col("_bought").any().over(group)
         usual = _expected_f1_cut(frame.filter(pl.col("_bought") & has_usual), group)
+        usual = usual.filter(
+            ~pl.col("lapsed") | (pl.int_range(pl.len()).over(group) < lapsed_lines)
+        )
         starter = frame.filter(~has_usual).filter(
             pl.int_range(pl.len()).over(group) < max_novelties
         )

@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from salescope.orders import baselines
-from salescope.orders.history import encode, split_at
+from salescope.orders.history import encode
 from salescope.orders.metrics import (
     calibration,
     proposal_metrics,
@@ -26,9 +26,11 @@ from salescope.orders.metrics import (
     ranking_metrics,
 )
 from salescope.orders.model import EngineParams, NextOrderModel
+from salescope.orders.shapes import hold_out_last_orders
 from salescope.progress import Progress, no_progress
 
 ENGINE = "engine"
+LAST_ORDER = "last order"  # the label of a last-order backtest
 METHODS = (ENGINE, "TIFU-KNN", "GP-TopFreq", "P-TopFreq", "G-TopFreq")
 
 
@@ -46,6 +48,7 @@ class CutoffResult:
     tifu: dict[str, Any] = field(default_factory=dict)
     extension: dict[str, float] = field(default_factory=dict)
     novelties: list[dict[str, Any]] = field(default_factory=list)
+    engine: dict[str, Any] = field(default_factory=dict)  # what the fitted engine did
     seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -76,15 +79,100 @@ def evaluate_cutoff(
     cutoff: dt.date,
     *,
     products: pl.DataFrame | None = None,
+    customers: pl.DataFrame | None = None,
     params: EngineParams | None = None,
     grid: baselines.TifuGrid | None = None,
     progress: Progress = no_progress,
 ) -> CutoffResult:
-    """Backtest at one cut-off."""
-    lines, codes = encode(orders, products)
-    history, truth = split_at(lines, cutoff)
-    targets = truth.group_by("c").agg(pl.col("d").first().alias("t"))
-    result = CutoffResult(cutoff.isoformat(), targets.height, truth.height)
+    """Backtest at one cut-off: everything learns from the orders before it; the target is
+    each customer's first order on or after it."""
+    history = orders.filter(pl.col("order_date") < cutoff)
+    after = orders.filter(pl.col("order_date") >= cutoff).join(
+        history.select("customer_id").unique(), on="customer_id", how="semi"
+    )
+    first = (
+        after.group_by("customer_id", "order_id")
+        .agg(pl.col("order_date").min())
+        .sort("customer_id", "order_date", "order_id")
+        .unique("customer_id", keep="first")
+        .select("customer_id", "order_id")
+    )
+    held_out = after.join(first, on=["customer_id", "order_id"], how="semi")
+    return evaluate_held_out(
+        history,
+        held_out,
+        label=cutoff.isoformat(),
+        cutoff=cutoff,
+        products=products,
+        customers=customers,
+        params=params,
+        grid=grid,
+        progress=progress,
+    )
+
+
+def evaluate_last_order(
+    orders: pl.DataFrame,
+    *,
+    products: pl.DataFrame | None = None,
+    customers: pl.DataFrame | None = None,
+    params: EngineParams | None = None,
+    grid: baselines.TifuGrid | None = None,
+    progress: Progress = no_progress,
+) -> CutoffResult:
+    """Backtest holding out each customer's last order (``shapes.hold_out_last_orders``):
+    the engine and the baselines learn from every other order; each customer's target is its
+    last order, dated as placed. The protocol for histories whose customers come and go, or
+    whose dates are only an order sequence."""
+    history, held_out = hold_out_last_orders(orders)
+    return evaluate_held_out(
+        history,
+        held_out,
+        label=LAST_ORDER,
+        cutoff=None,
+        products=products,
+        customers=customers,
+        params=params,
+        grid=grid,
+        progress=progress,
+    )
+
+
+def evaluate_held_out(
+    history_orders: pl.DataFrame,
+    held_out: pl.DataFrame,
+    *,
+    label: str,
+    cutoff: dt.date | None,
+    products: pl.DataFrame | None = None,
+    customers: pl.DataFrame | None = None,
+    params: EngineParams | None = None,
+    grid: baselines.TifuGrid | None = None,
+    progress: Progress = no_progress,
+) -> CutoffResult:
+    """Score the engine and the baselines learning from ``history_orders`` on the orders
+    ``held_out`` (one per target customer, canonical lines); ``cutoff``: the date the
+    history ends (calendar protocol) or None (each customer's order at its own date)."""
+    both = pl.concat(
+        [
+            history_orders.with_columns(pl.lit(False).alias("_held")),
+            held_out.with_columns(pl.lit(True).alias("_held")),
+        ],
+        how="diagonal_relaxed",
+    )
+    lines, codes = encode(both, products, carry=("_held",))
+    is_truth = pl.col("_held")
+    history = lines.filter(~is_truth).drop("_held")
+    seen = history.select("c", "p").unique().with_columns(pl.lit(1).alias("seen"))
+    truth = (
+        lines.filter(is_truth)
+        .drop("_held")
+        .join(history.select("c").unique(), on="c", how="semi")
+        .join(seen, on=["c", "p"], how="left")
+        .with_columns(pl.col("seen").fill_null(0))
+    )
+    targets = truth.group_by("c").agg(pl.col("d").first().alias("t")).sort("c")
+    result = CutoffResult(label, targets.height, truth.height)
     if targets.height == 0:
         return result
     id_targets = targets.join(codes.customers, on="c").select(
@@ -93,9 +181,7 @@ def evaluate_cutoff(
 
     progress("engine", 0.0)
     started = time.perf_counter()
-    model = NextOrderModel(params).fit(
-        orders.filter(pl.col("order_date") < cutoff), products, cutoff=cutoff
-    )
+    model = NextOrderModel(params).fit(history_orders, products, customers=customers, cutoff=cutoff)
     result.seconds["engine_fit"] = time.perf_counter() - started
     started = time.perf_counter()
     ready = model.prepare(id_targets)
@@ -105,7 +191,8 @@ def evaluate_cutoff(
     result.seconds["engine_predict"] = time.perf_counter() - started
     result.ranking[ENGINE] = ranking_metrics(ranked, truth)
     result.proposal = proposal_metrics(proposal, truth)
-    result.calibration = calibration(ranked, truth)
+    result.calibration = calibration(ranked.filter(pl.col("rank") <= 10), truth)
+    result.engine = model.summary()
     hit_repeat = ranked.filter((pl.col("rank") <= 10) & (pl.col("kind") == "usual"))
     last = baselines.last_quantity(history)
     result.quantity[ENGINE] = quantity_metrics(hit_repeat, truth)
@@ -117,9 +204,13 @@ def evaluate_cutoff(
 
     progress("baselines", 0.6)
     started = time.perf_counter()
-    spacing = model.spacing_
+    validation = (
+        baselines.calendar_validation(model.spacing_)
+        if cutoff is not None
+        else baselines.last_order_validation
+    )
     tuned, validation_recall = baselines.tune_tifu(
-        history, codes.n_customers, codes.n_products, validation_days=spacing, grid=grid
+        history, codes.n_customers, codes.n_products, validation=validation, grid=grid
     )
     tifu = baselines.TifuKnn(tuned).fit(history, codes.n_customers, codes.n_products)
     result.ranking["TIFU-KNN"] = ranking_metrics(tifu.rank(targets, 20), truth)
@@ -187,6 +278,7 @@ def backtest(
     cutoffs: list[dt.date],
     *,
     products: pl.DataFrame | None = None,
+    customers: pl.DataFrame | None = None,
     params: EngineParams | None = None,
     grid: baselines.TifuGrid | None = None,
     progress: Progress = no_progress,
@@ -200,7 +292,13 @@ def backtest(
 
         results.append(
             evaluate_cutoff(
-                orders, cutoff, products=products, params=params, grid=grid, progress=step
+                orders,
+                cutoff,
+                products=products,
+                customers=customers,
+                params=params,
+                grid=grid,
+                progress=step,
             )
         )
     return results

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from salescope.orders.history import order_table
+from salescope.orders.neighbours import TifuParams, tifu_vectors
 
 DECAYS = (0.5, 0.8, 0.95)
 
@@ -232,6 +233,7 @@ def build_candidates(
     *,
     max_repeat: int,
     repeat: bool = True,
+    tifu: TifuParams | None = None,
 ) -> pl.DataFrame:
     """Candidates and features for one bucket of customers.
 
@@ -240,6 +242,8 @@ def build_candidates(
     bucket (own products and the best unseen ones); first_order: ``c, c_first`` over the whole
     history. Returns one row per candidate with ``c, p, t, seen`` and the features;
     ``repeat=False`` leaves out the customer's own products (only ``neighbour``'s unseen ones).
+    ``tifu``: the customer's own vector ``u`` is computed from ``lines`` with these parameters
+    (its history up to the target date), instead of the snapshot's.
     """
     orders = order_table(lines)
     packs = products.frame.select("p", "pack").filter(pl.col("pack").is_not_null())
@@ -265,22 +269,24 @@ def build_candidates(
         neighbour.filter(~pl.col("seen"))
         .select("c", "p")
         .join(targets, on="c")
+        # bought since the snapshot: a repeat candidate, not a new one
+        .join(pairs.select("c", "p"), on=["c", "p"], how="anti")
         .with_columns(pl.lit(False).alias("seen"))
     )
     frame = pl.concat([seen, unseen], how="diagonal_relaxed")
+    evidence = neighbour.select(
+        "c", "p", "nb", "nb_share", "u", *(["ii"] if "ii" in neighbour.columns else [])
+    )
+    if tifu is not None:
+        own = tifu_vectors(lines, orders, tifu)
+        evidence = evidence.drop("u").join(own, on=["c", "p"], how="full", coalesce=True)
     days_since_cp = (pl.col("t") - pl.col("last_cp")).dt.total_days().cast(pl.Float64)
     days_since_c = (pl.col("t") - pl.col("c_last")).dt.total_days().cast(pl.Float64)
     t = pl.col("t")
     frame = (
         frame.join(cust, on="c", how="left")
         .join(products.frame, on="p", how="left")
-        .join(
-            neighbour.select(
-                "c", "p", "nb", "nb_share", "u", *(["ii"] if "ii" in neighbour.columns else [])
-            ),
-            on=["c", "p"],
-            how="left",
-        )
+        .join(evidence, on=["c", "p"], how="left")
         .with_columns(t.dt.month().cast(pl.Int8).alias("month"))
         .join(products.season, on=["p", "month"], how="left")
         .with_columns(
@@ -370,4 +376,7 @@ FEATURES: tuple[str, ...] = (
     "nb_share",
     "ii",
     "c_new_share",
+    "tifu",
+    "tifu_rank",
+    "freq_rank",
 )

@@ -50,13 +50,15 @@ def encode(
     *,
     customers: pl.DataFrame | None = None,
     known_products: pl.DataFrame | None = None,
+    carry: tuple[str, ...] = (),
 ) -> tuple[pl.DataFrame, Codes]:
     """Canonical order lines -> lines ``c, o, d, p, q`` (one per order and product) and codes.
 
     ``customers`` / ``known_products`` (``customer_id`` / ``product_id`` frames) name ids to
     code besides those of ``orders`` (e.g. from older history). Products of the products
     table that were never ordered get codes too, after the ordered ones, so that they can be
-    proposed.
+    proposed. ``carry``: columns of ``orders`` kept on the lines (the first value of each
+    order and product).
     """
     customer_ids = orders.select("customer_id")
     if customers is not None:
@@ -88,13 +90,17 @@ def encode(
     )
     lines = (
         orders.lazy()
-        .select("customer_id", "order_id", "order_date", "product_id", "quantity")
+        .select("customer_id", "order_id", "order_date", "product_id", "quantity", *carry)
         .join(customers.lazy(), on="customer_id")
         .join(product_codes.lazy(), on="product_id")
         .join(order_codes.lazy(), on=["customer_id", "order_id"])
         .group_by("c", "o", "p")
-        .agg(pl.col("order_date").first().alias("d"), pl.col("quantity").sum().alias("q"))
-        .select("c", "o", "d", "p", pl.col("q").cast(pl.Float64))
+        .agg(
+            pl.col("order_date").first().alias("d"),
+            pl.col("quantity").sum().alias("q"),
+            *(pl.col(c).first() for c in carry),
+        )
+        .select("c", "o", "d", "p", pl.col("q").cast(pl.Float64), *carry)
         .sort("c", "d", "o", "p")
         .collect()
     )
@@ -152,6 +158,22 @@ def split_at(lines: pl.DataFrame, cutoff: dt.date) -> tuple[pl.DataFrame, pl.Dat
     truth = (
         next_orders_after(lines, cutoff)
         .join(history.select("c").unique(), on="c")
+        .join(seen, on=["c", "p"], how="left")
+        .with_columns(pl.col("seen").fill_null(0))
+    )
+    return history, truth
+
+
+def split_last_orders(lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The last-order view of coded lines: the truth is each customer's last order (for
+    customers with at least two), the history every other line; ``seen`` as in
+    ``split_at``."""
+    orders = order_table(lines)
+    last = orders.filter((pl.col("e") == 0) & (pl.col("n_orders") >= 2)).select("c", "o")
+    history = lines.join(last, on=["c", "o"], how="anti")
+    seen = history.select("c", "p").unique().with_columns(pl.lit(1).alias("seen"))
+    truth = (
+        lines.join(last, on=["c", "o"], how="semi")
         .join(seen, on=["c", "p"], how="left")
         .with_columns(pl.col("seen").fill_null(0))
     )

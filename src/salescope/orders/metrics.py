@@ -149,13 +149,34 @@ def expected_calibration_error(probability: pl.Series, outcome: pl.Series, bins:
     return reliability(probability, outcome, bins)[0]
 
 
+def brier_skill(probability: pl.Series, outcome: pl.Series) -> float:
+    """1 - Brier score / Brier score of the base rate (the share of outcomes that happened,
+    given to every line): above 0 when the probabilities tell lines apart better than the
+    base rate alone; NaN when there is nothing to score or every outcome is the same."""
+    frame = pl.DataFrame(
+        {"p": probability.cast(pl.Float64), "y": outcome.cast(pl.Float64)}
+    ).drop_nulls()
+    if frame.height == 0:
+        return math.nan
+    base = float(frame["y"].mean())  # type: ignore[arg-type]
+    reference = base * (1.0 - base)
+    if reference <= 0:
+        return math.nan
+    brier = float(frame.select(((pl.col("p") - pl.col("y")) ** 2).mean()).item())
+    return 1.0 - brier / reference
+
+
 def calibration(scored: pl.DataFrame, truth: pl.DataFrame, bins: int = 10) -> dict[str, object]:
     """Expected calibration error of ``probability`` against whether the product was ordered,
-    and the reliability table (equal-count bins)."""
+    the Brier skill over the base rate, and the reliability table (equal-count bins)."""
     frame = scored.join(
         truth.select("c", "p", pl.lit(1).alias("y")), on=["c", "p"], how="left"
     ).with_columns(pl.col("y").fill_null(0))
     if frame.height == 0:
-        return {"ece": math.nan, "bins": []}
+        return {"ece": math.nan, "brier_skill": math.nan, "bins": []}
     ece, table = reliability(frame["probability"], frame["y"], bins)
-    return {"ece": ece, "bins": table.to_dicts()}
+    return {
+        "ece": ece,
+        "brier_skill": brier_skill(frame["probability"], frame["y"]),
+        "bins": table.to_dicts(),
+    }

@@ -1,36 +1,47 @@
 """The next-order model: which products a customer's next order holds, and how many.
 
 ``NextOrderModel`` follows scikit-learn's shape: ``__init__`` stores ``EngineParams``; ``fit``
-learns from an order history and returns ``self``; fitted state ends in ``_``. ``score`` gives,
-for target customers and dates, every candidate product with its calibrated probability and
-quantity; ``salescope.orders.builder`` turns that into order lines.
+learns from an order history and returns ``self``; fitted state ends in ``_``.
+``score_candidates`` gives, for target customers and dates, every candidate product with its
+calibrated probability and quantity; ``salescope.orders.builder`` turns that into order lines.
 
-Training is time-based, on the customers' own past: at several cut-offs before the end of the
-history, candidates are built from the history before the cut-off and labelled with the
-customer's next order after it. The latest cut-off is kept apart: it stops the boosting early
-and calibrates the probabilities (isotonic), so the probabilities are checked on a period the
-classifier did not learn from.
+Training learns from *events* (``orders.examples``): each customer's own last orders, each
+with the history before it, and the customers' first orders after a few calendar cut-offs
+where the data are dense; other customers' evidence comes from a snapshot at an anchor date
+before each event. Each customer's latest event validates, for a share of the customers: it
+stops the boosting, decides whether the learned ranker or a baseline serves
+(``orders.ranker``), and calibrates the probabilities. Scoring works the same way: a target
+dated after the history uses the snapshot at the end of it; a target dated inside it (a
+backtest) uses snapshots before its date and only the customer's lines before it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
-import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Self
 
-import lightgbm as lgb
 import numpy as np
 import polars as pl
-from sklearn.isotonic import IsotonicRegression
 
 from salescope.domain.statuses import LineKind
+from salescope.orders.baselines import TifuGrid, last_order_validation, tune_tifu
 from salescope.orders.builder import fill_candidates, to_lines
-from salescope.orders.features import FEATURES, ProductStats, build_candidates, product_stats
-from salescope.orders.history import Codes, before, encode, next_orders_after, order_table
+from salescope.orders.examples import (
+    EventParams,
+    assign_anchors,
+    lines_before,
+    merge_anchors,
+    snapshot_lines,
+    spread_dates,
+    training_events,
+)
+from salescope.orders.features import ProductStats, build_candidates, product_stats
+from salescope.orders.history import Codes, encode, order_table
 from salescope.orders.neighbours import (
     TifuParams,
     candidate_scores,
@@ -47,16 +58,26 @@ from salescope.orders.novelties import (
     acceptance_prior,
     adoption_rows,
     build_context,
+    development_rate,
     development_reason,
     development_table,
     extension_reason,
     extra_candidates,
+    fit_acceptance_prior,
     gate,
     merge_novelties,
     objective_pairs,
     pair_context,
 )
-from salescope.orders.quantities import QuantityModel, rounded
+from salescope.orders.quantities import QuantityModel, rounded, selling_multiples
+from salescope.orders.ranker import (
+    EVENT,
+    RankerParams,
+    Ranking,
+    fit_ranking,
+    frequency_score,
+    tifu_score,
+)
 from salescope.progress import Progress, no_progress
 
 Acceptance = Callable[[pl.DataFrame], Any]
@@ -65,29 +86,36 @@ Promote = Callable[[pl.DataFrame], pl.DataFrame]
 """Attaches promotions to candidate novelty lines (ids, ``probability``, ``quantity``), raising
 ``probability`` where one applies and appending its terms to ``reason``."""
 
+ENGINE_GRID = TifuGrid(
+    group_size=(3, 7, 20),
+    within_decay=(0.9,),
+    group_decay=(0.6, 0.8, 1.0),
+    k=(50, 100, 300),
+    alpha=(0.5, 0.7, 0.9),
+    metric=("cosine",),
+)
+"""The TIFU-KNN grid the engine tunes its customer vectors on (a part of the evaluation's)."""
+
 
 @dataclass(frozen=True)
 class EngineParams:
     """Every knob of the next-order engine (loadable from a TOML table)."""
 
-    lookback_days: int = 730
-    train_cutoffs: int = 4
+    lookback_days: int = 730  # each customer's history, back from its own last order
     spacing_days: int | None = None  # default: the customers' median order interval, 7..60
+    events: EventParams = field(default_factory=EventParams)
+    ranker: RankerParams = field(default_factory=RankerParams)
+    tifu: TifuParams = field(default_factory=TifuParams)  # when not tuned
+    tune_tifu: bool = True  # tune the customer vectors (TIFU-KNN) on the history first
     max_repeat: int = 300  # repeat candidates per customer
     explore: int = 60  # never-bought candidates per customer (from neighbours)
-    neighbours: int = 100
     item_neighbours: int = 50  # similar products per product for item-kNN (0: off)
-    tifu: TifuParams = field(default_factory=TifuParams)
     novelties: NoveltyParams = field(default_factory=NoveltyParams)
-    objective: str = "lambdarank"  # or "binary"
-    negative_rate: float = 0.35
+    negative_rate: float = 0.35  # share of the negative candidates kept for training
     max_train_rows: int = 2_500_000
-    n_estimators: int = 1000
-    learning_rate: float = 0.05
-    num_leaves: int = 7
-    min_child_samples: int = 200
-    feature_fraction: float = 0.5
-    early_stopping_rounds: int = 50
+    lapsed_intervals: float = 4.0  # lapsed: no order for this many usual intervals ...
+    lapsed_min_days: int = 90  # ... and at least this many days
+    lapsed_lines: int = 3  # usual lines proposed to a lapsed customer
     customers_per_bucket: int = 4000
     seed: int = 0
     threads: int = 2
@@ -98,19 +126,33 @@ class EngineParams:
 
         with Path(path).open("rb") as handle:
             table = tomllib.load(handle)
-        table = table.get("engine", table)
-        tifu = TifuParams(**table.pop("tifu", {}))
-        novelties = NoveltyParams(**table.pop("novelties", {}))
+        return cls.from_dict(table.get("engine", table), str(path))
+
+    @classmethod
+    def from_dict(cls, table: dict[str, Any], where: str = "engine parameters") -> EngineParams:
+        """Parameters from a (TOML-like) table; unknown keys are refused."""
+        table = dict(table)
+        nested: dict[str, Any] = {}
+        for name, kind in (
+            ("tifu", TifuParams),
+            ("novelties", NoveltyParams),
+            ("events", EventParams),
+            ("ranker", RankerParams),
+        ):
+            if name in table:
+                value = table.pop(name)
+                nested[name] = value if isinstance(value, kind) else kind(**value)
         known = {f.name for f in fields(cls)}
         unknown = set(table) - known
         if unknown:
-            raise ValueError(f"{path}: unknown engine parameters {sorted(unknown)}")
-        return cls(tifu=tifu, novelties=novelties, **table)
+            raise ValueError(f"{where}: unknown engine parameters {sorted(unknown)}")
+        return cls(**nested, **table)
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """The broadcast artefacts of one cut-off."""
+    """The broadcast artefacts of one anchor date: what is known of every customer and
+    product before it."""
 
     cutoff: dt.date
     window: pl.DataFrame
@@ -129,22 +171,56 @@ class Scored:
     range-extension list (``NextOrderModel.prepare``)."""
 
     coded: pl.DataFrame  # _target_id, t, c (null: unknown to the history)
-    scored: pl.DataFrame  # NextOrderModel.score of ``known``
+    scored: pl.DataFrame  # NextOrderModel.score_candidates of ``known``
     novelties: pl.DataFrame | None  # NextOrderModel.score_novelties (None: nothing scored)
 
 
-def _spacing_of(orders: pl.DataFrame, cutoff: dt.date) -> int:
-    """Days between training cut-offs: the customers' median order interval over the last
-    year, between 7 and 60."""
+def _spacing_of(orders: pl.DataFrame) -> int:
+    """Days between calendar cut-offs: the median interval between the customers' last ten
+    orders, between 7 and 60."""
     gaps = (
-        orders.filter(pl.col("order_date") >= cutoff - dt.timedelta(days=365))
-        .select("customer_id", "order_date")
+        orders.select("customer_id", "order_date")
         .unique()
         .sort("customer_id", "order_date")
+        .filter(pl.int_range(pl.len()).over("customer_id") >= pl.len().over("customer_id") - 11)
         .select(pl.col("order_date").diff().over("customer_id").dt.total_days().median())
         .item()
     )
     return int(np.clip(gaps if gaps is not None else 14, 7, 60))
+
+
+def _recent_part(
+    history: pl.DataFrame, cutoff: dt.date, spacing: int, params: EngineParams
+) -> pl.DataFrame:
+    """The lines the engine reads line by line: per customer, the look-back before the oldest
+    of its training events (its ``label_orders``-th last order, or the oldest calendar
+    cut-off)."""
+    oldest = cutoff - dt.timedelta(days=spacing * params.events.calendar_cutoffs)
+    dates = (
+        history.lazy()
+        .select("customer_id", "order_date")
+        .unique()
+        .group_by("customer_id")
+        .agg(
+            pl.col("order_date")
+            .sort(descending=True)
+            .get(pl.min_horizontal(pl.len() - 1, params.events.label_orders))
+            .alias("_from")
+        )
+        .with_columns(
+            (
+                pl.min_horizontal(pl.col("_from"), pl.lit(oldest))
+                - pl.duration(days=params.lookback_days)
+            ).alias("_from")
+        )
+    )
+    return (
+        history.lazy()
+        .join(dates, on="customer_id")
+        .filter(pl.col("order_date") >= pl.col("_from"))
+        .drop("_from")
+        .collect()
+    )
 
 
 class NextOrderModel:
@@ -153,19 +229,27 @@ class NextOrderModel:
     def __init__(
         self, params: EngineParams | None = None, *, keep_training_data: bool = False
     ) -> None:
-        self.params = params or EngineParams()
+        self.params = params
         self.keep_training_data = keep_training_data
 
-    # -- artefacts at a cut-off --------------------------------------------------------------
-    def _snapshot(self, cutoff: dt.date) -> Snapshot:
-        p = self.params
-        window = before(self.lines_, cutoff, p.lookback_days)
+    @property
+    def params_(self) -> EngineParams:
+        return self.params or EngineParams()
+
+    # -- artefacts at an anchor ------------------------------------------------------------------
+    def _snapshot(self, cutoff: dt.date, rows: np.ndarray | None = None) -> Snapshot:
+        """What is known before ``cutoff``; ``rows``: the customers to serve (all of the
+        window's by default)."""
+        p = self.params_
+        tifu = self.tifu_
+        window = snapshot_lines(self.lines_, cutoff, p.lookback_days)
         orders = order_table(window)
-        vectors = tifu_vectors(window, orders, p.tifu)
+        vectors = tifu_vectors(window, orders, tifu)
         shape = (self.codes_.n_customers, self.codes_.n_products)
         matrix = to_csr(vectors, "u", shape)
-        active = window["c"].unique().sort().to_numpy().astype(np.int64)
-        neighbours = nearest_neighbours(matrix, p.neighbours, metric=p.tifu.metric, rows=active)
+        present = window["c"].unique().sort().to_numpy().astype(np.int64)
+        active = present if rows is None else np.unique(rows.astype(np.int64))
+        neighbours = nearest_neighbours(matrix, tifu.k, metric=tifu.metric, rows=active)
         items = item_similarity(matrix, p.item_neighbours) if p.item_neighbours else None
         neighbour = (
             candidate_scores(matrix, neighbours, explore=p.explore, rows=active, items=items)
@@ -187,59 +271,117 @@ class NextOrderModel:
     def _candidates(
         self, snap: Snapshot, targets: pl.DataFrame, *, extra: pl.DataFrame | None = None
     ) -> pl.DataFrame:
-        """Features of every candidate of ``targets`` (``c, t``), bucket by bucket; with
-        ``extra`` (scored pairs the customers lack), of those pairs only."""
-        p = self.params
+        """Features of every candidate of ``targets`` (``c, t``, one per customer), bucket by
+        bucket, from each customer's lines before its date and the snapshot; with ``extra``
+        (scored pairs the customers lack), of those pairs only."""
+        p = self.params_
         neighbour = snap.neighbour if extra is None else extra
-        known = targets.join(snap.window.select("c").unique(), on="c")
+        own = lines_before(self._lines_of(targets["c"]), targets, p.lookback_days)
+        known = targets.select("c", "t").join(own.select("c").unique(), on="c")
         n_buckets = max(1, -(-known.height // p.customers_per_bucket))
         parts = []
         for bucket in range(n_buckets):
             in_bucket = pl.col("c") % n_buckets == bucket
+            mine = known.filter(in_bucket)
             parts.append(
                 build_candidates(
-                    snap.window.filter(in_bucket),
-                    known.filter(in_bucket),
+                    own.filter(in_bucket),
+                    mine,
                     snap.products,
-                    neighbour.filter(in_bucket),
+                    neighbour.join(mine.select("c"), on="c", how="semi"),
                     self.first_order_,
                     max_repeat=p.max_repeat,
                     repeat=extra is None,
+                    tifu=self.tifu_,
                 )
             )
         if not parts:
             return pl.DataFrame()
         # a fixed row order makes sampling and boosting reproducible
-        return pl.concat(parts, how="diagonal_relaxed").sort("c", "t", "p")
+        frame = pl.concat(parts, how="diagonal_relaxed").sort("c", "t", "p")
+        # the baselines' own scores, and each candidate's place among the customer's by them
+        return frame.with_columns(tifu_score(self.tifu_.alpha).alias("tifu")).with_columns(
+            pl.col("tifu").rank("ordinal", descending=True).over("c", "t").alias("tifu_rank"),
+            frequency_score().rank("ordinal", descending=True).over("c", "t").alias("freq_rank"),
+        )
 
-    def _labelled(self, cutoff: dt.date, until: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Candidates at ``cutoff`` labelled with each customer's next order before ``until``,
-        and the extension candidates (for the adoption model) labelled the same way."""
-        nxt = next_orders_after(self.lines_, cutoff, until)
-        targets = nxt.group_by("c").agg(pl.col("d").first().alias("t"))
-        snap = self._snapshot(cutoff)
+    def _lines_of(self, customers: pl.Series) -> pl.DataFrame:
+        """The engine's lines of ``customers`` (codes): slices of the lines sorted by customer
+        for a few, a join for many."""
+        wanted = customers.unique().sort().to_numpy().astype(np.int64)
+        if len(wanted) > 256:
+            return self.lines_.join(pl.DataFrame({"c": wanted}).cast(pl.UInt32), on="c", how="semi")
+        starts = np.searchsorted(self.line_index_, wanted, side="left")
+        ends = np.searchsorted(self.line_index_, wanted, side="right")
+        parts = [
+            self.lines_.slice(int(a), int(b - a))
+            for a, b in zip(starts, ends, strict=True)
+            if b > a
+        ]
+        return pl.concat(parts) if parts else self.lines_.clear()
+
+    def _labelled(self, snap: Snapshot, events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Candidates of ``events`` (``ev, c, o, t, valid``; one per customer) labelled with
+        the event's order, and the extension candidates (for the adoption model) labelled the
+        same way."""
+        targets = events.select("c", "t")
         frame = self._candidates(snap, targets)
-        truth = nxt.select("c", "p", pl.col("q").alias("q_actual"))
+        own = self._lines_of(events["c"])
+        truth = own.join(events.select("c", "o"), on=["c", "o"])
+        truth = truth.select("c", "p", pl.col("q").alias("q_actual"))
+        sizes = truth.group_by("c").agg(pl.len().cast(pl.Float64).alias("n_true"))
+        adopted, whole = self._adopted(own, events)
+        tags = (
+            events.select("c", EVENT, "valid")
+            .join(sizes, on="c", how="left")
+            .join(whole, on="c", how="left")
+        )
 
         def label(candidates: pl.DataFrame) -> pl.DataFrame:
             return (
                 candidates.join(truth, on=["c", "p"], how="left")
                 .with_columns(pl.col("q_actual").is_not_null().cast(pl.Int8).alias("label"))
+                .join(adopted, on=["c", "p"], how="left")
+                .with_columns(pl.col("adopted").fill_null(0))
+                .join(tags, on="c", how="left")
                 .sort("c", "t", "p")  # joins do not keep row order; sampling and boosting need one
             )
 
+        if frame.height == 0:
+            return frame, frame
         frame = label(frame)
         adoption = self._adoption_frame(snap, frame, targets, label)
-        # positives the candidates missed still count in the recall the model can reach
         self.coverage_.append(
             {
-                "cutoff": cutoff.isoformat(),
-                "customers": targets.height,
+                "anchor": snap.cutoff.isoformat(),
+                "events": events.height,
                 "positives": truth.height,
                 "covered": int(frame["label"].sum()),
             }
         )
         return frame, adoption
+
+    def _adopted(
+        self, own: pl.DataFrame, events: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """``c, p, adopted``: the products each event's customer bought within
+        ``adoption_orders`` orders from the event's; and ``c, horizon`` — whether the history
+        holds that many orders from it (else the count is cut short)."""
+        n = self.params_.novelties.adoption_orders
+        orders = order_table(own).select("c", "o", "k", "n_orders")
+        start = orders.join(events.select("c", "o"), on=["c", "o"]).select(
+            "c", pl.col("k").alias("_k0"), (pl.col("n_orders") - pl.col("k") >= n).alias("horizon")
+        )
+        within = orders.join(start, on="c").filter(
+            (pl.col("k") >= pl.col("_k0")) & (pl.col("k") < pl.col("_k0") + n)
+        )
+        adopted = (
+            own.join(within.select("c", "o"), on=["c", "o"])
+            .select("c", "p")
+            .unique()
+            .with_columns(pl.lit(1, dtype=pl.Int8).alias("adopted"))
+        )
+        return adopted, start.select("c", "horizon")
 
     def _adoption_frame(
         self,
@@ -252,7 +394,7 @@ class NextOrderModel:
         """Extension candidates of ``targets`` with the adoption features: the extension rows
         of the main candidates ``scored``, the snapshot's extra pairs, and ``objectives``
         pairs (``c, p``) not among them."""
-        novelty = self.params.novelties
+        novelty = self.params_.novelties
         extra = snap.extra.join(targets.select("c"), on="c")
         if objectives is not None and objectives.height:
             missing = (
@@ -260,7 +402,7 @@ class NextOrderModel:
                 .unique()
                 .join(scored.select("c", "p"), on=["c", "p"], how="anti")
                 .join(extra.select("c", "p"), on=["c", "p"], how="anti")
-                .join(self.lines_.select("c", "p").unique(), on=["c", "p"], how="anti")
+                .join(self.bought_, on=["c", "p"], how="anti")
             )
             if missing.height:
                 more = pair_scores(
@@ -276,7 +418,7 @@ class NextOrderModel:
         frame = pl.concat(parts, how="diagonal_relaxed")
         return pair_context(snap.window, snap.cutoff, self.context_, frame).sort("c", "t", "p")
 
-    # -- fitting -----------------------------------------------------------------------------
+    # -- fitting ---------------------------------------------------------------------------------
     def fit(
         self,
         orders: pl.DataFrame,
@@ -290,164 +432,192 @@ class NextOrderModel:
         last order); ``products`` and ``customers`` (optional) give pack sizes, categories,
         margins, segments and coordinates to the novelties."""
         started = time.perf_counter()
-        p = self.params
-        dates = orders["order_date"]
-        self.cutoff_: dt.date = cutoff or (_date(dates.max()) + dt.timedelta(days=1))
+        p = self.params_
+        self.cutoff_: dt.date = cutoff or (_date(orders["order_date"].max()) + dt.timedelta(days=1))
         history = orders.filter(pl.col("order_date") < self.cutoff_)
         if history.height == 0:
             raise ValueError(f"no order lines before {self.cutoff_} to learn from")
-        self.spacing_ = p.spacing_days or _spacing_of(history, self.cutoff_)
-        # only the look-back window of the oldest training cut-off is read line by line;
+        self.spacing_ = p.spacing_days or _spacing_of(history)
+        # each customer's look-back before its oldest training event is read line by line;
         # first dates (tenure, product age) and identifiers come from the whole history
-        oldest = self.cutoff_ - dt.timedelta(days=self.spacing_ * p.train_cutoffs + p.lookback_days)
         firsts = history.lazy().select("customer_id", "product_id", "order_date")
-        first_customer = firsts.group_by("customer_id").agg(
-            pl.col("order_date").min().alias("c_first")
+        first_customer = (
+            firsts.group_by("customer_id")
+            .agg(pl.col("order_date").min().alias("c_first"))
+            .collect()
         )
-        first_product = firsts.group_by("product_id").agg(
-            pl.col("order_date").min().alias("first_d")
+        first_product = (
+            firsts.group_by("product_id").agg(pl.col("order_date").min().alias("first_d")).collect()
         )
         lines, codes = encode(
-            history.filter(pl.col("order_date") >= oldest),
+            _recent_part(history, self.cutoff_, self.spacing_, p),
             products,
-            customers=first_customer.select("customer_id").collect(),
-            known_products=first_product.select("product_id").collect(),
+            customers=first_customer.select("customer_id"),
+            known_products=first_product.select("product_id"),
         )
         self.codes_ = codes
         self.lines_ = lines
-        self.first_seen_ = codes.products.join(first_product.collect(), on="product_id").select(
+        self.line_index_ = lines["c"].to_numpy().astype(np.int64)
+        self.first_seen_ = codes.products.join(first_product, on="product_id").select(
             "p", "first_d"
         )
-        self.first_order_ = codes.customers.join(first_customer.collect(), on="customer_id").select(
+        self.first_order_ = codes.customers.join(first_customer, on="customer_id").select(
             "c", "c_first"
         )
-        self.packs_ = _packs(products, codes)
+        self.packs_, self.inferred_packs_ = _packs(products, codes, lines)
         self.context_: Context = build_context(
             codes, customers, products, geo_neighbours=p.novelties.geo_neighbours
         )
+        self.bought_ = lines.select("c", "p").unique()
+        progress("tuning the customer vectors (TIFU-KNN)", 0.02)
+        seconds: dict[str, float] = {"reading": time.perf_counter() - started}
+        clock = time.perf_counter()
+        self.tifu_, self.tifu_recall_ = self._tuned_tifu()
+        seconds["tuning"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        events, anchors = training_events(
+            lines, self.cutoff_, step_days=self.spacing_, params=p.events
+        )
         self.coverage_: list[dict[str, Any]] = []
-        cutoffs = [
-            self.cutoff_ - dt.timedelta(days=self.spacing_ * j)
-            for j in range(1, p.train_cutoffs + 1)
-        ]
-        first_day = _date(dates.min())
-        cutoffs = [c for c in cutoffs if c > first_day]
         frames: list[pl.DataFrame] = []
         adoption: list[pl.DataFrame] = []
-        for i, cut in enumerate(cutoffs):
-            progress(f"training cut-off {cut}", 0.05 + 0.6 * i / max(1, len(cutoffs)))
-            frame, extension = self._labelled(cut, self.cutoff_)
-            frame = frame.with_columns(pl.lit(i, dtype=pl.Int32).alias("_cut"))
-            if i > 0:
-                frame = _subsample(frame, p.negative_rate, p.seed + i)
-                extension = _subsample(extension, p.negative_rate, p.seed + i)
-            frames.append(frame)
-            adoption.append(extension)
-        self.fitted_on_ = {"cutoffs": [c.isoformat() for c in cutoffs]}
-        self.has_model_ = len(frames) >= 2 and all(f.height for f in frames)
-        if self.has_model_:
-            valid = frames[0]
-            train = pl.concat(frames[1:], how="diagonal_relaxed")
-            if train.height > p.max_train_rows:
-                train = train.sample(p.max_train_rows, seed=p.seed)
-            progress("learning", 0.7)
-            if self.keep_training_data:
-                self.training_data_ = (train, valid)
-            self._fit_classifier(train, valid)
-            progress("quantities", 0.9)
-            self.quantity_model_ = QuantityModel(seed=p.seed, threads=p.threads).fit(train, valid)
-            self.train_rows_ = train.height
-            progress("adoption", 0.95)
-            self.adoption_ = AdoptionModel(seed=p.seed, threads=p.threads).fit(
-                pl.concat(adoption[1:], how="diagonal_relaxed"), adoption[0]
-            )
-        else:
-            self.quantity_model_ = QuantityModel()
-            self.adoption_ = AdoptionModel()
-            self.train_rows_ = 0
+        used = sorted(set(events["a"].to_list()))
+        for i, anchor in enumerate(used):
+            progress(f"training examples before {anchor}", 0.05 + 0.6 * i / max(1, len(used)))
+            group = events.filter(pl.col("a") == anchor)
+            snap = self._snapshot(anchor, group["c"].to_numpy())
+            for slot in range(int(group["slot"].max()) + 1):  # type: ignore[arg-type]
+                frame, extension = self._labelled(snap, group.filter(pl.col("slot") == slot))
+                if frame.height:
+                    frames.append(frame)
+                    adoption.append(extension)
+        train, valid = _split(frames, p)
+        adoption_train, adoption_valid = _split(adoption, p)
+        self.development_rate_ = development_rate(valid if valid.height else train)
+        self.prior_ = fit_acceptance_prior(
+            pl.concat(adoption, how="diagonal_relaxed").filter(pl.col("horizon"))
+            if adoption
+            else pl.DataFrame()
+        )
+        seconds["examples"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        if self.keep_training_data:
+            self.training_data_ = (train, valid)
+        progress("learning", 0.7)
+        self.ranking_: Ranking = fit_ranking(
+            train, valid, p.ranker, alpha=self.tifu_.alpha, seed=p.seed, threads=p.threads
+        )
+        progress("quantities", 0.9)
+        self.quantity_model_ = QuantityModel(seed=p.seed, threads=p.threads).fit(train, valid)
+        progress("adoption", 0.95)
+        self.adoption_ = AdoptionModel(seed=p.seed, threads=p.threads).fit(
+            adoption_train, adoption_valid
+        )
+        seconds["learning"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         self.snapshot_ = self._snapshot(self.cutoff_)
+        seconds["snapshot"] = time.perf_counter() - clock
         self.development_ = development_table(
             self.snapshot_.window, self.cutoff_, self.context_, p.novelties
         )
-        self.bought_ = self.lines_.select("c", "p").unique()
         self.fallback_ = _popularity(self.lines_, self.cutoff_, self.codes_.n_products)
+        self.fitted_on_ = {
+            "cutoff": self.cutoff_.isoformat(),
+            "spacing_days": self.spacing_,
+            "anchors": [a.isoformat() for a in anchors],
+            "events": events.height,
+            "validation_events": int(events["valid"].sum()) if events.height else 0,
+            "training_rows": train.height,
+            "seconds": {k: round(v, 1) for k, v in seconds.items()},
+        }
         self.fit_seconds_ = time.perf_counter() - started
         progress("fitted", 1.0)
         return self
 
-    def _fit_classifier(self, train: pl.DataFrame, valid: pl.DataFrame) -> None:
-        with warnings.catch_warnings():
-            # LightGBM >= 4.7 renames eval_set; the old name works in every supported version
-            warnings.filterwarnings("ignore", message=".*eval_set.*deprecated")
-            self._fit_trees(train, valid)
+    def _tuned_tifu(self) -> tuple[TifuParams, float]:
+        """The customer vectors' parameters: tuned on each customer's last order of the
+        history (TIFU-KNN's own recall, the engine's grid), or the given ones."""
+        p = self.params_
+        if not p.tune_tifu:
+            return p.tifu, float("nan")
+        tuned, recall = tune_tifu(
+            self.lines_,
+            self.codes_.n_customers,
+            self.codes_.n_products,
+            validation=last_order_validation,
+            grid=ENGINE_GRID,
+        )
+        if math.isnan(recall):  # nothing to tune on: keep the given parameters
+            return p.tifu, recall
+        return tuned, recall
 
-    def _fit_trees(self, train: pl.DataFrame, valid: pl.DataFrame) -> None:
-        """Boosted trees ranking each customer's candidates (LambdaRank on the customer's next
-        order, or a binary classifier), early-stopped and calibrated on ``valid``."""
-        p = self.params
-        common: dict[str, Any] = {
-            "n_estimators": p.n_estimators,
-            "learning_rate": p.learning_rate,
-            "num_leaves": p.num_leaves,
-            "min_child_samples": p.min_child_samples,
-            "subsample": 0.8,
-            "subsample_freq": 1,
-            "colsample_bytree": p.feature_fraction,
-            "reg_lambda": 1.0,
-            "random_state": p.seed,
-            "n_jobs": p.threads,
-            "verbose": -1,
-            "deterministic": True,
-            "force_row_wise": True,
-        }
-        stop: list[Callable[..., Any]] = [
-            lgb.early_stopping(p.early_stopping_rounds, verbose=False)
-        ]
-        if p.objective == "lambdarank":
-            train = _with_positives(train).sort("_cut", "c", "p")
-            valid_sorted = _with_positives(valid).sort("_cut", "c", "p")
-            ranker = lgb.LGBMRanker(objective="lambdarank", **common)
-            ranker.fit(
-                train.select(FEATURES).to_numpy(),
-                train["label"].to_numpy(),
-                group=_group_sizes(train),
-                eval_set=[
-                    (valid_sorted.select(FEATURES).to_numpy(), valid_sorted["label"].to_numpy())
-                ],
-                eval_group=[_group_sizes(valid_sorted)],
-                eval_at=[10],
-                callbacks=stop,
+    # -- scoring ---------------------------------------------------------------------------------
+    def _groups(self, targets: pl.DataFrame) -> Iterator[tuple[Snapshot, pl.DataFrame]]:
+        """Targets (``c, t``) by the snapshot they are scored with, one date per customer in
+        each group: a target dated after the history uses the snapshot at its end; one dated
+        inside it, a snapshot before its date (anchors spread over the targets' dates)."""
+        p = self.params_
+        targets = targets.select("c", "t").unique().sort("c", "t")
+        after = targets.filter(pl.col("t") >= self.cutoff_)
+        inside = targets.filter(pl.col("t") < self.cutoff_)
+        groups: list[tuple[dt.date | None, pl.DataFrame]] = []
+        if after.height:
+            groups.append((None, after))
+        if inside.height:
+            anchors = merge_anchors(
+                spread_dates(inside["t"], p.events.anchors), max(1, self.spacing_)
             )
-            model: lgb.LGBMModel = ranker
-        elif p.objective == "binary":
-            classifier = lgb.LGBMClassifier(**common)
-            classifier.fit(
-                train.select(FEATURES).to_numpy(),
-                train["label"].to_numpy(),
-                eval_set=[(valid.select(FEATURES).to_numpy(), valid["label"].to_numpy())],
-                callbacks=stop,
-            )
-            model = classifier
-        else:
-            raise ValueError(f"unknown objective {p.objective!r}: lambdarank or binary")
-        self.classifier_ = model
-        raw = self._raw_scores(valid)
-        y_valid = valid["label"].to_numpy()
-        self.calibrator_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-        self.calibrator_.fit(raw, y_valid)
-        self.validation_ = {
-            "rows": valid.height,
-            "positives": int(y_valid.sum()),
-            "best_iteration": int(model.best_iteration_ or p.n_estimators),
-        }
+            placed = assign_anchors(inside, anchors)
+            groups.extend((a, placed.filter(pl.col("a") == a).drop("a")) for a in anchors)
+        for anchor, group in groups:
+            if group.height == 0:
+                continue
+            snap = self.snapshot_ if anchor is None else self._cached_snapshot(anchor, group)
+            slots = group.with_columns(pl.int_range(pl.len()).over("c").alias("_slot"))
+            for slot in range(int(slots["_slot"].max()) + 1):  # type: ignore[arg-type]
+                yield snap, slots.filter(pl.col("_slot") == slot).drop("_slot")
 
-    def _raw_scores(self, frame: pl.DataFrame) -> np.ndarray:
-        x = frame.select(FEATURES).to_numpy()
-        if isinstance(self.classifier_, lgb.LGBMClassifier):
-            return np.asarray(self.classifier_.predict_proba(x))[:, 1]
-        return np.asarray(self.classifier_.predict(x))
+    def _cached_snapshot(self, anchor: dt.date, group: pl.DataFrame) -> Snapshot:
+        """The snapshot at ``anchor`` for the customers of ``group``, kept for the next
+        scoring of the same targets (novelties after candidates)."""
+        rows = group["c"].unique().sort().to_numpy().astype(np.int64)
+        key = (anchor, rows.tobytes())
+        cache: dict[tuple[dt.date, bytes], Snapshot] = self.__dict__.setdefault("_snapshots", {})
+        if key not in cache:
+            while len(cache) >= 8:
+                cache.pop(next(iter(cache)))
+            cache[key] = self._snapshot(anchor, rows)
+        return cache[key]
 
-    # -- scoring -----------------------------------------------------------------------------
+    def score_candidates(self, targets: pl.DataFrame) -> pl.DataFrame:
+        """Every candidate of each target (``c, t``: customer code and order date) with
+        ``probability``, ``score`` (for ranking), ``quantity``, ``lapsed`` and the features
+        reasons are made of. A target dated inside the history is scored as of its date: the
+        customer's lines before it, and snapshots of what was known before it."""
+        parts = [self._scored(snap, group) for snap, group in self._groups(targets)]
+        parts = [part for part in parts if part.height]
+        if not parts:
+            return pl.DataFrame(schema=_EMPTY_SCORED)
+        return pl.concat(parts, how="diagonal_relaxed")
+
+    def _scored(self, snap: Snapshot, targets: pl.DataFrame) -> pl.DataFrame:
+        """``score_candidates`` of targets sharing a snapshot, one date per customer."""
+        p = self.params_
+        frame = self._candidates(snap, targets)
+        if frame.height == 0:
+            return frame
+        raw = self.ranking_.raw(frame)
+        interval = pl.coalesce(pl.col("c_gap"), pl.lit(90.0))
+        threshold = pl.max_horizontal(
+            interval * p.lapsed_intervals, pl.lit(float(p.lapsed_min_days))
+        )
+        return frame.with_columns(
+            pl.Series("score", raw, dtype=pl.Float64),
+            pl.Series("probability", self.ranking_.probability(frame, raw), dtype=pl.Float64),
+            pl.Series("_q", self.quantity_model_.predict(frame), dtype=pl.Float64),
+            (pl.col("days_since_c") > threshold).fill_null(False).alias("lapsed"),
+        ).with_columns(rounded(pl.col("_q")).alias("quantity"))
+
     def prepare(self, targets: pl.DataFrame, objectives: pl.DataFrame | None = None) -> Scored:
         """Score every candidate of the targets (``customer_id, order_date``) once: the result
         serves ``recommend`` in both modes and ``unseen_ranking`` without scoring again."""
@@ -458,10 +628,10 @@ class NextOrderModel:
         )
         known = coded.filter(pl.col("c").is_not_null()).select("c", "t").unique().sort("c", "t")
         # a delisted product (or another maker's) is never proposed, however usual it was
-        scored = self.score(known).filter(self._offerable())
+        scored = self.score_candidates(known).filter(self._offerable())
         novelties = self.score_novelties(scored, known, objectives) if scored.height else None
         if novelties is not None:
-            novelties = novelties.filter(self._offerable())
+            novelties = novelties.filter(self._offerable()) if novelties.height else None
         return Scored(coded, scored, novelties)
 
     def _offerable(self) -> pl.Expr:
@@ -507,11 +677,18 @@ class NextOrderModel:
             customer_ids=self.codes_.customers,
             product_ids=self.codes_.products,
             bought=self.bought_,
-            max_novelties=self.params.novelties.max_novelties,
+            max_novelties=self.params_.novelties.max_novelties,
+            lapsed_lines=self.params_.lapsed_lines,
+            ranked_by=self.ranking_.scorer,
         )
         if mode == "rank" or novelties is None:
             return lines
-        offers = self.novelty_lines(scored, novelties, resting, acceptance, promote)
+        # a lapsed customer is asked back first: no novelty until it orders again
+        lapsed = lines.filter(pl.col("lapsed")).select("customer_id", "order_date").unique()
+        usual = lines.filter(pl.col("kind") == LineKind.USUAL.value)
+        offers = self.novelty_lines(
+            scored, novelties, resting, acceptance, promote, usual=usual
+        ).join(lapsed, on=["customer_id", "order_date"], how="anti")
         return merge_novelties(lines, offers, top)
 
     def unseen_ranking(self, targets: pl.DataFrame | Scored, top: int = 10) -> pl.DataFrame:
@@ -549,9 +726,15 @@ class NextOrderModel:
         ``kind``, ``weight`` and ``objective_scope`` (objectives) and ``segment``.
         ``scored``: the main candidates of the same targets (``score``)."""
         wanted = objective_pairs(objectives, targets, self.context_, self.codes_)
-        frame = self._adoption_frame(self.snapshot_, scored, targets, objectives=wanted)
-        if frame.height == 0:
-            return frame
+        parts = []
+        for snap, group in self._groups(targets):
+            mine = scored.join(group, on=["c", "t"], how="semi")
+            if mine.height:
+                parts.append(self._adoption_frame(snap, mine, group, objectives=wanted))
+        parts = [part for part in parts if part.height]
+        if not parts:
+            return pl.DataFrame()
+        frame = pl.concat(parts, how="diagonal_relaxed")
         frame = frame.drop([c for c in ("score", "probability", "_q", "quantity") if c in frame])
         frame = frame.with_columns(
             pl.Series("p_adopt", self.adoption_.predict(frame), dtype=pl.Float64),
@@ -575,11 +758,14 @@ class NextOrderModel:
         resting: pl.DataFrame | None = None,
         acceptance: Acceptance | None = None,
         promote: Promote | None = None,
+        usual: pl.DataFrame | None = None,
     ) -> pl.DataFrame:
         """The novelties shown (gated), as id lines with ``kind``, ``probability``
         (acceptance), ``model_probability`` (before feedback calibration), ``quantity``,
-        ``promotion_id``, ``reason`` and ``expected_value``."""
-        p = self.params.novelties
+        ``promotion_id``, ``reason`` and ``expected_value``. ``usual``: the usual lines of
+        the proposals (``customer_id, order_date, product_id``); a development line raises
+        the quantity of one of them, so products outside them are not developed."""
+        p = self.params_.novelties
         ctx = self.context_
         margin = ctx.products.select("p", "margin", "offerable")
         development = (
@@ -590,7 +776,7 @@ class NextOrderModel:
                     pl.col("_q") * (pl.col("peer_rate") / pl.col("own_rate")).clip(1.25, 2.0)
                 ).alias("quantity"),
                 pl.col("quantity").alias("_usual_q"),
-                (pl.col("probability") * p.development_acceptance).alias("model_probability"),
+                (pl.col("probability") * self.development_rate_).alias("model_probability"),
                 pl.lit(LineKind.DEVELOPMENT.value).alias("kind"),
             )
             .join(margin, on="p")
@@ -604,7 +790,7 @@ class NextOrderModel:
         extension = (
             novelties.join(margin.filter(pl.col("offerable")), on="p")
             .with_columns(
-                acceptance_prior().alias("model_probability"),
+                acceptance_prior(self.prior_).alias("model_probability"),
                 (pl.col("quantity") * pl.col("margin") * pl.col("weight").fill_null(1.0)).alias(
                     "value_per_acceptance"
                 ),
@@ -625,6 +811,18 @@ class NextOrderModel:
             [development.select(columns), extension.select(columns)], how="vertical_relaxed"
         ).with_columns(pl.col("model_probability").clip(0.0, 1.0))
         offers = self.codes_.decode(offers).rename({"t": "order_date"})
+        if usual is not None:
+            developed = pl.col("kind") == LineKind.DEVELOPMENT.value
+            offers = pl.concat(
+                [
+                    offers.filter(~developed),
+                    offers.filter(developed).join(
+                        usual.select("customer_id", "order_date", "product_id"),
+                        on=["customer_id", "order_date", "product_id"],
+                        how="semi",
+                    ),
+                ]
+            )
         if resting is not None and resting.height:
             offers = offers.join(
                 resting.select("customer_id", "product_id").unique(),
@@ -668,26 +866,31 @@ class NextOrderModel:
                 return shown
             pool = pool.join(shown.select(ids), on=ids, how="semi")
 
-    def score(self, targets: pl.DataFrame) -> pl.DataFrame:
-        """Every candidate of each target (``c, t``: customer code and order date) with
-        ``probability``, ``score`` (for ranking), ``quantity`` and the features reasons are
-        made of."""
-        frame = self._candidates(self.snapshot_, targets)
-        if frame.height:
-            if self.has_model_:
-                raw = self._raw_scores(frame)
-                prob = self.calibrator_.predict(raw)
-            else:
-                raw = frame.select(_heuristic()).to_series().to_numpy()
-                prob = np.clip(raw, 0.0, 1.0)
-            quantity = self.quantity_model_.predict(frame)
-            frame = frame.with_columns(
-                pl.Series("score", raw, dtype=pl.Float64),
-                pl.Series("probability", prob, dtype=pl.Float64),
-                pl.Series("_q", quantity, dtype=pl.Float64),
-            ).with_columns(rounded(pl.col("_q")).alias("quantity"))
-            return frame
-        return pl.DataFrame(schema=_EMPTY_SCORED)
+    def summary(self) -> dict[str, Any]:
+        """What the fit did, for the command's summary and the model's manifest: the training
+        events and rows, which ranking serves and why, the validation recall of each."""
+        ranking = self.ranking_
+        return {
+            **self.fitted_on_,
+            "ranked_by": ranking.scorer,
+            "degraded": ranking.degraded,
+            "validation": ranking.validation,
+            "tifu": {
+                "group_size": self.tifu_.group_size,
+                "within_decay": self.tifu_.within_decay,
+                "group_decay": self.tifu_.group_decay,
+                "k": self.tifu_.k,
+                "alpha": self.tifu_.alpha,
+                "metric": self.tifu_.metric,
+                "tuning_recall@10": self.tifu_recall_,
+            },
+            "quantities": {
+                "correction": self.quantity_model_.correction_ is not None,
+                "inferred_selling_multiples": self.inferred_packs_,
+            },
+            "adoption": {"learned": self.adoption_.learned, **self.adoption_.summary_},
+            "fit_seconds": self.fit_seconds_,
+        }
 
     @property
     def n_products(self) -> int:
@@ -704,27 +907,39 @@ def _date(value: object) -> dt.date:
     return value
 
 
-def _packs(products: pl.DataFrame | None, codes: Codes) -> pl.DataFrame | None:
-    if products is None or "pack_size" not in products.columns:
-        return None
-    packs = (
-        products.select("product_id", pl.col("pack_size").alias("pack"))
-        .filter(pl.col("pack").is_not_null())
-        .join(codes.products, on="product_id")
-        .select("p", "pack")
-    )
-    return packs if packs.height else None
+def _packs(
+    products: pl.DataFrame | None, codes: Codes, lines: pl.DataFrame
+) -> tuple[pl.DataFrame | None, int]:
+    """``p, pack``: the products' pack sizes where the products table gives them, else the
+    selling multiple their past quantities show (``quantities.selling_multiples``); and how
+    many were inferred."""
+    given = pl.DataFrame(schema={"p": pl.UInt32, "pack": pl.Float64})
+    if products is not None and "pack_size" in products.columns:
+        given = (
+            products.select("product_id", pl.col("pack_size").cast(pl.Float64).alias("pack"))
+            .filter(pl.col("pack").is_not_null())
+            .join(codes.products, on="product_id")
+            .select("p", "pack")
+        )
+    inferred = selling_multiples(lines).join(given, on="p", how="anti")
+    packs = pl.concat([given, inferred.select("p", pl.col("pack").cast(pl.Float64))])
+    return (packs if packs.height else None), inferred.height
 
 
-def _with_positives(frame: pl.DataFrame) -> pl.DataFrame:
-    """Only the customers (of each cut-off) with at least one ordered candidate: the others
-    teach a ranker nothing."""
-    return frame.filter(pl.col("label").max().over("_cut", "c") == 1)
-
-
-def _group_sizes(frame: pl.DataFrame) -> np.ndarray:
-    """Sizes of consecutive (cut-off, customer) groups of a frame sorted by them."""
-    return frame.group_by("_cut", "c", maintain_order=True).len()["len"].to_numpy()
+def _split(frames: list[pl.DataFrame], p: EngineParams) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Training rows (a random ``negative_rate`` of the negatives, at most
+    ``max_train_rows``) and validation rows of the events' candidates."""
+    if not frames:
+        empty = pl.DataFrame(
+            schema={EVENT: pl.UInt32, "c": pl.UInt32, "p": pl.UInt32, "label": pl.Int8}
+        )
+        return empty, empty
+    frame = pl.concat(frames, how="diagonal_relaxed")
+    valid = frame.filter(pl.col("valid"))
+    train = _subsample(frame.filter(~pl.col("valid")), p.negative_rate, p.seed)
+    if train.height > p.max_train_rows:
+        train = train.sample(p.max_train_rows, seed=p.seed)
+    return train.sort(EVENT, "p"), valid.sort(EVENT, "p")
 
 
 def _subsample(frame: pl.DataFrame, rate: float, seed: int) -> pl.DataFrame:
@@ -773,13 +988,8 @@ _EMPTY_SCORED = {
     "_q": pl.Float64,
     "quantity": pl.Float64,
     "reason": pl.String,
+    "lapsed": pl.Boolean,
 }
-
-
-def _heuristic() -> pl.Expr:
-    """A ranking score when there is too little history to learn from: recency-weighted
-    share of the customer's orders, or the neighbours' score for products it never bought."""
-    return pl.when(pl.col("seen") == 1).then(pl.col("rw_1")).otherwise(0.5 * pl.col("nb_share"))
 
 
 def _rank_extensions(scored: pl.DataFrame, novelties: pl.DataFrame) -> pl.DataFrame:

@@ -90,8 +90,8 @@ def nearest_neighbours(
 ) -> IntArray:
     """The ``k`` nearest other customers of each row (``-1`` where fewer exist), best first.
 
-    Customers without any product are never anyone's neighbour. Similarities are computed by
-    chunks of at most ``cells`` customer pairs.
+    Customers without any product are never anyone's neighbour and have none. Similarities
+    are computed by chunks of at most ``cells`` customer pairs.
     """
     n = vectors.shape[0]
     chunk = max(16, min(4096, cells // max(1, n)))
@@ -123,6 +123,7 @@ def nearest_neighbours(
         top = np.take_along_axis(top, order, axis=1)
         top_scores = np.take_along_axis(top_scores, order, axis=1)
         top[~np.isfinite(top_scores)] = -1
+        top[empty[ids]] = -1  # a customer without products has no neighbours
         result[block, :k_eff] = top
     return result
 

@@ -35,18 +35,17 @@ Everything is pure computation on frames with integer codes ``c`` (customer) and
 from __future__ import annotations
 
 import datetime as dt
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import lightgbm as lgb
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
-from sklearn.linear_model import LogisticRegression
+from sklearn.exceptions import NotFittedError
 
 from salescope.domain.statuses import LineKind
+from salescope.orders.boosting import Isotonic, Platt, Trees, boosted, logit
 from salescope.orders.history import Codes
 
 
@@ -55,12 +54,12 @@ class NoveltyParams:
     """Knobs of the novelties (loadable with the engine's TOML, table ``novelties``)."""
 
     max_novelties: int = 3
-    min_probability: float = 0.3  # acceptance probability to show an extension / development
-    min_objective_probability: float = 0.2  # the business wants these: a lower bar
+    min_probability: float = 0.02  # acceptance probability to show an extension / development
+    min_objective_probability: float = 0.01  # the business wants these: a lower bar
     min_value: float = 0.0  # expected margin of the line (probability x quantity x unit margin)
     lapsed_days: int = 365  # bought before, but not in this many days: an extension again
+    adoption_orders: int = 1  # adopted: bought within this many orders (acceptance prior)
     development_ratio: float = 0.5  # buys less than this share of its peers' monthly quantity
-    development_acceptance: float = 0.5  # prior chance it takes the larger quantity
     geo_neighbours: int = 20  # nearby customers for geo_share
     segment_candidates: int = 20  # segment favourites a customer lacks, as candidates
     launch_days: int = 120  # products first sold (or launched) this recently are launches
@@ -375,63 +374,55 @@ def adoption_rows(frame: pl.DataFrame, lapsed_days: int) -> pl.DataFrame:
 
 
 class AdoptionModel:
-    """P(a product the customer lacks is in its next order), LightGBM + Platt scaling."""
+    """P(a product the customer lacks is in its next order), LightGBM + Platt scaling.
 
-    def __init__(self, *, seed: int = 0, threads: int = 2) -> None:
+    Fitted states: ``trees_`` and ``platt_`` when there were enough adoptions to learn from;
+    None for both when not, and then a transparent score stands in (neighbours', segment's
+    and nearby shops' shares, scaled by the customer's appetite for new products)."""
+
+    def __init__(self, *, n_estimators: int = 600, seed: int = 0, threads: int = 2) -> None:
+        self.n_estimators = n_estimators
         self.seed = seed
         self.threads = threads
 
     def fit(self, train: pl.DataFrame, valid: pl.DataFrame) -> AdoptionModel:
         """Learn from labelled extension candidates; ``valid`` (a later cut-off) stops the
-        boosting and calibrates. Too few positives: a transparent score instead."""
-        self.fitted_ = int(train["label"].sum()) >= 20 and int(valid["label"].sum()) >= 5
+        boosting and calibrates. Too few positives: the transparent score instead."""
+        self.trees_: Trees | None = None
+        self.platt_: Platt | None = None
         self.summary_: dict[str, Any] = {
             "train_rows": train.height,
-            "train_positives": int(train["label"].sum()),
+            "train_positives": int(train["label"].sum()) if train.height else 0,
             "valid_rows": valid.height,
-            "valid_positives": int(valid["label"].sum()),
+            "valid_positives": int(valid["label"].sum()) if valid.height else 0,
         }
-        if not self.fitted_:
+        if self.summary_["train_positives"] < 20 or self.summary_["valid_positives"] < 5:
             return self
-        classifier = lgb.LGBMClassifier(
-            n_estimators=600,
-            learning_rate=0.05,
-            num_leaves=15,
-            min_child_samples=100,
-            subsample=0.8,
-            subsample_freq=1,
-            colsample_bytree=0.7,
-            reg_lambda=1.0,
-            random_state=self.seed,
-            n_jobs=self.threads,
-            verbose=-1,
-            deterministic=True,
-            force_row_wise=True,
+        self.trees_ = boosted(
+            "binary",
+            _x(train),
+            train["label"].to_numpy(),
+            valid=(_x(valid), valid["label"].to_numpy()),
+            n_estimators=self.n_estimators,
+            seed=self.seed,
+            threads=self.threads,
         )
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*eval_set.*deprecated")
-            classifier.fit(
-                _x(train),
-                train["label"].to_numpy(),
-                eval_set=[(_x(valid), valid["label"].to_numpy())],
-                callbacks=[lgb.early_stopping(50, verbose=False)],
-            )
-        self.classifier_ = classifier
-        raw = self._logit(valid)
-        self.platt_ = LogisticRegression(C=1e4).fit(raw[:, None], valid["label"].to_numpy())
-        self.summary_["best_iteration"] = int(classifier.best_iteration_ or 600)
+        self.platt_ = Platt.fit(logit(self.trees_.predict(_x(valid))), valid["label"].to_numpy())
+        self.summary_["best_iteration"] = self.trees_.iterations
         return self
 
-    def _logit(self, frame: pl.DataFrame) -> np.ndarray:
-        p = np.asarray(self.classifier_.predict_proba(_x(frame)))[:, 1]
-        p = np.clip(p, 1e-6, 1 - 1e-6)
-        return np.asarray(np.log(p / (1 - p)), dtype=np.float64)
+    @property
+    def learned(self) -> bool:
+        """Whether the probabilities come from the learned model (not the stand-in)."""
+        return self.trees_ is not None
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """Calibrated probabilities, one per row of ``frame``."""
+        if not hasattr(self, "trees_"):
+            raise NotFittedError("AdoptionModel.predict before fit")
         if frame.height == 0:
             return np.zeros(0)
-        if not getattr(self, "fitted_", False):
+        if self.trees_ is None or self.platt_ is None:
             fallback = frame.select(
                 (
                     0.5 * pl.col("nb_share").fill_null(0.0)
@@ -441,23 +432,61 @@ class AdoptionModel:
                 * pl.col("c_new_share").fill_null(0.05).clip(0.01, 1.0)
             )
             return fallback.to_series().to_numpy().astype(np.float64)
-        return np.asarray(self.platt_.predict_proba(self._logit(frame)[:, None]))[:, 1]
+        return self.platt_.predict(logit(self.trees_.predict(_x(frame))))
 
 
 def _x(frame: pl.DataFrame) -> np.ndarray:
     return frame.select(pl.col(f).cast(pl.Float64) for f in ADOPTION_FEATURES).to_numpy()
 
 
-def acceptance_prior() -> pl.Expr:
-    """Acceptance of a proposed extension before any feedback: the share of the customer's
-    most similar customers that buy the product (its segment's share when no neighbour does).
+def similar_share() -> pl.Expr:
+    """The evidence behind a novelty's acceptance: the share of the customer's most similar
+    customers that buy the product (its segment's share when no neighbour does).
 
     Natural adoption (``p_adopt``) is not used here: in history it mostly measures how hard a
     product was pushed (launches, must-sell campaigns), not how likely a shop is to say yes
     when it is offered; on the demo company, where the true acceptance is known, the
-    neighbours' share ranks it far better. Feedback recalibrates the scale."""
+    neighbours' share ranks it far better."""
     nb = pl.col("nb_share").fill_null(0.0)
     return pl.when(nb > 0).then(nb).otherwise(pl.col("seg_share").fill_null(0.0))
+
+
+def development_rate(rows: pl.DataFrame, step: float = 1.25) -> float:
+    """How often, in the history, a customer's order of a product it buys held at least
+    ``step`` times its usual quantity (the median of its last three): the chance, before any
+    feedback, that it takes a development line's larger quantity when it orders the product.
+    ``rows``: labelled repeat candidates (``seen``, ``label``, ``q_actual``, ``q_med3``)."""
+    if rows.height == 0 or "q_actual" not in rows.columns:
+        return 0.0
+    ordered = rows.filter((pl.col("label") == 1) & (pl.col("seen") == 1))
+    if ordered.height == 0:
+        return 0.0
+    larger = ordered.select((pl.col("q_actual") >= step * pl.col("q_med3")).mean()).item()
+    return float(larger or 0.0)
+
+
+def fit_acceptance_prior(rows: pl.DataFrame) -> Isotonic | None:
+    """The acceptance before any feedback, on the history's own scale: how often shops
+    adopted — bought within their next ``adoption_orders`` orders — a product they lacked,
+    against the share of their similar shops buying it (isotonic regression over extension
+    candidates with ``adopted``). None when the history holds no adoption to learn from;
+    feedback recalibrates it either way."""
+    if rows.height == 0 or "adopted" not in rows.columns or int(rows["adopted"].sum()) < 5:
+        return None
+    share = rows.select(similar_share()).to_series().to_numpy().astype(np.float64)
+    return Isotonic.fit(share, rows["adopted"].to_numpy().astype(np.float64))
+
+
+def acceptance_prior(prior: Isotonic | None) -> pl.Expr:
+    """A novelty's acceptance before feedback: ``similar_share`` through the history's
+    adoption curve (``fit_acceptance_prior``), or the share itself when there is none."""
+    share = similar_share()
+    if prior is None:
+        return share
+    return share.map_batches(
+        lambda s: pl.Series(prior.predict(s.to_numpy().astype(np.float64))),
+        return_dtype=pl.Float64,
+    )
 
 
 # -- development ------------------------------------------------------------------------------
@@ -658,6 +687,8 @@ def merge_novelties(lines: pl.DataFrame, offers: pl.DataFrame, top: int | None) 
     key = ["customer_id", "order_date"]
     columns = lines.columns
     order = lines.with_row_index("_row").group_by(key).agg(pl.col("_row").min().alias("_first"))
+    if "lapsed" in columns and "lapsed" not in offers.columns:
+        offers = offers.with_columns(pl.lit(False).alias("lapsed"))  # gated out when lapsed
     shown = offers.with_columns(
         pl.lit(1).alias("_block"),
         pl.int_range(pl.len()).over(key).alias("_pos"),

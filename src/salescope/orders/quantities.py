@@ -10,11 +10,11 @@ when they were whole numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import lightgbm as lgb
 import numpy as np
 import polars as pl
+from sklearn.exceptions import NotFittedError
+
+from salescope.orders.boosting import Trees, boosted
 
 QUANTITY_FEATURES: tuple[str, ...] = (
     "q_last",
@@ -54,20 +54,25 @@ def wape(predicted: np.ndarray, actual: np.ndarray) -> float:
     return float(np.sum(np.abs(predicted - actual)) / total) if total > 0 else float("nan")
 
 
-@dataclass
 class QuantityModel:
-    """Learned multiplicative correction of the base quantity."""
+    """Learned multiplicative correction of the base quantity.
 
-    n_estimators: int = 200
-    seed: int = 0
-    threads: int = 2
+    Fitted states: ``correction_`` holds the trees when they beat the base on the validation
+    period, None when the base is kept (too few lines, or no gain)."""
+
+    def __init__(self, *, n_estimators: int = 200, seed: int = 0, threads: int = 2) -> None:
+        self.n_estimators = n_estimators
+        self.seed = seed
+        self.threads = threads
 
     def fit(self, train: pl.DataFrame, valid: pl.DataFrame) -> QuantityModel:
         """Learn from repeat lines that were ordered (``q_actual``); keep the correction only if
         it lowers WAPE on ``valid``."""
-        self.use_correction_ = False
+        self.correction_: Trees | None = None
         self.valid_wape_base_ = float("nan")
         self.valid_wape_model_ = float("nan")
+        if "q_actual" not in train.columns or "q_actual" not in valid.columns:
+            return self  # no example to learn from
         train = train.filter(pl.col("q_actual").is_not_null() & (pl.col("seen") == 1))
         valid = valid.filter(pl.col("q_actual").is_not_null() & (pl.col("seen") == 1))
         if train.height < 200 or valid.height < 50:
@@ -75,41 +80,73 @@ class QuantityModel:
         base_t = train.select(base_quantity()).to_series().to_numpy()
         base_v = valid.select(base_quantity()).to_series().to_numpy()
         ratio = train["q_actual"].to_numpy() / np.maximum(base_t, 1e-9)
-        self.model_ = lgb.LGBMRegressor(
-            objective="l1",
-            n_estimators=self.n_estimators,
-            learning_rate=0.05,
-            num_leaves=31,
-            min_child_samples=100,
-            subsample=0.8,
-            subsample_freq=1,
-            colsample_bytree=0.8,
-            random_state=self.seed,
-            deterministic=True,
-            force_row_wise=True,
-            n_jobs=self.threads,
-            verbose=-1,
-        )
-        self.model_.fit(
-            train.select(QUANTITY_FEATURES).to_numpy(),
+        trees = boosted(
+            "l1",
+            _x(train),
             np.clip(ratio, 0.0, 20.0),
             sample_weight=base_t,
+            n_estimators=self.n_estimators,
+            num_leaves=31,
+            feature_fraction=0.8,
+            seed=self.seed,
+            threads=self.threads,
         )
-        corrected = base_v * self.model_.predict(valid.select(QUANTITY_FEATURES).to_numpy())
+        corrected = base_v * trees.predict(_x(valid))
         actual = valid["q_actual"].to_numpy()
         self.valid_wape_base_ = wape(base_v, actual)
         self.valid_wape_model_ = wape(corrected, actual)
-        self.use_correction_ = self.valid_wape_model_ < self.valid_wape_base_
+        if self.valid_wape_model_ < self.valid_wape_base_:
+            self.correction_ = trees
         return self
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """Unrounded quantities for candidate rows."""
+        if not hasattr(self, "correction_"):
+            raise NotFittedError("QuantityModel.predict before fit")
         base = frame.select(base_quantity()).to_series().to_numpy()
-        if not getattr(self, "use_correction_", False) or frame.height == 0:
+        if self.correction_ is None or frame.height == 0:
             return np.asarray(base, dtype=np.float64)
-        ratio = self.model_.predict(frame.select(QUANTITY_FEATURES).to_numpy())
+        ratio = self.correction_.predict(_x(frame))
         seen = frame["seen"].to_numpy() == 1
         return np.where(seen, base * np.clip(ratio, 0.05, 20.0), base)
+
+
+def _x(frame: pl.DataFrame) -> np.ndarray:
+    return frame.select(pl.col(f).cast(pl.Float64) for f in QUANTITY_FEATURES).to_numpy()
+
+
+MULTIPLES = (2, 3, 4, 5, 6, 8, 10, 12, 15, 16, 18, 20, 24, 25, 30, 36, 40, 48, 50, 60, 72, 96, 100)
+"""Selling multiples looked for in past quantities (packs, cases, dozens, trays)."""
+
+
+def selling_multiples(
+    lines: pl.DataFrame, *, min_lines: int = 5, share: float = 0.95
+) -> pl.DataFrame:
+    """``p, pack``: for each product whose past quantities (lines ``p, q``) are, in at least
+    ``share`` of its ``min_lines`` or more lines, multiples of one number above 1, the largest
+    such number — 12 for a product bought in 12, 24 and 48 — the way it is sold when the
+    products table gives no pack size."""
+    distinct = (
+        lines.filter((pl.col("q") > 0) & (pl.col("q") == pl.col("q").round(0)))
+        .group_by("p", "q")
+        .agg(pl.len().alias("n"))
+        .with_columns(pl.col("n").sum().over("p").alias("_lines"))
+        .filter(pl.col("_lines") >= min_lines)
+    )
+    multiples = pl.DataFrame({"pack": list(MULTIPLES)}, schema={"pack": pl.Int64})
+    return (
+        distinct.join(multiples, how="cross")
+        .group_by("p", "pack")
+        .agg(
+            (pl.col("n").filter(pl.col("q").cast(pl.Int64) % pl.col("pack") == 0).sum())
+            .truediv(pl.col("_lines").first())
+            .alias("_share")
+        )
+        .filter(pl.col("_share") >= share)
+        .group_by("p")
+        .agg(pl.col("pack").max())
+        .sort("p")
+    )
 
 
 def rounded(quantity: pl.Expr) -> pl.Expr:

@@ -18,10 +18,12 @@ from salescope.orders.evaluation import (
     CutoffResult,
     backtest,
     default_cutoffs,
+    evaluate_last_order,
     summary_rows,
 )
 from salescope.orders.model import Acceptance, EngineParams, NextOrderModel, Promote
 from salescope.orders.novelties import promote_with
+from salescope.orders.persistence import ModelFolderError, fingerprint, load_model, save_model
 from salescope.orders.promotions import PromotionModel
 from salescope.progress import Progress, no_progress
 from salescope.reports.plots import backtest_figure, save
@@ -32,7 +34,7 @@ Mode = Literal["proposal", "rank"]
 
 @dataclass(frozen=True, slots=True)
 class NextOrdersInput:
-    orders: pl.DataFrame
+    orders: pl.DataFrame | None  # None: a trained model (--model) with no history given
     products: pl.DataFrame | None
     customers: pl.DataFrame | None
     promotions: pl.DataFrame | None
@@ -41,11 +43,13 @@ class NextOrdersInput:
     as_of: dt.date
     mode: Mode
     top: int | None
+    model: NextOrderModel | None = None  # read from --model: scored without refitting
 
 
 def check_next_orders(
     *,
-    orders: Path,
+    orders: Path | None = None,
+    model: Path | None = None,
     products: Path | None = None,
     customers: Path | None = None,
     promotions: Path | None = None,
@@ -56,13 +60,25 @@ def check_next_orders(
     top: int | None = None,
     max_issues: int = 20,
 ) -> NextOrdersInput:
-    """Read and validate everything ``next-orders`` takes; the targets default to every
-    customer of the history, dated ``as_of`` (default: the day after the last order)."""
+    """Read and validate everything ``next-orders`` takes: the history to learn from
+    (``orders``) or a trained model (``model``, from ``salescope train``). The targets default
+    to every customer of the history, dated ``as_of`` (default: the day after the last
+    order)."""
     if mode not in ("proposal", "rank"):
         raise InputError.single("--mode", "is not one of: proposal, rank", value=mode)
     if top is not None and top < 1:
         raise InputError.single("--top", "must be at least 1", value=str(top))
+    if orders is None and model is None:
+        raise InputError.single(
+            "--orders", "is needed (the history to learn from), or --model (a trained engine)"
+        )
+    if model is not None and promotions is not None and orders is None:
+        raise InputError.single(
+            "--promotions",
+            "with --model needs --orders too: the promotions' lifts are learned from the history",
+        )
     as_of_date = parse_date_option(as_of, "--as-of")
+    trained = load_trained(model) if model is not None else None
     frames = read_all(
         [
             (orders, ORDERS),
@@ -75,29 +91,33 @@ def check_next_orders(
         max_issues=max_issues,
     )
     history, product_frame, customer_frame, promotion_frame, objective_frame, target_frame = frames
-    assert history is not None
-    if history.height == 0:
+    if history is not None and history.height == 0 and trained is None:
         raise InputError.single(str(orders), "holds no order lines: nothing to learn from")
-    order_reference_notes(
-        history,
-        orders_file=str(orders),
-        orders_path=orders,
-        customers=None if customer_frame is None else customer_frame["customer_id"],
-        customers_what=str(customers),
-        products=None if product_frame is None else product_frame["product_id"],
-        products_what=str(products),
-        customers_effect="learned from, without customer attributes",
-        products_effect="learned from, without catalogue attributes",
-    )
-    if as_of_date is None:
-        last = history.select(pl.col("order_date").max()).item()
-        as_of_date = last + dt.timedelta(days=1)
-    if target_frame is None:
-        target_frame = (
-            history.select(pl.col("customer_id").unique(maintain_order=True))
-            .with_columns(pl.lit(as_of_date).alias("order_date"))
-            .sort("customer_id")
+    if history is not None and orders is not None:
+        order_reference_notes(
+            history,
+            orders_file=str(orders),
+            orders_path=orders,
+            customers=None if customer_frame is None else customer_frame["customer_id"],
+            customers_what=str(customers),
+            products=None if product_frame is None else product_frame["product_id"],
+            products_what=str(products),
+            customers_effect="learned from, without customer attributes",
+            products_effect="learned from, without catalogue attributes",
         )
+    if as_of_date is None:
+        if trained is not None:
+            as_of_date = trained.cutoff_
+        else:
+            assert history is not None
+            as_of_date = history.select(pl.col("order_date").max()).item() + dt.timedelta(days=1)
+    if target_frame is None:
+        ids = (
+            trained.codes_.customers.select("customer_id")
+            if trained is not None
+            else history.select(pl.col("customer_id").unique())  # type: ignore[union-attr]
+        )
+        target_frame = ids.with_columns(pl.lit(as_of_date).alias("order_date")).sort("customer_id")
     return NextOrdersInput(
         orders=history,
         products=product_frame,
@@ -108,7 +128,16 @@ def check_next_orders(
         as_of=as_of_date,
         mode=mode,  # type: ignore[arg-type]
         top=top,
+        model=trained,
     )
+
+
+def load_trained(folder: Path) -> NextOrderModel:
+    """A model folder written by ``salescope train``, or InputError naming ``--model``."""
+    try:
+        return load_model(folder)
+    except ModelFolderError as error:
+        raise InputError.single("--model", str(error), value=str(folder)) from None
 
 
 def fit_next_orders(
@@ -117,7 +146,11 @@ def fit_next_orders(
     params: EngineParams | None = None,
     progress: Progress = no_progress,
 ) -> NextOrderModel:
-    """The next-order engine learned from the request's history, products and customers."""
+    """The next-order engine learned from the request's history, products and customers (or
+    the trained one it names)."""
+    if request.model is not None:
+        return request.model
+    assert request.orders is not None
     return NextOrderModel(params).fit(
         request.orders, request.products, customers=request.customers, progress=progress
     )
@@ -133,9 +166,9 @@ def do_next_orders(
     acceptance: Acceptance | None = None,
     progress: Progress = no_progress,
 ) -> pl.DataFrame:
-    """Learn from the history (unless a fitted ``model`` is given), predict the next order of
-    every target and write the lines to ``out`` (atomically: no file on failure). Returns the
-    lines.
+    """Learn from the history (unless a fitted ``model`` is given or the request names a
+    trained one), predict the next order of every target and write the lines to ``out``
+    (atomically: no file on failure). Returns the lines.
 
     ``resting`` (``customer_id, product_id``) and ``acceptance`` (the feedback calibration,
     ``salescope.services.feedback``) come from the operational database when one is used;
@@ -161,9 +194,79 @@ def do_next_orders(
     return lines
 
 
+@dataclass(frozen=True, slots=True)
+class TrainInput:
+    orders: pl.DataFrame
+    products: pl.DataFrame | None
+    customers: pl.DataFrame | None
+    as_of: dt.date | None
+    files: dict[str, str]
+
+
+def check_train(
+    *,
+    orders: Path,
+    model_out: Path,
+    products: Path | None = None,
+    customers: Path | None = None,
+    as_of: str | None = None,
+    max_issues: int = 20,
+) -> TrainInput:
+    """Read and validate what ``train`` learns from; the model folder must be a folder (or
+    not exist yet)."""
+    if model_out.exists() and not model_out.is_dir():
+        raise InputError.single("--model-out", "is a file, not a folder", value=str(model_out))
+    as_of_date = parse_date_option(as_of, "--as-of")
+    history, product_frame, customer_frame = read_all(
+        [(orders, ORDERS), (products, PRODUCTS), (customers, CUSTOMERS)], max_issues=max_issues
+    )
+    assert history is not None
+    if as_of_date is not None:
+        history = history.filter(pl.col("order_date") < as_of_date)
+    if history.height == 0:
+        where = f" before {as_of_date}" if as_of_date else ""
+        raise InputError.single(str(orders), f"holds no order lines{where}: nothing to learn from")
+    files = {"orders": str(orders)}
+    files.update({k: str(v) for k, v in (("products", products), ("customers", customers)) if v})
+    return TrainInput(history, product_frame, customer_frame, as_of_date, files)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    folder: Path
+    summary: dict[str, object]
+
+
+def do_train(
+    request: TrainInput,
+    model_out: Path,
+    *,
+    params: EngineParams | None = None,
+    progress: Progress = no_progress,
+) -> TrainResult:
+    """Fit the engine once and write it to ``model_out`` (atomically), for ``next-orders
+    --model`` and the app to serve without refitting."""
+    model = NextOrderModel(params).fit(
+        request.orders,
+        request.products,
+        customers=request.customers,
+        cutoff=request.as_of,
+        progress=lambda stage, f: progress(stage, 0.95 * f),
+    )
+    progress("writing the model", 0.96)
+    folder = save_model(
+        model,
+        model_out,
+        data=fingerprint(request.orders, request.products, request.customers),
+        data_files=request.files,
+    )
+    progress("done", 1.0)
+    return TrainResult(folder, model.summary())
+
+
 def _promoter(request: NextOrdersInput) -> Promote | None:
     """The promotions step of the proposals, when the request gives promotions."""
-    if request.promotions is None or request.promotions.height == 0:
+    if request.promotions is None or request.promotions.height == 0 or request.orders is None:
         return None
     model = PromotionModel().fit(
         request.orders, request.promotions, products=request.products, customers=request.customers
@@ -171,19 +274,39 @@ def _promoter(request: NextOrdersInput) -> Promote | None:
     return promote_with(model)
 
 
+Protocol = Literal["cutoffs", "last-order"]
+
+
 @dataclass(frozen=True, slots=True)
 class EvaluateInput:
     orders: pl.DataFrame
     cutoffs: list[dt.date]
+    protocol: Protocol = "cutoffs"
+    products: pl.DataFrame | None = None
+    customers: pl.DataFrame | None = None
 
 
 def check_evaluate(
-    *, orders: Path, cutoffs: list[str] | None = None, max_issues: int = 20
+    *,
+    orders: Path,
+    cutoffs: list[str] | None = None,
+    protocol: str = "cutoffs",
+    products: Path | None = None,
+    customers: Path | None = None,
+    max_issues: int = 20,
 ) -> EvaluateInput:
-    """Read the history and the backtest cut-offs; each cut-off must leave history before it
-    and orders after it."""
+    """Read the history and the backtest's protocol: calendar cut-offs (each must leave
+    history before it and orders after it) or each customer's last order held out."""
+    if protocol not in ("cutoffs", "last-order"):
+        raise InputError.single("--protocol", "is not one of: cutoffs, last-order", value=protocol)
+    if protocol == "last-order" and cutoffs:
+        raise InputError.single(
+            "--cutoffs", "is not used by --protocol last-order (each customer's own last order)"
+        )
     dates = [d for d in (parse_date_option(c, "--cutoffs") for c in cutoffs or []) if d]
-    (history,) = read_all([(orders, ORDERS)], max_issues=max_issues)
+    history, product_frame, customer_frame = read_all(
+        [(orders, ORDERS), (products, PRODUCTS), (customers, CUSTOMERS)], max_issues=max_issues
+    )
     assert history is not None
     if history.height == 0:
         raise InputError.single(str(orders), "holds no order lines: nothing to evaluate")
@@ -198,7 +321,13 @@ def check_evaluate(
                 "before and after it",
                 value=cutoff.isoformat(),
             )
-    return EvaluateInput(orders=history, cutoffs=sorted(dates))
+    return EvaluateInput(
+        orders=history,
+        cutoffs=sorted(dates),
+        protocol=protocol,  # type: ignore[arg-type]
+        products=product_frame,
+        customers=customer_frame,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,12 +347,30 @@ def do_evaluate(
 ) -> EvaluateResult:
     """Backtest the engine and the baselines at each cut-off; write ``report.json``,
     ``summary.csv`` and ``backtest.png`` to ``out_dir``."""
-    cutoffs = request.cutoffs or default_cutoffs(request.orders)
-    if not cutoffs:
-        raise InputError.single(
-            "--cutoffs", "none given and the history is too short to choose them"
+    if request.protocol == "last-order":
+        results = [
+            evaluate_last_order(
+                request.orders,
+                products=request.products,
+                customers=request.customers,
+                params=params,
+                progress=progress,
+            )
+        ]
+    else:
+        cutoffs = request.cutoffs or default_cutoffs(request.orders)
+        if not cutoffs:
+            raise InputError.single(
+                "--cutoffs", "none given and the history is too short to choose them"
+            )
+        results = backtest(
+            request.orders,
+            cutoffs,
+            products=request.products,
+            customers=request.customers,
+            params=params,
+            progress=progress,
         )
-    results = backtest(request.orders, cutoffs, params=params, progress=progress)
     per_cutoff = [r.as_dict() for r in results]
     payload = {
         "cutoffs": per_cutoff,

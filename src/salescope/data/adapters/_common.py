@@ -368,3 +368,89 @@ def merge_repeated_lines(
             merged.lazy().select(columns),
         ]
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Netting:
+    """What netting cancellations against the orders they cancel did."""
+
+    cancelled_units: float  # units of cancellations matched to earlier order lines
+    lines_reduced: int  # order lines whose quantity went down
+    lines_removed: int  # order lines cancelled in full (left out)
+    unmatched_units: float  # cancelled units without an earlier order line to take them from
+
+
+def net_cancellations(
+    purchases: pl.DataFrame, cancellations: pl.DataFrame, *, index: str, max_rounds: int = 200
+) -> tuple[pl.DataFrame, Netting]:
+    """Take each cancellation (``customer_id, product_id, order_date, quantity`` > 0 units
+    cancelled) off the same customer's order lines of the product dated on or before it, the
+    latest first, until it is used up; returns the purchases (``index``, ``customer_id,
+    product_id, order_date, quantity`` and any other column) with their quantities netted —
+    lines cancelled in full are left out — and what was done.
+
+    Vectorised by rounds: in each round every open cancellation takes what it can from the
+    latest open line before it (several cancellations of one line share it in date order); a
+    line used up is closed, so a cancellation still open moves on to the line before."""
+    remaining = purchases.select(index, "customer_id", "product_id", "order_date", "quantity")
+    remaining = remaining.rename({"quantity": "_left"}).sort("order_date")
+    open_ = (
+        cancellations.select("customer_id", "product_id", "order_date", "quantity")
+        .filter(pl.col("quantity") > 0)
+        .with_row_index("_cid")
+        .rename({"quantity": "_want"})
+    )
+    total = float(open_["_want"].sum()) if open_.height else 0.0
+    unmatched = 0.0
+    for _ in range(max_rounds):
+        if open_.height == 0:
+            break
+        lines = remaining.filter(pl.col("_left") > 0)
+        matched = open_.sort("order_date").join_asof(
+            lines.select(index, "customer_id", "product_id", pl.col("order_date").alias("_d")),
+            left_on="order_date",
+            right_on="_d",
+            by=["customer_id", "product_id"],
+            strategy="backward",
+            check_sortedness=False,  # sorted by date above; the groups need no more
+        )
+        lost = matched.filter(pl.col(index).is_null())
+        unmatched += float(lost["_want"].sum()) if lost.height else 0.0
+        matched = matched.filter(pl.col(index).is_not_null()).join(
+            lines.select(index, "_left"), on=index
+        )
+        if matched.height == 0:
+            break
+        taken = (
+            matched.sort(index, "order_date", "_cid")
+            .with_columns(
+                (pl.col("_want").cum_sum().over(index) - pl.col("_want")).alias("_before")
+            )
+            .with_columns(
+                pl.min_horizontal(
+                    pl.col("_want"), (pl.col("_left") - pl.col("_before")).clip(lower_bound=0)
+                ).alias("_take")
+            )
+        )
+        used = taken.group_by(index).agg(pl.col("_take").sum())
+        remaining = (
+            remaining.join(used, on=index, how="left")
+            .with_columns((pl.col("_left") - pl.col("_take").fill_null(0)).alias("_left"))
+            .drop("_take")
+        )
+        open_ = (
+            taken.with_columns((pl.col("_want") - pl.col("_take")).alias("_want"))
+            .filter(pl.col("_want") > 1e-9)
+            .select("_cid", "customer_id", "product_id", "order_date", "_want")
+        )
+    else:
+        unmatched += float(open_["_want"].sum()) if open_.height else 0.0
+    netted = purchases.join(remaining.select(index, "_left"), on=index, how="left")
+    reduced = netted.filter(pl.col("_left") < pl.col("quantity"))
+    removed = int((reduced["_left"] <= 1e-9).sum())
+    out = (
+        netted.filter(pl.col("_left") > 1e-9)
+        .with_columns(pl.col("_left").alias("quantity"))
+        .drop("_left")
+    )
+    return out, Netting(total - unmatched, reduced.height, removed, unmatched)

@@ -31,6 +31,7 @@ from salescope.data.adapters._common import (
     finish,
     fmt,
     merge_repeated_lines,
+    net_cancellations,
     number,
     raise_bad_cells,
     require,
@@ -59,6 +60,7 @@ NOT_PRODUCT = (
     "not a product (postage, carriage, fees, discounts, manual entries, samples, vouchers, "
     "adjustments: stock code not starting with a digit, or a charge's description)"
 )
+CANCELLATION = "cancellation (invoice number starting with C)"
 CHARGE_DESCRIPTION = (
     r"(?i)^(next day |dotcom )?(carriage|postage|delivery|shipping|packing charge|"
     r"bank charges?|manual|discount|adjustment|amazon fee|commission)s?$"
@@ -135,10 +137,7 @@ def _orders(output: AdapterOutput, lines: pl.DataFrame, origin: str) -> pl.DataF
             "invoice already read from an earlier file (files overlapping in time)",
             pl.col("file") != pl.col("file").min().over("invoice"),
         ),
-        (
-            "cancellation (invoice number starting with C)",
-            invoice.str.to_uppercase().str.starts_with("C"),
-        ),
+        (CANCELLATION, invoice.str.to_uppercase().str.starts_with("C")),
         ("no stock code", code.is_null()),
         (
             NOT_PRODUCT,
@@ -184,6 +183,9 @@ def _orders(output: AdapterOutput, lines: pl.DataFrame, origin: str) -> pl.DataF
             "written in both cases"
         )
     kept = kept.with_columns(code.str.to_uppercase()).with_row_index(ROW)
+    kept = _net_cancellations(
+        output, lines, masks[[r for r, _ in reasons].index(CANCELLATION)], kept
+    )
     core = kept.lazy().select(
         ROW,
         "customer_id",
@@ -216,6 +218,46 @@ def _orders(output: AdapterOutput, lines: pl.DataFrame, origin: str) -> pl.DataF
         )
         .collect()
     )
+
+
+def _net_cancellations(
+    output: AdapterOutput, lines: pl.DataFrame, cancelled: pl.Expr, kept: pl.DataFrame
+) -> pl.DataFrame:
+    """Take the cancellations' units off the orders they cancel: each cancellation line
+    (customer, product, negative quantity) is netted against the customer's order lines of the
+    product on or before its date, latest first; lines cancelled in full are left out. The
+    file does not say which invoice a cancellation cancels, so the latest is assumed."""
+    product = pl.col("code").str.contains(PRODUCT_CODE) & ~pl.col("description").fill_null(
+        ""
+    ).str.contains(CHARGE_DESCRIPTION)
+    cancellations = lines.filter(
+        cancelled.fill_null(False)
+        & pl.col("customer_id").is_not_null()
+        & pl.col("order_date").is_not_null()
+        & pl.col("code").is_not_null()
+        & product.fill_null(False)
+        & (pl.col("quantity") < 0)
+    ).select(
+        "customer_id",
+        pl.col("code").str.to_uppercase().alias("product_id"),
+        "order_date",
+        (-pl.col("quantity")).alias("quantity"),
+    )
+    if cancellations.height == 0:
+        return kept
+    netted, done = net_cancellations(kept.rename({"code": "product_id"}), cancellations, index=ROW)
+    output.drop(
+        "orders",
+        "order line fully cancelled (netted against a later C invoice)",
+        done.lines_removed,
+    )
+    output.notes.append(
+        f"cancellations netted against the orders they cancel: {fmt(done.cancelled_units)} "
+        f"units taken off {fmt(done.lines_reduced)} order lines ({fmt(done.lines_removed)} "
+        f"cancelled in full); {fmt(done.unmatched_units)} cancelled units matched no earlier "
+        "order of the customer"
+    )
+    return netted.rename({"product_id": "code"})
 
 
 def _customers(output: AdapterOutput, orders: pl.DataFrame) -> pl.DataFrame:

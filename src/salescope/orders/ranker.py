@@ -1,0 +1,185 @@
+"""How the usual lines are ranked: the learned model, or the best of the engine's baselines.
+
+The engine never serves something its own baselines beat. After the LambdaRank model is
+learned, its Recall@10 on the validation events is compared with two rankings computed from
+the same candidates: TIFU-KNN (alpha x the customer's own time-decayed vector + (1 - alpha) x
+its neighbours', with the parameters tuned on the history) and P-TopFreq (the customer's own
+products by the number of its orders holding them, the latest first). The best serves, and its
+scores are calibrated (isotonic regression on the same validation events) into the
+probability that the product is in the order. Too few examples to learn from (floors on rows
+and on customers) leave the model out of the contest; no validation event at all leaves the
+customer's own frequency, with its share of orders holding the product as probability.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+
+from salescope.orders.boosting import Isotonic, Trees, boosted
+from salescope.orders.features import FEATURES
+
+Scorer = Literal["model", "TIFU-KNN", "P-TopFreq"]
+SCORERS: tuple[Scorer, ...] = ("model", "TIFU-KNN", "P-TopFreq")
+EVENT = "ev"  # the column naming a training or validation event (one customer's order)
+
+
+@dataclass(frozen=True)
+class RankerParams:
+    """Knobs of the usual-line ranker (part of ``EngineParams``)."""
+
+    objective: Literal["lambdarank", "binary"] = "lambdarank"
+    n_estimators: int = 1000
+    learning_rate: float = 0.05
+    num_leaves: int = 7
+    min_child_samples: int = 200
+    feature_fraction: float = 0.5
+    early_stopping_rounds: int = 50
+    min_train_rows: int = 2000  # below: too little to learn from, a baseline ranks
+    min_train_customers: int = 30  # training customers with an ordered candidate
+    min_valid_customers: int = 10
+
+
+def tifu_score(alpha: float) -> pl.Expr:
+    """TIFU-KNN's score of a candidate: alpha x own vector + (1 - alpha) x neighbours'."""
+    return alpha * pl.col("u").fill_null(0.0) + (1.0 - alpha) * pl.col("nb").fill_null(0.0)
+
+
+def frequency_score() -> pl.Expr:
+    """P-TopFreq's score: the number of the customer's orders holding the product, the most
+    recent first on ties; products it never bought after all of them, by the share of its
+    neighbours buying them."""
+    own = pl.col("n_cp").cast(pl.Float64) - 1e-7 * pl.col("days_since_cp").fill_null(0.0)
+    return pl.when(pl.col("seen") == 1).then(own).otherwise(pl.col("nb_share").fill_null(0.0) - 1)
+
+
+def frequency_probability() -> pl.Expr:
+    """The probability when nothing validates it: the share of the customer's orders holding
+    the product (0 for products it never bought)."""
+    return (pl.col("n_cp").cast(pl.Float64) / pl.col("c_orders")).fill_null(0.0).clip(0.0, 1.0)
+
+
+def _x(frame: pl.DataFrame) -> np.ndarray:
+    return frame.select(pl.col(f).cast(pl.Float64) for f in FEATURES).to_numpy()
+
+
+def _with_positives(frame: pl.DataFrame) -> pl.DataFrame:
+    """Only the events with at least one ordered candidate: the others teach a ranker
+    nothing."""
+    return frame.filter(pl.col("label").max().over(EVENT) == 1)
+
+
+def _group_sizes(frame: pl.DataFrame) -> np.ndarray:
+    """Sizes of consecutive event groups of a frame sorted by event."""
+    return frame.group_by(EVENT, maintain_order=True).len()["len"].to_numpy()
+
+
+def recall_at(frame: pl.DataFrame, score: np.ndarray, k: int = 10) -> float:
+    """Mean Recall@k over the events of ``frame`` (candidates with ``label`` and ``n_true``,
+    the size of the event's order) when each event's candidates are ranked by ``score``."""
+    if frame.height == 0:
+        return float("nan")
+    ranked = (
+        frame.select(EVENT, "label", "n_true", "p")
+        .with_columns(pl.Series("_s", score, dtype=pl.Float64))
+        .sort([EVENT, "_s", "p"], descending=[False, True, False])
+        .filter(pl.int_range(pl.len()).over(EVENT) < k)
+        .group_by(EVENT)
+        .agg((pl.col("label").sum() / pl.col("n_true").first()).alias("r"))
+    )
+    return float(ranked["r"].mean())  # type: ignore[arg-type]
+
+
+@dataclass
+class Ranking:
+    """The fitted ranking of the usual lines: which scorer serves, its trees (``model``), the
+    TIFU-KNN mix, the calibration, and what validation said."""
+
+    scorer: Scorer
+    trees: Trees | None
+    calibrator: Isotonic | None
+    alpha: float
+    validation: dict[str, Any] = field(default_factory=dict)
+
+    def raw(self, frame: pl.DataFrame) -> np.ndarray:
+        """The serving scorer's raw scores of candidate rows."""
+        if self.scorer == "model":
+            assert self.trees is not None
+            return self.trees.predict(_x(frame))
+        expr = tifu_score(self.alpha) if self.scorer == "TIFU-KNN" else frequency_score()
+        return frame.select(expr).to_series().to_numpy().astype(np.float64)
+
+    def probability(self, frame: pl.DataFrame, raw: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities that each candidate is in the order."""
+        if self.calibrator is None:
+            return frame.select(frequency_probability()).to_series().to_numpy()
+        return np.clip(self.calibrator.predict(raw), 0.0, 1.0)
+
+    @property
+    def degraded(self) -> bool:
+        """True when the learned model does not serve."""
+        return self.scorer != "model"
+
+
+def fit_ranking(
+    train: pl.DataFrame,
+    valid: pl.DataFrame,
+    params: RankerParams,
+    *,
+    alpha: float,
+    seed: int = 0,
+    threads: int = 2,
+) -> Ranking:
+    """Learn the ranker from ``train`` (candidates of the training events, with ``label``),
+    compare it on ``valid`` with TIFU-KNN and P-TopFreq, keep the best and calibrate it."""
+    train_p = _with_positives(train).sort(EVENT, "p") if train.height else train
+    valid_p = _with_positives(valid).sort(EVENT, "p") if valid.height else valid
+    counts = {
+        "train_rows": train_p.height,
+        "train_customers": train_p["c"].n_unique() if train_p.height else 0,
+        "valid_rows": valid_p.height,
+        "valid_customers": valid_p["c"].n_unique() if valid_p.height else 0,
+    }
+    trees: Trees | None = None
+    enough = (
+        counts["train_rows"] >= params.min_train_rows
+        and counts["train_customers"] >= params.min_train_customers
+        and counts["valid_customers"] >= params.min_valid_customers
+    )
+    if enough:
+        x_valid = _x(valid_p)
+        trees = boosted(
+            params.objective,
+            _x(train_p),
+            train_p["label"].to_numpy(),
+            valid=(x_valid, valid_p["label"].to_numpy()),
+            group=_group_sizes(train_p),
+            valid_group=_group_sizes(valid_p),
+            n_estimators=params.n_estimators,
+            learning_rate=params.learning_rate,
+            num_leaves=params.num_leaves,
+            min_child_samples=params.min_child_samples,
+            feature_fraction=params.feature_fraction,
+            early_stopping_rounds=params.early_stopping_rounds,
+            seed=seed,
+            threads=threads,
+        )
+        counts["best_iteration"] = trees.iterations
+    if valid.height == 0 or int(valid["label"].sum()) == 0:
+        scorer: Scorer = "model" if trees is not None else "P-TopFreq"
+        return Ranking(scorer, trees, None, alpha, {**counts, "recall@10": {}})
+    recalls: dict[str, float] = {}
+    for name in SCORERS:
+        if name == "model" and trees is None:
+            continue
+        ranking = Ranking(name, trees, None, alpha)
+        recalls[name] = recall_at(valid, ranking.raw(valid))
+    best = max(recalls, key=lambda name: (recalls[name], -SCORERS.index(name)))
+    chosen = Ranking(best, trees, None, alpha)  # type: ignore[arg-type]
+    raw = chosen.raw(valid)
+    chosen.calibrator = Isotonic.fit(raw, valid["label"].to_numpy().astype(np.float64))
+    chosen.validation = {**counts, "recall@10": recalls}
+    return chosen

@@ -1,0 +1,89 @@
+"""History shapes of other businesses' exports, built from a canonical orders table."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from salescope.orders import shapes
+
+D = dt.date(2024, 1, 1)
+
+
+def orders(*rows: tuple[str, str, int, str, float]) -> pl.DataFrame:
+    """Canonical lines from (customer, order, day offset, product, quantity)."""
+    return pl.DataFrame(
+        {
+            "customer_id": [r[0] for r in rows],
+            "order_id": [r[1] for r in rows],
+            "order_date": [D + dt.timedelta(days=r[2]) for r in rows],
+            "product_id": [r[3] for r in rows],
+            "quantity": [r[4] for r in rows],
+        }
+    )
+
+
+HISTORY = orders(
+    ("a", "a1", 0, "x", 2.0),
+    ("a", "a1", 0, "y", 1.0),
+    ("a", "a2", 10, "x", 3.0),
+    ("a", "a3", 30, "z", 5.0),
+    ("b", "b1", 3, "x", 1.0),
+    ("c", "c1", 1, "y", 4.0),
+    ("c", "c2", 50, "y", 6.0),
+)
+
+
+def test_hold_out_last_orders_keeps_every_other_order_as_history() -> None:
+    """Each customer with two orders or more loses its last order to the truth; a customer
+    with one order keeps it in the history and is no target."""
+    history, held = shapes.hold_out_last_orders(HISTORY)
+    assert sorted(held["order_id"].unique().to_list()) == ["a3", "c2"]
+    assert sorted(history["order_id"].unique().to_list()) == ["a1", "a2", "b1", "c1"]
+    assert history.height + held.height == HISTORY.height
+
+
+def test_placeholder_dates_number_each_customers_orders_from_one_start() -> None:
+    """Dates become the order's index x 7 days from the same day for every customer."""
+    out = shapes.placeholder_dates(HISTORY, step_days=7, start=D)
+    dates = out.group_by("order_id").agg(pl.col("order_date").first()).sort("order_id")
+    assert dict(dates.rows()) == {
+        "a1": D,
+        "a2": D + dt.timedelta(days=7),
+        "a3": D + dt.timedelta(days=14),
+        "b1": D,
+        "c1": D,
+        "c2": D + dt.timedelta(days=7),
+    }
+
+
+def test_unit_quantities_and_weekly_orders() -> None:
+    """Every quantity becomes 1; weekly orders sum a customer's lines of a week by product."""
+    assert shapes.unit_quantities(HISTORY)["quantity"].unique().to_list() == [1.0]
+    two = orders(("a", "o1", 0, "x", 2.0), ("a", "o2", 2, "x", 3.0), ("a", "o3", 9, "x", 1.0))
+    weekly = shapes.weekly_orders(two).sort("order_date")
+    assert weekly.select("order_date", "quantity").rows() == [(D, 5.0), (D + dt.timedelta(7), 1.0)]
+    assert weekly["order_id"].n_unique() == 2
+
+
+def test_thin_out_cuts_each_customer_after_its_second_order_at_the_latest() -> None:
+    """Every customer keeps at least its first two orders and its orders stay a prefix."""
+    many = orders(*[("a", f"a{i}", i * 7, "x", 1.0) for i in range(20)])
+    kept = shapes.thin_out(pl.concat([many, HISTORY.filter(pl.col("customer_id") != "a")]))
+    mine = kept.filter(pl.col("customer_id") == "a").sort("order_date")
+    n = mine.height
+    assert 2 <= n <= 20
+    assert mine["order_id"].to_list() == [f"a{i}" for i in range(n)]
+
+
+def test_few_orders_leaves_two_or_three_orders_to_a_share_of_customers() -> None:
+    """About half the customers keep only their last 2-3 orders, the others all of theirs."""
+    many = pl.concat(
+        [orders(*[(f"c{k}", f"c{k}-{i}", i, "x", 1.0) for i in range(10)]) for k in range(40)]
+    )
+    out = shapes.few_orders(many, share=0.5, seed=1)
+    per = out.group_by("customer_id").len()["len"]
+    short = int((per <= 3).sum())
+    assert 10 <= short <= 30
+    assert set(per.to_list()) <= {2, 3, 10}
