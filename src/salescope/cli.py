@@ -1,15 +1,26 @@
 """The ``salescope`` command line: thin commands over the services.
 
-A command parses its options, calls one service and renders the result. Errors a user can fix
-(``SalescopeError``) are printed without a traceback and exit with status 1.
+A command parses its options, calls one service and renders the result. No traceback reaches
+the user: errors a user can fix (``SalescopeError``, a file or folder that cannot be read or
+written, a database that cannot be opened or written) are printed as one message and exit
+with status 1; Ctrl-C and SIGTERM stop the command cleanly (temporary files removed, the
+transaction rolled back) with status 130 and 143; anything else is a bug, reported in one
+line with the file holding its traceback, status 3.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import os
+import signal
 import sys
+import tempfile
+import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -41,10 +52,26 @@ out = Console()
 err = Console(stderr=True)
 
 
-def _settings(ctx: typer.Context) -> Settings:
+def _settings(ctx: typer.Context, encoding: str | None = None) -> Settings:
+    """The settings of the run; with ``encoding`` (or ``SALESCOPE_ENCODING``), the CSV files
+    the command reads are read in that encoding."""
+    from salescope.data.io import input_encoding
+
     settings = ctx.obj
     assert isinstance(settings, Settings)
+    chosen = encoding or settings.encoding
+    if chosen:
+        ctx.with_resource(input_encoding(chosen))
     return settings
+
+
+EncodingOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Encoding of the CSV files read (e.g. latin-1, cp1252); default: UTF-8, or "
+        "UTF-16 with a byte-order mark. Other encodings are refused unless named here.",
+    ),
+]
 
 
 @contextmanager
@@ -235,26 +262,32 @@ ReplaceOpt = Annotated[
 ]
 
 
-def _import(ctx: typer.Context, source: str, paths: list[Path], **options: Any) -> None:
+def _import(
+    ctx: typer.Context, source: str, paths: list[Path], encoding: str | None, **options: Any
+) -> None:
     from salescope.services.imports import do_import
 
-    settings = _settings(ctx)
+    settings = _settings(ctx, encoding)
     with progress_bar(f"import {source}") as update:
         report = do_import(settings, source, paths, progress=update, **options)
     show_import(report, settings)
 
 
 @import_app.command("iowa")
-def import_iowa(ctx: typer.Context, paths: PathsArg, replace: ReplaceOpt = False) -> None:
+def import_iowa(
+    ctx: typer.Context, paths: PathsArg, replace: ReplaceOpt = False, encoding: EncodingOpt = None
+) -> None:
     """Iowa liquor sales: the cleaned parquet with its stores and products files, or the
     portal's raw export."""
-    _import(ctx, "iowa", paths, replace=replace)
+    _import(ctx, "iowa", paths, encoding, replace=replace)
 
 
 @import_app.command("online-retail")
-def import_online_retail(ctx: typer.Context, paths: PathsArg, replace: ReplaceOpt = False) -> None:
+def import_online_retail(
+    ctx: typer.Context, paths: PathsArg, replace: ReplaceOpt = False, encoding: EncodingOpt = None
+) -> None:
     """UCI Online Retail (online_retail.csv.gz)."""
-    _import(ctx, "online-retail", paths, replace=replace)
+    _import(ctx, "online-retail", paths, encoding, replace=replace)
 
 
 @import_app.command("tables")
@@ -265,9 +298,10 @@ def import_tables(
         str | None, typer.Option(help="Table of every file (default: from each file's name).")
     ] = None,
     replace: ReplaceOpt = False,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Canonical tables (CSV or Parquet) named after their table: orders.csv, customers.csv…"""
-    _import(ctx, "tables", paths, table=table, replace=replace)
+    _import(ctx, "tables", paths, encoding, table=table, replace=replace)
 
 
 def show_import(report: ImportReport, settings: Settings) -> None:
@@ -335,11 +369,14 @@ def next_orders(
         "proposal"
     ),
     top: Annotated[int | None, typer.Option(help="Lines per customer (rank: exactly K).")] = None,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Propose the next order of each target customer."""
+    from salescope.data.outputs import check_output_file
     from salescope.services import orders as service
 
-    settings = _settings(ctx)
+    settings = _settings(ctx, encoding)
+    check_output_file(out_file)
     request = service.check_next_orders(
         orders=orders,
         model=model,
@@ -402,17 +439,21 @@ def train(
     as_of: Annotated[
         str | None, typer.Option(help="Learn from the orders before this date (YYYY-MM-DD).")
     ] = None,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Fit the next-order engine once and write it to a folder (next-orders --model)."""
+    from salescope.data.outputs import check_output_dir
     from salescope.services import orders as service
 
+    settings = _settings(ctx, encoding)
+    check_output_dir(model_out, "--model-out")
     request = service.check_train(
         orders=orders,
         model_out=model_out,
         products=products,
         customers=customers,
         as_of=as_of,
-        max_issues=_settings(ctx).max_issues,
+        max_issues=settings.max_issues,
     )
     with progress_bar("training") as update:
         result = service.do_train(request, model_out, progress=update)
@@ -439,17 +480,21 @@ def evaluate(
     out_dir: Annotated[
         Path, typer.Option("--out", help="Directory for the JSON report and the plot.")
     ] = Path("evaluation"),
+    encoding: EncodingOpt = None,
 ) -> None:
     """Backtest the next-order engine against baselines."""
+    from salescope.data.outputs import check_output_dir
     from salescope.services import orders as service
 
+    settings = _settings(ctx, encoding)
+    check_output_dir(out_dir)
     request = service.check_evaluate(
         orders=orders,
         cutoffs=cutoffs,
         protocol=protocol,
         products=products,
         customers=customers,
-        max_issues=_settings(ctx).max_issues,
+        max_issues=settings.max_issues,
     )
     with progress_bar("backtest") as update:
         result = service.do_evaluate(request, out_dir, progress=update)
@@ -515,12 +560,16 @@ def assign(
     ],
     out_file: Annotated[Path, typer.Option("--out", help="Output CSV of assignments.")],
     max_moves: Annotated[int, typer.Option(help="How many existing customers may change rep.")] = 0,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Assign new customers to reps under capacity, with the least travel."""
+    from salescope.data.outputs import check_output_file
     from salescope.services import assignment as service
 
+    settings = _settings(ctx, encoding)
+    check_output_file(out_file)
     request = service.check_assign(
-        reps=reps, customers=customers, max_moves=max_moves, max_issues=_settings(ctx).max_issues
+        reps=reps, customers=customers, max_moves=max_moves, max_issues=settings.max_issues
     )
     with err.status("assigning customers to reps…"):
         result = service.do_assign(request, out_file)
@@ -547,10 +596,14 @@ def coverage(
     products: Annotated[Path | None, typer.Option(help="Products table.")] = None,
     market: Annotated[Path | None, typer.Option(help="Observed market totals.")] = None,
     as_of: Annotated[str | None, typer.Option(help="Date of the analysis (YYYY-MM-DD).")] = None,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Recommend, per customer, to add, keep, grow, reduce, drop or change mode."""
+    from salescope.data.outputs import check_output_dir
     from salescope.services import coverage as service
 
+    settings = _settings(ctx, encoding)
+    check_output_dir(out_dir)
     request = service.check_coverage(
         customers=customers,
         orders=orders,
@@ -558,7 +611,7 @@ def coverage(
         products=products,
         market=market,
         as_of=as_of,
-        max_issues=_settings(ctx).max_issues,
+        max_issues=settings.max_issues,
     )
     with err.status("coverage: potential, segments, recommendations, assignment…"):
         result = service.do_coverage(request, out_dir)
@@ -579,12 +632,13 @@ def feedback(
     rest_days: Annotated[
         int, typer.Option(help="Days a novelty rests once turned down twice in a row.")
     ] = 90,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Match the orders placed against their proposals line by line, store the outcomes,
     update resting novelties and recalibrate acceptance."""
     from salescope.services import feedback as service
 
-    settings = _settings(ctx)
+    settings = _settings(ctx, encoding)
     request = service.check_feedback(
         proposals=proposals, orders=orders, max_issues=settings.max_issues
     )
@@ -645,16 +699,108 @@ def serve(
     )
 
 
-def main() -> None:
-    """Entry point: run the app, turning user errors into a message and exit status 1.
+STOPPED = (
+    "{how}: the unfinished change was rolled back and its temporary files removed (an "
+    "import already committed stands; the next run completes it)"
+)
 
-    Usage errors are Typer's own (status 2); anything else is a bug and keeps its traceback.
-    """
+
+class Terminated(BaseException):
+    """SIGTERM or SIGINT, raised in the main thread so that every ``finally`` and ``with``
+    block runs: temporary files are removed and the open transaction is rolled back. (Click
+    would turn Ctrl-C into "Aborted!" and status 1.)"""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise Terminated(signum)
+
+
+class _NoteHandler(logging.Handler):
+    """Notes of the services (``salescope`` loggers, warning and above) as ``note:`` lines
+    on standard error."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(f"[dim]note:[/] {record.getMessage()}", highlight=False, soft_wrap=True)
+
+
+def _install_notes() -> None:
+    logger = logging.getLogger("salescope")
+    if not any(isinstance(h, _NoteHandler) for h in logger.handlers):
+        logger.addHandler(_NoteHandler(logging.WARNING))
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def _crash_report(error: BaseException) -> Path | None:
+    """Write the traceback of an unexpected error to a file; its path, or None."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:
+        handle, name = tempfile.mkstemp(
+            prefix=f"salescope-crash-{stamp}-", suffix=".txt", text=True
+        )
+        with os.fdopen(handle, "w", encoding="utf-8") as report:
+            report.write(f"salescope {__version__}: {' '.join(sys.argv)}\n\n")
+            report.write("".join(traceback.format_exception(error)))
+    except OSError:
+        return None
+    return Path(name)
+
+
+def main() -> None:
+    """Entry point: run the app; no traceback ever reaches the user (see the module
+    docstring). Usage errors are Typer's own (status 2)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from salescope.data.outputs import describe_os_error
+    from salescope.storage.db import describe_database_error
+
+    _install_notes()
+    handled = (signal.SIGTERM, signal.SIGINT)
+    previous = {signum: signal.getsignal(signum) for signum in handled}
+    in_main_thread = True
+    try:
+        for signum in handled:
+            signal.signal(signum, _terminate)
+    except ValueError:  # not the main thread (an embedding program): leave signals alone
+        in_main_thread = False
     try:
         app()
     except SalescopeError as error:
-        err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-        sys.exit(1)
+        _fail(str(error), 1)
+    except KeyboardInterrupt:
+        _fail(STOPPED.format(how="interrupted"), 128 + signal.SIGINT)
+    except Terminated as stop:
+        how = "interrupted" if stop.signum == signal.SIGINT else "terminated"
+        _fail(STOPPED.format(how=how), 128 + stop.signum)
+    except OSError as error:
+        _fail(f"cannot go on: {describe_os_error(error)}", 1)
+    except SQLAlchemyError as error:
+        _fail(describe_database_error(error), 1)
+    except MemoryError:
+        _fail("not enough memory for these data", 1)
+    except Exception as error:
+        report = _crash_report(error)
+        where = f"; details in {report}" if report else ""
+        text = str(error).strip()
+        first = text.splitlines()[0][:200] if text else "no message"
+        _fail(
+            f"internal error ({type(error).__name__}: {first}); this is a bug in Salescope, "
+            f"please report it{where}",
+            3,
+        )
+    finally:
+        if in_main_thread:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def render_table(

@@ -27,6 +27,15 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the operational database; default: SQLite in data_dir.",
     )
     max_issues: int = Field(default=20, ge=1, description="Problems listed per bad input file.")
+    encoding: str | None = Field(
+        default=None,
+        description="Encoding of CSV input (default: UTF-8, or UTF-16/32 with a byte-order mark).",
+    )
+    lock_wait: float = Field(
+        default=60.0,
+        ge=0,
+        description="Seconds a run waits for another run writing the same data folder.",
+    )
     secret_key: SecretStr | None = Field(
         default=None, description="Signs web sessions; required by `serve`, never committed."
     )

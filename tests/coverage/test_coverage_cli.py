@@ -93,7 +93,8 @@ def test_a_failure_leaves_no_file_half_written(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """If drawing the map fails, no output file appears (not even the CSVs computed before)."""
+    """If drawing the map fails, no output file appears (not even the CSVs computed before),
+    and the user sees one line, not a traceback."""
     from salescope.reports import maps
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -101,8 +102,10 @@ def test_a_failure_leaves_no_file_half_written(
 
     monkeypatch.setattr(maps, "coverage_map", broken)
     out = tmp_path / "coverage"
-    with pytest.raises(RuntimeError, match="no map today"):
-        run(capsys, *_args(demo_files, out))
+    result = run(capsys, *_args(demo_files, out))
+    assert result.code == 3
+    assert "internal error (RuntimeError: no map today)" in result.stderr
+    assert "Traceback" not in result.stderr
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
 

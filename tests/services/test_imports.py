@@ -136,3 +136,57 @@ def test_iowa_raw_export_imports_once(data_dir: Path, shared_data: Path) -> None
     second = do_import(get_settings(), "iowa", [raw])
     assert not second.changed
     assert second.changes["orders"].unchanged == first.changes["orders"].added
+
+
+def test_an_order_in_two_files_of_one_import_is_refused(data_dir: Path, tmp_path: Path) -> None:
+    """The same order_id in two files of one call is refused naming both places; nothing is
+    stored."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = tmp_path / "a" / "orders.csv"
+    a.write_text("customer_id,order_id,order_date,product_id,quantity\nN1,NX1,2024-01-01,P1,2\n")
+    b = tmp_path / "b" / "orders.csv"
+    b.write_text(
+        "customer_id,order_id,order_date,product_id,quantity\n"
+        "N2,NX2,2024-01-02,P1,1\nN1,NX1,2024-01-01,P1,9\n"
+    )
+    with pytest.raises(InputError) as caught:
+        do_import(get_settings(), "tables", [a, b])
+    message = str(caught.value)
+    assert f"{b}, line 3, column 'order_id': 'NX1' is also in {a} (line 2)" in message
+    assert TableStore(get_settings().tables_dir).version is None
+
+
+def test_a_customer_of_an_unknown_rep_is_refused(data_dir: Path, tmp_path: Path) -> None:
+    """A customer naming a rep that no reps table imported now or before knows is refused
+    with its line; with the reps imported first it is stored."""
+    customers = tmp_path / "customers.csv"
+    customers.write_text("customer_id,rep_id\nc1,r1\nc2,R9\n")
+    with pytest.raises(InputError, match=r"line 3, column 'rep_id': 'R9' is not a known rep"):
+        do_import(get_settings(), "tables", [customers])
+    reps = tmp_path / "reps.csv"
+    reps.write_text("rep_id,latitude,longitude,capacity_minutes\nr1,45,10,600\nR9,46,11,600\n")
+    do_import(get_settings(), "tables", [reps])
+    assert do_import(get_settings(), "tables", [customers]).changed
+
+
+def test_orders_of_unknown_customers_and_products_are_stored_and_counted(
+    data_dir: Path, files: list[Path], tmp_path: Path
+) -> None:
+    """Order lines naming customers or products no table knows are stored, and the report
+    notes how many, with the first values and lines."""
+    do_import(get_settings(), "tables", files)
+    products = tmp_path / "products.csv"
+    products.write_text("product_id\np1\n")
+    more = tmp_path / "more" / "orders.csv"
+    more.parent.mkdir()
+    more.write_text(
+        "customer_id,order_id,order_date,product_id,quantity\nc1,o9,2024-02-01,p1,1\n"
+        "c7,o8,2024-02-02,p3,1\n"
+    )
+    report = do_import(get_settings(), "tables", [products, more])
+    notes = "\n".join(report.notes)
+    assert "1 order line names 1 customer not in the customers imported now or before" in notes
+    assert "'c7' (line 3)" in notes
+    assert "1 order line names 1 product not in the products imported now or before" in notes
+    assert TableStore(get_settings().tables_dir).counts()["orders"] == 5

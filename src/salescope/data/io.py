@@ -11,16 +11,17 @@ All checks are Polars expressions over whole columns: no Python loop touches the
 
 from __future__ import annotations
 
+import codecs
 import contextlib
-import gzip
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+from salescope.data import csv_text
+from salescope.data.outputs import atomic_path, write_csv, write_parquet
 from salescope.domain.errors import InputError, Issue
 from salescope.domain.schemas import Column, ColumnType, TableSchema
 
@@ -35,6 +36,22 @@ _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
+__all__ = [
+    "atomic_path",
+    "file_format",
+    "input_encoding",
+    "list_files",
+    "read_raw",
+    "read_table",
+    "row_numbering",
+    "validate_frame",
+    "write_csv",
+    "write_parquet",
+]
+
+_ENCODING: ContextVar[str | None] = ContextVar("salescope_input_encoding", default=None)
+"""The encoding chosen for CSV input (``input_encoding``); None: detect UTF-8/UTF-16."""
+
 
 def file_format(path: Path) -> str:
     """``csv`` or ``parquet`` from the file name, or an InputError naming the file."""
@@ -46,18 +63,6 @@ def file_format(path: Path) -> str:
     raise InputError.single(
         str(path), "is neither CSV (.csv, .csv.gz) nor Parquet (.parquet): cannot read it"
     )
-
-
-def _sniff_separator(path: Path) -> str:
-    if path.name.lower().endswith(".gz"):
-        with gzip.open(path, "rt", encoding="utf-8", errors="replace") as zipped:
-            header = zipped.readline()
-    else:
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            header = handle.readline()
-    counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
-    best = max(counts, key=lambda s: counts[s])
-    return best if counts[best] > 0 else ","
 
 
 def list_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -85,6 +90,12 @@ def read_raw(path: str | Path) -> tuple[pl.DataFrame, int, str]:
 
     Returns the frame, the number to add to a 0-based row index to get the row users see, and
     the word for it ("line" for CSV, "row" for Parquet). CSV values are all strings.
+
+    CSV text is read as UTF-8 (with or without a byte-order mark), or as UTF-16/UTF-32 when it
+    says so; any other encoding is refused with the encodings it looks like, unless one is
+    chosen with ``input_encoding`` (the ``--encoding`` option): a value is never read with a
+    replaced character. A binary file, a header naming a column twice and a line with more
+    fields than the header are refused with the line.
     """
     path = Path(path)
     label = str(path)
@@ -95,21 +106,47 @@ def read_raw(path: str | Path) -> tuple[pl.DataFrame, int, str]:
     fmt = file_format(path)
     try:
         if fmt == "parquet":
-            return pl.read_parquet(path), 1, "row"
-        if path.stat().st_size == 0:
-            raise InputError.single(label, "is empty: expected a header line")
-        frame = pl.read_csv(
-            path,
-            separator=_sniff_separator(path),
-            infer_schema=False,
-            encoding="utf8-lossy",
-        )
+            return _read_parquet(path, label), 1, "row"
+        return csv_text.read_csv(path, label, encoding=_ENCODING.get()), 2, "line"
     except InputError:
         raise
-    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError.single(label, f"cannot be read: {first}") from exc
-    return frame, 2, "line"
+    except (pl.exceptions.PolarsError, OSError, ValueError, EOFError) as exc:
+        raise InputError.single(label, f"cannot be read: {csv_text.first_line(exc)}") from exc
+
+
+def _read_parquet(path: Path, label: str) -> pl.DataFrame:
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic != b"PAR1":
+        raise InputError.single(
+            label,
+            "is not a Parquet file (it does not start as one): name a CSV file .csv, or "
+            "give a real Parquet file",
+        )
+    try:
+        return pl.read_parquet(path)
+    except pl.exceptions.DuplicateError as exc:
+        raise InputError.single(label, f"names a column twice: {csv_text.first_line(exc)}") from exc
+
+
+@contextlib.contextmanager
+def input_encoding(name: str | None) -> Iterator[None]:
+    """Read the CSV files of the block as ``name`` (any codec Python knows) instead of
+    detecting UTF-8/UTF-16; ``None`` keeps detection. InputError for an unknown name."""
+    if name is not None:
+        try:
+            codecs.lookup(name)
+        except LookupError:
+            raise InputError.single(
+                "--encoding",
+                "is not an encoding Python knows (e.g. utf-8, latin-1, cp1252)",
+                value=name,
+            ) from None
+    token = _ENCODING.set(name)
+    try:
+        yield
+    finally:
+        _ENCODING.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +186,13 @@ def _convert(column: Column, dtype: pl.DataType) -> tuple[pl.Expr, list[_Check]]
     target = column.type
     is_string = dtype == pl.String
 
+    if dtype.is_nested() or dtype == pl.Object:
+        # lists, arrays and structs (Parquet can hold them) are never a canonical value
+        checks.append(
+            _Check(name, raw.is_not_null(), None, f"holds {dtype} values, not {target.value}s")
+        )
+        return pl.lit(None, dtype=target.polars).alias(name), checks
+
     if target in (ColumnType.STRING, ColumnType.PERIOD):
         if is_string:
             value = raw
@@ -174,7 +218,14 @@ def _convert(column: Column, dtype: pl.DataType) -> tuple[pl.Expr, list[_Check]]
         if is_string:
             number = raw.cast(pl.Float64, strict=False)
             checks.append(
-                _Check(name, raw.is_not_null() & number.is_null(), raw, "is not a number")
+                _Check(
+                    name,
+                    raw.is_not_null() & number.is_null(),
+                    raw,
+                    pl.when(raw.str.contains(r"^[-+]?\d+,\d+$"))
+                    .then(pl.lit("is not a number (decimals are written with a point: 2.5)"))
+                    .otherwise(pl.lit("is not a number")),
+                )
             )
         elif dtype.is_numeric() or dtype == pl.Boolean:
             number = raw.cast(pl.Float64)
@@ -483,6 +534,12 @@ def validate_frame(
     schema order, followed, when the schema keeps them, by the file's other columns (numeric
     where every value is a number).
     """
+    stripped = [c.strip() for c in raw.columns]
+    twice = sorted({c for c in stripped if c and stripped.count(c) > 1})
+    if twice:
+        raise InputError.single(
+            file, f"names the column {twice[0]!r} twice (once with spaces around it)"
+        )
     raw = raw.rename({c: c.strip() for c in raw.columns if c != c.strip()})
     missing = [c for c in schema.required if c not in raw.columns]
     if missing:
@@ -564,41 +621,16 @@ def read_table(
 ) -> pl.DataFrame:
     """Read a CSV or Parquet file as the canonical table ``schema``, or raise InputError."""
     raw, offset, label = read_raw(path)
-    return validate_frame(
-        raw, schema, file=str(path), offset=offset, row_label=label, max_issues=max_issues
-    )
-
-
-@contextlib.contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; move it into place only if the block succeeds.
-
-    Nothing is left behind on failure: no half-written output ever carries the target's name.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(handle)
-    tmp = Path(tmp_name)
     try:
-        yield tmp
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-
-
-def write_csv(frame: pl.DataFrame, target: str | Path) -> None:
-    """Write ``frame`` as CSV atomically (ISO dates, empty cells for nulls)."""
-    with atomic_path(target) as tmp:
-        frame.write_csv(tmp, date_format="%Y-%m-%d")
-
-
-def write_parquet(frame: pl.DataFrame, target: str | Path) -> None:
-    """Write ``frame`` as Parquet atomically."""
-    with atomic_path(target) as tmp:
-        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        return validate_frame(
+            raw, schema, file=str(path), offset=offset, row_label=label, max_issues=max_issues
+        )
+    except pl.exceptions.PolarsError as error:
+        # a shape of data no check foresaw: still the file's problem, said without a traceback
+        raise InputError.single(
+            str(path),
+            f"cannot be read as the {schema.name} table: {csv_text.first_line(error)}",
+        ) from error
 
 
 def row_numbering(path: str | Path) -> tuple[int, str]:

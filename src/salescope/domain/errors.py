@@ -67,8 +67,20 @@ class InputError(SalescopeError):
         row: int | None = None,
         column: str | None = None,
         value: str | None = None,
+        row_label: str = "row",
     ) -> InputError:
-        return cls([Issue(file=file, problem=problem, row=row, column=column, value=value)])
+        return cls(
+            [
+                Issue(
+                    file=file,
+                    problem=problem,
+                    row=row,
+                    column=column,
+                    value=value,
+                    row_label=row_label,
+                )
+            ]
+        )
 
 
 class NotBuiltError(SalescopeError):

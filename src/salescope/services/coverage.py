@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import os
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
 
+from salescope.data.outputs import atomic_dir, write_csv_file
 from salescope.domain.errors import InputError
 from salescope.domain.schemas import CUSTOMERS, MARKET, ORDERS, PRODUCTS, REPS
-from salescope.services.inputs import check_known_reps, parse_date_option, read_all
+from salescope.services.inputs import (
+    check_known_reps,
+    order_reference_notes,
+    parse_date_option,
+    read_all,
+)
 
 if TYPE_CHECKING:
     from salescope.coverage.wallet import WalletEstimator
@@ -60,6 +61,17 @@ def check_coverage(
     assert customer_frame is not None and order_frame is not None and rep_frame is not None
     check_known_reps(
         customer_frame, rep_frame, customers_path=customers, reps_path=reps, max_issues=max_issues
+    )
+    order_reference_notes(
+        order_frame,
+        orders_file=str(orders),
+        orders_path=orders,
+        customers=customer_frame["customer_id"],
+        customers_what=str(customers),
+        products=None if product_frame is None else product_frame["product_id"],
+        products_what=str(products),
+        customers_effect="they are outside the market universe and get no recommendation",
+        products_effect="they count as our products",
     )
     if as_of_date is None:
         last = order_frame.select(pl.col("order_date").max()).item()
@@ -248,13 +260,13 @@ def do_coverage(
         "map": "coverage_map.png",
         "summary": "summary.json",
     }
-    with _staging(out_dir) as stage:
-        table.write_csv(stage / outputs["customers"], date_format="%Y-%m-%d")
-        assignments.write_csv(stage / outputs["assignments"])
-        segmentation.profiles.write_csv(stage / outputs["segments"])
-        segmentation.transitions.write_csv(stage / outputs["transitions"])
-        recs.loads.write_csv(stage / outputs["reps"])
-        followup.write_csv(stage / outputs["followup"], date_format="%Y-%m-%d")
+    with atomic_dir(out_dir) as stage:
+        write_csv_file(table, stage / outputs["customers"])
+        write_csv_file(assignments, stage / outputs["assignments"])
+        write_csv_file(segmentation.profiles, stage / outputs["segments"])
+        write_csv_file(segmentation.transitions, stage / outputs["transitions"])
+        write_csv_file(recs.loads, stage / outputs["reps"])
+        write_csv_file(followup, stage / outputs["followup"])
         save(figure, stage / outputs["map"])
         (stage / outputs["summary"]).write_text(
             json.dumps(summary | {"counts": counts}, indent=2, default=str), encoding="utf-8"
@@ -454,28 +466,3 @@ def _summary(
         "followed": followup.height,
         "followup_status": status,
     }
-
-
-@contextlib.contextmanager
-def _staging(out_dir: Path) -> Iterator[Path]:
-    """A temporary directory beside ``out_dir`` whose files replace those of ``out_dir`` only
-    when the block succeeds (a new ``out_dir`` appears whole, in one rename)."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError.single(str(out_dir), "exists and is not a directory")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        yield stage
-        os.chmod(stage, 0o777 & ~umask)
-        for item in stage.iterdir():
-            os.chmod(item, 0o666 & ~umask)
-        if not out_dir.exists():
-            os.replace(stage, out_dir)
-        else:
-            for item in stage.iterdir():
-                os.replace(item, out_dir / item.name)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)

@@ -38,6 +38,7 @@ from salescope.config import Settings
 from salescope.domain.errors import InputError
 from salescope.domain.schemas import ORDERS, PROPOSALS
 from salescope.domain.statuses import LineKind, LineOutcome
+from salescope.faults import checkpoint
 from salescope.orders.acceptance import (
     AcceptanceCalibrator,
     acceptance_report,
@@ -52,7 +53,8 @@ from salescope.orders.outcomes import (
 )
 from salescope.services.inputs import read_all
 from salescope.storage import repositories as repo
-from salescope.storage.db import Database
+from salescope.storage.db import Database, sqlite_path, writer_lock
+from salescope.storage.lock import data_folder_lock
 
 WINDOW_DAYS = 14
 """Days after a proposal's date within which the customer's order answers it."""
@@ -80,6 +82,10 @@ def check_feedback(*, proposals: Path, orders: Path, max_issues: int = 20) -> Fe
         [(proposals, PROPOSALS), (orders, ORDERS)], max_issues=max_issues
     )
     assert proposal_frame is not None and order_frame is not None
+    if proposal_frame.is_empty():
+        raise InputError.single(
+            str(proposals), "holds no proposal lines (only a header): nothing to record"
+        )
     return FeedbackInput(
         proposals=proposal_frame,
         orders=order_frame,
@@ -235,6 +241,11 @@ def do_feedback(
     transaction opened and committed here) or a session whose transaction the caller owns
     (the API's); there everything happens inside a savepoint, so a failure leaves nothing
     half-written either way.
+
+    Concurrent runs are serialised: with settings, the run holds the data-folder lock (a
+    second run waits, then says another run is in progress); on the database, the
+    transaction takes the writer lock (SQLite's write lock from its start, a PostgreSQL
+    advisory lock), and a transient conflict makes it start again.
     """
     if window_days < 0:
         raise InputError.single("--window-days", "must be 0 or more", value=str(window_days))
@@ -256,14 +267,18 @@ def do_feedback(
 
     if isinstance(target, Session):
         with target.begin_nested():
+            writer_lock(target)
             return record(target)
-    database = Database.from_settings(target)
-    try:
-        database.upgrade()
-        with database.session() as session:
-            return record(session)
-    finally:
-        database.dispose()
+    with data_folder_lock(target.data_dir, command="feedback", wait=target.lock_wait):
+        checkpoint("feedback.locked")
+        database = Database.from_settings(target)
+        try:
+            database.upgrade()
+            report = database.transaction(record, writer=True)
+            checkpoint("feedback.recorded")
+            return report
+        finally:
+            database.dispose()
 
 
 def _scope(request: FeedbackInput, window_days: int) -> tuple[list[str], dt.date, dt.date] | None:
@@ -479,11 +494,20 @@ def resting_at(
 def in_force(settings: Settings, as_of: dt.date) -> tuple[pl.DataFrame, AcceptanceCalibrator]:
     """What earlier feedback makes next orders dated ``as_of`` use: the resting products
     (``customer_id, product_id, rest_until``) and the acceptance calibrator (the identity
-    before any feedback). Reads the operational database, migrating it first."""
+    before any feedback). Reads the operational database, migrating it first; a SQLite
+    database that does not exist yet holds no feedback and is not created."""
+    path = sqlite_path(settings.resolved_database_url)
+    if path is not None and not path.exists():
+        columns = ("customer_id", "product_id", "rest_until")
+        schema = {c: repo.RESTING_SCHEMA[c] for c in columns}
+        return pl.DataFrame(schema=schema), AcceptanceCalibrator()
     database = Database.from_settings(settings)
     try:
         database.upgrade()
-        with database.session() as session:
+
+        def read(session: Session) -> tuple[pl.DataFrame, AcceptanceCalibrator]:
             return resting_at(session, as_of), acceptance_calibrator(session)
+
+        return database.transaction(read, readonly=True)
     finally:
         database.dispose()

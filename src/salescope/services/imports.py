@@ -1,8 +1,14 @@
 """Importing data: adapters or canonical files in, the table store and the database updated.
 
-An import is all-or-nothing: every table of the import is validated first, the Parquet table
-store gets a new version and the operational database (customers, reps, the import run and its
-audit record) is updated in one transaction; if any step fails, both are left as they were.
+An import is all-or-nothing, with one commit point: every table of the import is validated
+first (within and across its files, and against the reps known), the Parquet table store gets
+a new version that is not yet current, then one database transaction updates customers and
+reps and records the import run — naming the store and the version — with its audit record.
+The commit of that transaction is the import: ``CURRENT`` moves to the version only after it.
+A failure before the commit removes the version; a kill anywhere is repaired when the next
+import starts (``TableStore.recover``): ``CURRENT`` follows the version the database committed,
+and versions no commit names are removed. The whole import holds the data-folder lock, so
+two imports (or an import and a feedback) never interleave.
 
 An import is idempotent: tables merge by key (see ``salescope.storage.tables``), so importing
 the same files again changes nothing, and says so.
@@ -22,13 +28,16 @@ from sqlalchemy.orm import Session
 
 from salescope.config import Settings
 from salescope.data.adapters import AdapterOutput, Dropped
-from salescope.data.io import CSV_SUFFIXES, PARQUET_SUFFIXES, list_files, read_table
+from salescope.data.io import CSV_SUFFIXES, PARQUET_SUFFIXES, list_files, read_table, row_numbering
 from salescope.domain.errors import InputError, Issue, SalescopeError
 from salescope.domain.schemas import TABLES
+from salescope.faults import checkpoint
 from salescope.progress import Progress, no_progress
+from salescope.services.inputs import check_rep_references, order_reference_notes
 from salescope.storage import repositories as repo
 from salescope.storage.db import Database
-from salescope.storage.tables import TableChange, TableStore
+from salescope.storage.lock import data_folder_lock
+from salescope.storage.tables import TableChange, TableStore, merge_key
 
 ADAPTER_SOURCES = ("iowa", "online-retail")
 SOURCES = (*ADAPTER_SOURCES, "tables")
@@ -83,15 +92,27 @@ def table_of(path: Path) -> str | None:
     return None
 
 
+Parts = dict[str, list[tuple[Path, pl.DataFrame]]]
+"""The validated frames of each table, with the file each came from."""
+
+
 def read_canonical(
     files: Sequence[Path], table: str | None = None, max_issues: int = 20
 ) -> AdapterOutput:
-    """Canonical files as an AdapterOutput: each file's table from ``table`` or its name."""
+    """Canonical files as an AdapterOutput: each file's table from ``table`` or its name.
+
+    Several files of one table are one table: a key (an ``order_id`` for orders) found in
+    two of them is refused with both places, as it is within one file."""
+    return combine_parts(read_parts(files, table, max_issues))
+
+
+def read_parts(files: Sequence[Path], table: str | None = None, max_issues: int = 20) -> Parts:
+    """The files of ``read_canonical``, validated, by table, with their paths."""
     if table is not None and table not in TABLES:
         raise InputError.single("--table", f"is not one of: {', '.join(TABLES)}", value=table)
     issues: list[Issue] = []
     total = 0
-    frames: dict[str, list[pl.DataFrame]] = {}
+    frames: Parts = {}
     for path in files:
         name = table or table_of(path)
         if name is None:
@@ -105,19 +126,82 @@ def read_canonical(
             continue
         try:
             frames.setdefault(name, []).append(
-                read_table(path, TABLES[name], max_issues=max_issues)
+                (path, read_table(path, TABLES[name], max_issues=max_issues))
             )
         except InputError as error:
             issues.extend(error.issues)
             total += error.total
+    for name, parts in frames.items():
+        found, count = _keys_in_two_files(name, parts, max_issues)
+        issues.extend(found)
+        total += count
     if issues:
         raise InputError(issues[:max_issues], max(total, len(issues)))
+    return frames
+
+
+def combine_parts(parts: Parts) -> AdapterOutput:
+    """The tables of ``read_parts`` as one AdapterOutput (a table's files stacked)."""
     output = AdapterOutput(source="tables", tables={})
-    for name, parts in frames.items():
+    for name, frames in parts.items():
+        tables = [frame for _, frame in frames]
         output.tables[name] = (
-            pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else (parts[0])
+            pl.concat(tables, how="diagonal_relaxed") if len(tables) > 1 else tables[0]
         )
     return output
+
+
+def _keys_in_two_files(
+    table: str, parts: list[tuple[Path, pl.DataFrame]], max_issues: int
+) -> tuple[list[Issue], int]:
+    """Issues for the keys of ``table`` (its merge key) that two of its files hold: each
+    file's later rows are reported with the place of the first."""
+    key = list(merge_key(table))
+    if len(parts) < 2 or not key or table == "visits":
+        return [], 0
+    stacked = pl.concat(
+        [
+            frame.select(key)
+            .with_row_index("__row__")
+            .group_by(key, maintain_order=True)
+            .agg(pl.col("__row__").first())
+            .with_columns(pl.lit(n, dtype=pl.Int64).alias("__file__"))
+            for n, (_, frame) in enumerate(parts)
+        ],
+        how="vertical_relaxed",
+    )
+    first = stacked.group_by(key, maintain_order=True).agg(
+        pl.col("__file__").first().alias("__first_file__"),
+        pl.col("__row__").first().alias("__first_row__"),
+        pl.len().alias("__files__"),
+    )
+    twice = (
+        stacked.join(first.filter(pl.col("__files__") > 1), on=key, nulls_equal=True)
+        .filter(pl.col("__file__") != pl.col("__first_file__"))
+        .sort("__file__", "__row__")
+    )
+    issues = []
+    for row in twice.head(max_issues).iter_rows(named=True):
+        path, _ = parts[row["__file__"]]
+        first_path, _ = parts[row["__first_file__"]]
+        offset, label = row_numbering(path)
+        first_offset, first_label = row_numbering(first_path)
+        what = "an order" if table == "orders" else "a key"
+        issues.append(
+            Issue(
+                file=str(path),
+                row=int(row["__row__"]) + offset,
+                column=" + ".join(key),
+                value=" / ".join(str(row[k]) for k in key),
+                problem=(
+                    f"is also in {first_path} ({first_label} "
+                    f"{int(row['__first_row__']) + first_offset}): {what} must be in one "
+                    "file only"
+                ),
+                row_label=label,
+            )
+        )
+    return issues, twice.height
 
 
 def _adapter(source: str) -> Callable[[Sequence[Path]], AdapterOutput]:
@@ -153,7 +237,12 @@ def do_import(
     digest = fingerprint(files)
     progress("converting", 0.1)
     if source == "tables":
-        output = read_canonical(files, table, settings.max_issues)
+        parts = read_parts(files, table, settings.max_issues)
+        output = combine_parts(parts)
+        if not replace:
+            output.notes.extend(
+                check_references(parts, TableStore(settings.tables_dir), settings.max_issues)
+            )
     else:
         output = _adapter(source)(files)
     progress("storing", 0.6)
@@ -174,6 +263,76 @@ def _sources_in_store(session: Session) -> set[str]:
     return {run.source for run in repo.list_imports(session, limit=10_000) if run.status == "ok"}
 
 
+def committed_version(session: Session, store_id: str) -> str | None:
+    """The table version the database last committed for the store ``store_id``, or None."""
+    for run in repo.list_imports(session, limit=10_000):
+        counts = run.counts or {}
+        if run.status == "ok" and counts.get("store") == store_id and counts.get("version"):
+            return str(counts["version"])
+    return None
+
+
+def recover_store(database: Database, store: TableStore) -> list[str]:
+    """Bring the table store back in line with the database after a killed import (see the
+    module docstring); what was done, in words."""
+    if not store.root.exists():
+        return []
+    store_id = store.store_id
+    committed = database.transaction(
+        lambda session: committed_version(session, store_id), readonly=True
+    )
+    return store.recover(committed)
+
+
+def check_references(parts: Parts, store: TableStore, max_issues: int) -> list[str]:
+    """The reference rule of ``salescope.services.inputs`` on an import: a customer's rep
+    must be a rep imported now or before (InputError with each bad line otherwise); order
+    lines naming customers or products that no table imported now or before knows are
+    counted in notes."""
+
+    def known(table: str, column: str) -> pl.Series | None:
+        found = [frame[column] for _, frame in parts.get(table, [])]
+        if table in store.names():
+            found.append(store.scan(table).select(column).collect()[column])
+        return pl.concat(found).unique() if found else None
+
+    reps = known("reps", "rep_id")
+    issues: list[Issue] = []
+    total = 0
+    for path, frame in parts.get("customers", []):
+        try:
+            check_rep_references(
+                frame,
+                reps if reps is not None else pl.Series("rep_id", [], dtype=pl.String),
+                customers_path=path,
+                reps_what="rep (not in the reps imported now or before: import reps.csv "
+                "first or with it)",
+                max_issues=max_issues,
+            )
+        except InputError as error:
+            issues += error.issues
+            total += error.total
+    if issues:
+        raise InputError(issues[:max_issues], total)
+    customers = known("customers", "customer_id")
+    products = known("products", "product_id")
+    notes: list[str] = []
+    for path, frame in parts.get("orders", []):
+        notes += order_reference_notes(
+            frame,
+            orders_file=str(path),
+            orders_path=path,
+            customers=customers,
+            customers_what="the customers imported now or before",
+            products=products,
+            products_what="the products imported now or before",
+            customers_effect="stored as they are",
+            products_effect="stored as they are",
+            log=False,
+        )
+    return notes
+
+
 def store_output(
     settings: Settings,
     output: AdapterOutput,
@@ -184,70 +343,116 @@ def store_output(
     actor: str = "cli",
     progress: Progress = no_progress,
 ) -> ImportReport:
-    """Merge an adapter's tables into the store and the database, all-or-nothing.
+    """Merge an adapter's tables into the store and the database, all-or-nothing, with one
+    commit point (see the module docstring).
 
     Data of two different businesses are not mixed: importing from an adapter source other
     than the one already in the data directory needs ``replace`` (``tables`` files merge with
     anything).
     """
-    store = TableStore(settings.tables_dir)
-    previous = store.version
-    database = Database.from_settings(settings)
-    try:
-        database.upgrade()
-        with database.session() as session:
-            if not replace and output.source in (*ADAPTER_SOURCES, "demo"):
-                others = _sources_in_store(session) - {output.source, "tables"}
-                if others and store.version is not None:
-                    raise SalescopeError(
-                        f"{settings.data_dir} holds data imported from {', '.join(sorted(others))};"
-                        f" importing {output.source} into it would mix two businesses: use "
-                        "another --data-dir, or --replace to start over"
-                    )
-            run = repo.start_import(
-                session, source=output.source, files=files, fingerprint=fingerprint, actor=actor
-            )
-            plan = store.plan(output.tables, replace=replace)
-            progress("updating the database", 0.7)
-            db_counts: dict[str, repo.UpsertCounts] = {}
-            if "customers" in output.tables:
-                frame = output.tables["customers"]
-                repo.ensure_regions(session, frame["region"].to_list())
-                db_counts["customers"] = repo.upsert_customers(session, frame)
-            if "reps" in output.tables:
-                frame = output.tables["reps"]
-                repo.ensure_regions(session, frame["region"].to_list())
-                db_counts["reps"] = repo.upsert_reps(session, frame)
-            progress("writing tables", 0.8)
-            changed = plan.changed or replace
-            version = store.commit(plan, replace=replace) if changed else previous
-            report = ImportReport(
-                source=output.source,
+    checkpoint("import.validated")
+    with data_folder_lock(
+        settings.data_dir, command=f"import {output.source}", wait=settings.lock_wait
+    ):
+        checkpoint("import.locked")
+        database = Database.from_settings(settings)
+        try:
+            return _store_locked(
+                settings,
+                database,
+                output,
                 files=files,
                 fingerprint=fingerprint,
-                kept=output.kept,
-                dropped=tuple(output.dropped),
-                notes=tuple(output.notes),
-                changes=plan.changes,
-                version=version if changed else None,
-                database=db_counts,
+                replace=replace,
+                actor=actor,
+                progress=progress,
             )
-            counts = _counts_json(report)
-            repo.finish_import(session, run, counts=counts)
-            repo.record_audit(
-                session,
-                actor,
-                "import.completed" if changed else "import.unchanged",
-                "import_run",
-                run.id,
-                {"source": output.source, "files": list(files), "version": version, **counts},
+        finally:
+            database.dispose()
+
+
+def _store_locked(
+    settings: Settings,
+    database: Database,
+    output: AdapterOutput,
+    *,
+    files: tuple[str, ...],
+    fingerprint: str,
+    replace: bool,
+    actor: str,
+    progress: Progress,
+) -> ImportReport:
+    store = TableStore(settings.tables_dir)
+    database.upgrade()
+    recovered = recover_store(database, store)
+    previous = store.version
+    if not replace and output.source in (*ADAPTER_SOURCES, "demo") and previous is not None:
+        others = database.transaction(_sources_in_store, readonly=True) - {
+            output.source,
+            "tables",
+        }
+        if others:
+            raise SalescopeError(
+                f"{settings.data_dir} holds data imported from {', '.join(sorted(others))};"
+                f" importing {output.source} into it would mix two businesses: use "
+                "another --data-dir, or --replace to start over"
             )
+    notes = [*output.notes, *recovered]
+    plan = store.plan(output.tables, replace=replace)
+    changed = plan.changed or replace
+    store_id = store.store_id
+    progress("writing tables", 0.7)
+    version = store.write_version(plan, replace=replace) if changed else None
+    report = ImportReport(
+        source=output.source,
+        files=files,
+        fingerprint=fingerprint,
+        kept=output.kept,
+        dropped=tuple(output.dropped),
+        notes=tuple(notes),
+        changes=plan.changes,
+        version=version,
+    )
+
+    def record(session: Session) -> ImportReport:
+        run = repo.start_import(
+            session, source=output.source, files=files, fingerprint=fingerprint, actor=actor
+        )
+        db_counts: dict[str, repo.UpsertCounts] = {}
+        if "customers" in output.tables:
+            frame = output.tables["customers"]
+            repo.ensure_regions(session, frame["region"].to_list())
+            db_counts["customers"] = repo.upsert_customers(session, frame)
+        if "reps" in output.tables:
+            frame = output.tables["reps"]
+            repo.ensure_regions(session, frame["region"].to_list())
+            db_counts["reps"] = repo.upsert_reps(session, frame)
+        checkpoint("import.database_written")
+        done = dataclasses.replace(report, database=db_counts)
+        counts = {**_counts_json(done), "store": store_id, "version": version}
+        repo.finish_import(session, run, counts=counts)
+        repo.record_audit(
+            session,
+            actor,
+            "import.completed" if changed else "import.unchanged",
+            "import_run",
+            run.id,
+            {"source": output.source, "files": list(files), **counts},
+        )
+        return done
+
+    progress("updating the database", 0.85)
+    try:
+        checkpoint("import.version_written")
+        report = database.transaction(record, writer=True)
     except BaseException:
-        if store.version != previous:
-            store.rollback_to(previous)
+        if version is not None:
+            store.discard(version)
         raise
-    finally:
-        database.dispose()
+    checkpoint("import.committed")
+    if version is not None:
+        store.make_current(version)
+    checkpoint("import.current_moved")
     return report
 
 

@@ -27,7 +27,7 @@ from salescope.orders.persistence import ModelFolderError, fingerprint, load_mod
 from salescope.orders.promotions import PromotionModel
 from salescope.progress import Progress, no_progress
 from salescope.reports.plots import backtest_figure, save
-from salescope.services.inputs import parse_date_option, read_all
+from salescope.services.inputs import order_reference_notes, parse_date_option, read_all
 
 Mode = Literal["proposal", "rank"]
 
@@ -93,6 +93,18 @@ def check_next_orders(
     history, product_frame, customer_frame, promotion_frame, objective_frame, target_frame = frames
     if history is not None and history.height == 0 and trained is None:
         raise InputError.single(str(orders), "holds no order lines: nothing to learn from")
+    if history is not None and orders is not None:
+        order_reference_notes(
+            history,
+            orders_file=str(orders),
+            orders_path=orders,
+            customers=None if customer_frame is None else customer_frame["customer_id"],
+            customers_what=str(customers),
+            products=None if product_frame is None else product_frame["product_id"],
+            products_what=str(products),
+            customers_effect="learned from, without customer attributes",
+            products_effect="learned from, without catalogue attributes",
+        )
     if as_of_date is None:
         if trained is not None:
             as_of_date = trained.cutoff_

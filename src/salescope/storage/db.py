@@ -8,6 +8,17 @@ logging, and real transactions: SQLAlchemy emits ``BEGIN`` itself instead of the
 module's legacy mode, so DDL in migrations and SAVEPOINTs are transactional as on PostgreSQL.
 PostgreSQL URLs use psycopg 3 (``postgresql://`` and ``postgres://`` are read as
 ``postgresql+psycopg://``).
+
+Concurrency: SQLite transactions start with ``BEGIN IMMEDIATE`` (``session(readonly=True)``
+with a plain ``BEGIN``): a writer takes the write lock first and waits for another one up to
+``busy_timeout`` seconds, instead of failing when it upgrades a stale read snapshot; WAL lets
+readers go on meanwhile. ``transaction`` runs a unit of work and runs it again, a few times,
+when the database reports a transient conflict (SQLite busy, PostgreSQL serialization
+failure, deadlock or lock timeout). ``writer_lock`` serialises the read-modify-write use
+cases (import, feedback) on PostgreSQL with a transaction-scoped advisory lock, the row lock
+of a "writer" row that needs no table. Errors of the environment (a read-only file, a folder
+that does not exist, a server that does not answer) become ``DatabaseUnavailableError`` naming
+the database.
 """
 
 from __future__ import annotations
@@ -16,12 +27,15 @@ import dataclasses
 import datetime as dt
 import functools
 import json
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import Decimal
 from pathlib import Path, PurePath
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -30,11 +44,32 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
+from salescope.domain.errors import SalescopeError
+
 if TYPE_CHECKING:
     from salescope.config import Settings
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT = 30.0
+"""Seconds a SQLite writer waits for the write lock held by another one."""
+ATTEMPTS = 5
+"""Times ``Database.transaction`` runs a unit of work that meets a transient conflict."""
+WRITER_LOCK = 0x5A1E5C09E
+"""Key of the PostgreSQL advisory lock that serialises import and feedback writers."""
+MIGRATION_LOCK = 0x5A1E5C0DB
+"""Key of the PostgreSQL advisory lock that serialises migrations."""
+
+_IMMEDIATE: ContextVar[bool] = ContextVar("salescope_sqlite_immediate", default=True)
+
+
+class DatabaseUnavailableError(SalescopeError):
+    """The database cannot be opened, read or written as the environment stands."""
+
 
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 """Alembic's script directory, shipped inside the package."""
@@ -86,6 +121,12 @@ def _sqlite_file(url: URL) -> Path | None:
     return Path(database)
 
 
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file of a SQLite URL (None in memory or for another database)."""
+    parsed = normalize_url(url)
+    return _sqlite_file(parsed) if parsed.get_dialect().name == "sqlite" else None
+
+
 def _install_sqlite_hooks(engine: Engine, *, memory: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -93,6 +134,7 @@ def _install_sqlite_hooks(engine: Engine, *, memory: bool) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
+            cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
             cursor.execute("PRAGMA foreign_keys=ON")
             if not memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
@@ -103,7 +145,7 @@ def _install_sqlite_hooks(engine: Engine, *, memory: bool) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-            connection.exec_driver_sql("BEGIN")
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if _IMMEDIATE.get() else "BEGIN")
 
 
 def _raw_execute(connection: Connection, sql: str) -> None:
@@ -119,6 +161,9 @@ def _raw_execute(connection: Connection, sql: str) -> None:
 def migration_connection(engine: Engine) -> Iterator[Connection]:
     """A connection in a transaction for running migrations, committed if the block succeeds.
 
+    On PostgreSQL the transaction first takes an advisory lock, so that processes starting
+    together on a new database migrate it once (SQLite's ``BEGIN IMMEDIATE`` does the same).
+
     On SQLite, foreign keys are switched off for the duration (batch migrations rebuild tables,
     which must not cascade or fail half-way) and checked before committing.
     """
@@ -128,6 +173,11 @@ def migration_connection(engine: Engine) -> Iterator[Connection]:
             _raw_execute(connection, "PRAGMA foreign_keys=OFF")
         try:
             with connection.begin():
+                if engine.dialect.name == "postgresql":
+                    # one migrating process at a time: the others wait, then find it done
+                    connection.execute(
+                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                    )
                 yield connection
                 if sqlite:
                     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
@@ -171,7 +221,12 @@ class Database:
             memory = _sqlite_is_memory(self.url)
             path = _sqlite_file(self.url)
             if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as error:
+                    raise DatabaseUnavailableError(
+                        f"the folder of the database {path} cannot be created: {error}"
+                    ) from error
             if memory and "poolclass" not in options:
                 # One shared connection, so every session sees the same in-memory database.
                 options["poolclass"] = StaticPool
@@ -194,18 +249,84 @@ class Database:
         return self.url.get_dialect().name
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, *, readonly: bool = False) -> Iterator[Session]:
         """A session in one transaction: committed if the block succeeds, rolled back if not.
 
-        Objects stay usable after the block (``expire_on_commit=False``).
+        Objects stay usable after the block (``expire_on_commit=False``). On SQLite a session
+        takes the write lock when it starts (waiting for another writer), unless
+        ``readonly``. Errors of the environment become ``DatabaseUnavailableError``.
         """
-        with self._sessions() as session, session.begin():
-            yield session
+        token = _IMMEDIATE.set(not readonly)
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except OperationalError as error:
+            if is_transient(error):
+                raise
+            raise DatabaseUnavailableError(self.describe(error)) from error
+        finally:
+            _IMMEDIATE.reset(token)
+
+    def transaction(
+        self,
+        work: Callable[[Session], T],
+        *,
+        readonly: bool = False,
+        attempts: int = ATTEMPTS,
+        writer: bool = False,
+    ) -> T:
+        """``work(session)`` in one transaction (``session``), run again on a transient
+        conflict up to ``attempts`` times in all; with ``writer``, the transaction first takes
+        the writer lock (``writer_lock``). ``work`` must only change the database: a failed
+        attempt is rolled back whole."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.session(readonly=readonly) as session:
+                    if writer:
+                        writer_lock(session)
+                    return work(session)
+            except DBAPIError as error:
+                if not is_transient(error) or attempt == attempts:
+                    if is_transient(error):
+                        raise DatabaseUnavailableError(self.describe(error)) from error
+                    raise
+                time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def upgrade(self, revision: str = "head") -> None:
-        """Migrate the schema up to ``revision`` (default: the newest), in one transaction."""
-        with migration_connection(self.engine) as connection:
-            command.upgrade(alembic_config(connection), revision)
+        """Migrate the schema up to ``revision`` (default: the newest), in one transaction;
+        run again on a transient conflict (another process migrating at the same time)."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with migration_connection(self.engine) as connection:
+                    command.upgrade(alembic_config(connection), revision)
+                return
+            except DBAPIError as error:
+                if is_transient(error) and attempt < ATTEMPTS:
+                    time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+                    continue
+                raise DatabaseUnavailableError(self.describe(error)) from error
+            except OSError as error:
+                raise DatabaseUnavailableError(
+                    f"the database {self.display} cannot be prepared: {error}"
+                ) from error
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The file of a SQLite database (None in memory or on another database)."""
+        return sqlite_path(self.url)
+
+    @property
+    def display(self) -> str:
+        """The database for people: a SQLite file's path, or the URL without password."""
+        path = _sqlite_file(self.url) if self.dialect_name == "sqlite" else None
+        if path is not None:
+            return str(path)
+        return self.url.render_as_string(hide_password=True)
+
+    def describe(self, error: BaseException) -> str:
+        """What a database error means for the user, naming the database."""
+        return describe_database_error(error, self.display)
 
     def downgrade(self, revision: str = "base") -> None:
         """Migrate the schema down to ``revision`` (default: nothing left), in one transaction."""
@@ -238,3 +359,51 @@ class Database:
 
     def __repr__(self) -> str:
         return f"Database({self.url.render_as_string(hide_password=True)!r})"
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a database error is a conflict with another transaction that a new attempt
+    can pass: SQLite busy or locked; PostgreSQL serialization failure, deadlock, lock
+    timeout."""
+    original = getattr(error, "orig", error)
+    state = getattr(original, "sqlstate", None)
+    if state in ("40001", "40P01", "55P03"):
+        return True
+    text = str(original).lower()
+    return "database is locked" in text or "database is busy" in text or "table is locked" in text
+
+
+def describe_database_error(error: BaseException, where: str = "the database") -> str:
+    """A database error in words a user can act on."""
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip().splitlines()[0] if str(original).strip() else ""
+    lower = text.lower()
+    name = where if where.startswith("the database") else f"the database {where}"
+    if "readonly database" in lower or "read-only" in lower:
+        return (
+            f"{name} cannot be written (the file or its folder is read-only): make it "
+            "writable, or choose another --data-dir or --database-url"
+        )
+    if "unable to open database file" in lower:
+        return (
+            f"{name} cannot be opened (its folder does not exist or cannot be written): "
+            "choose another --data-dir or --database-url"
+        )
+    if is_transient(error):
+        return (
+            f"{name} stayed busy: another run kept it locked for more than "
+            f"{BUSY_TIMEOUT:.0f} s; try again when it has finished"
+        )
+    if "malformed" in lower or "not a database" in lower or "disk i/o" in lower:
+        return f"{name} is damaged or is not a database ({text})"
+    if "connection" in lower or "could not connect" in lower or "timeout" in lower:
+        return f"{name} cannot be reached: {text}"
+    return f"{name} failed: {text or type(original).__name__}"
+
+
+def writer_lock(session: Session) -> None:
+    """Serialise the writers of imports and feedback: on PostgreSQL, a transaction-scoped
+    advisory lock (released at commit or rollback); on SQLite the transaction's
+    ``BEGIN IMMEDIATE`` already holds the database's write lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})

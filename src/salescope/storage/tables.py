@@ -10,6 +10,13 @@ A change is written as a whole new version (unchanged tables are hard-linked, no
 becomes visible by atomically replacing ``CURRENT``: readers see the old tables or the new ones,
 never a mix, and a failed import leaves the store as it was.
 
+An import writes its version first (``write_version``), commits the database transaction that
+records it (the import run names the store and the version: that commit is the import's one
+commit point), and only then moves ``CURRENT`` (``make_current``). ``recover`` repairs what a
+killed import left: ``CURRENT`` is moved to the version the database last committed (forward
+when the kill came between the commit and the move), and versions newer than it that no
+commit names, staging folders and temporary files are removed.
+
 Merging is by key, so importing the same data twice changes nothing:
 
 * tables with a key (customers, products, …) — an incoming row replaces the row with its key;
@@ -23,6 +30,7 @@ import contextlib
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,9 +192,30 @@ class TableStore:
             changes[table] = change
         return MergePlan(frames, changes)
 
+    @property
+    def store_id(self) -> str:
+        """This store's identity (created with it), recorded with the versions the database
+        commits, so that two stores sharing a database are never confused."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        marker = self.root / "STORE"
+        if not marker.exists():
+            tmp = self.root / f".STORE.{os.getpid()}.tmp"
+            tmp.write_text(uuid.uuid4().hex + "\n", encoding="utf-8")
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, marker)  # the first writer wins
+            tmp.unlink()
+        return marker.read_text(encoding="utf-8").strip()
+
     def commit(self, plan: MergePlan, *, replace: bool = False) -> str:
         """Write a new version holding the plan's tables (and, unless ``replace``, the other
         stored tables unchanged); make it current atomically; return its name."""
+        name = self.write_version(plan, replace=replace)
+        self.make_current(name)
+        return name
+
+    def write_version(self, plan: MergePlan, *, replace: bool = False) -> str:
+        """Write a new version as ``commit`` does, without making it current; return its
+        name. ``make_current`` publishes it, ``discard`` removes it."""
         self.root.mkdir(parents=True, exist_ok=True)
         previous = self.version
         number = max((int(m.group(1)) for m in self._versions()), default=0) + 1
@@ -205,15 +234,59 @@ class TableStore:
                 if table == "orders":
                     frame = frame.sort(["customer_id", "order_date", "order_id"])
                 write_parquet(frame, staging / f"{table}.parquet")
+            _fsync_dir(staging)
             staging.rename(self.root / name)
-            self._point_to(name)
+            _fsync_dir(self.root)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
-            if self.version != name:
-                shutil.rmtree(self.root / name, ignore_errors=True)
             raise
-        self._prune()
         return name
+
+    def make_current(self, name: str) -> None:
+        """Publish the written version ``name`` and prune the old ones."""
+        self._point_to(name)
+        self._prune()
+
+    def discard(self, name: str) -> None:
+        """Remove the written version ``name`` unless it is current."""
+        if self.version != name:
+            shutil.rmtree(self.root / name, ignore_errors=True)
+
+    def recover(self, committed: str | None) -> list[str]:
+        """Repair what a killed import left (see the module docstring); ``committed`` is the
+        version the database last committed for this store (None: it knows of none, and
+        ``CURRENT`` stays). Returns what was done, for the user."""
+        done: list[str] = []
+        if not self.root.exists():
+            return done
+        with contextlib.suppress(FileNotFoundError):
+            (self.root / ".CURRENT.tmp").unlink()
+        if committed is not None and (self.root / committed).is_dir():
+            current = self._pointer()
+            if current != committed:
+                self._point_to(committed)
+                done.append(
+                    f"table version {committed} made current: the database committed it "
+                    f"but the import stopped before {self.root / 'CURRENT'} named it"
+                    if current is None or _number(current) < _number(committed)
+                    else f"table version {current} withdrawn: the database never committed it"
+                )
+        current = self._pointer()
+        limit = _number(current) if current else 0
+        for match in self._versions():
+            if int(match.group(1)) > limit:
+                shutil.rmtree(self.root / match.group(0), ignore_errors=True)
+                done.append(f"table version {match.group(0)} of an unfinished import removed")
+        for stale in self.root.glob(".v*.staging"):
+            shutil.rmtree(stale, ignore_errors=True)
+        return done
+
+    def _pointer(self) -> str | None:
+        pointer = self.root / "CURRENT"
+        if not pointer.exists():
+            return None
+        name = pointer.read_text(encoding="utf-8").strip()
+        return name if _VERSION.match(name) else None
 
     def rollback_to(self, version: str | None) -> None:
         """Make ``version`` current again (after a failure elsewhere in the same import)."""
@@ -245,6 +318,21 @@ class TableStore:
                 shutil.rmtree(self.root / name, ignore_errors=True)
         for stale in self.root.glob(".v*.staging"):
             shutil.rmtree(stale, ignore_errors=True)
+
+
+def _number(version: str) -> int:
+    match = _VERSION.match(version)
+    return int(match.group(1)) if match else 0
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a folder's entries durable (a rename survives a power cut)."""
+    with contextlib.suppress(OSError):
+        handle = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
