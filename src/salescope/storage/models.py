@@ -494,8 +494,10 @@ class CoverageRecommendation(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[str] = mapped_column(unique=True)
+    name: Mapped[str | None]  # the customer's, copied for lists and search
     region: Mapped[str | None] = mapped_column(index=True)
     run_id: Mapped[int] = mapped_column(sa.ForeignKey("coverage_runs.id"), index=True)
+    potential: Mapped[float | None]  # copied from the evidence, to sort by
     recommendation: Mapped[str] = mapped_column(sa.String(16), index=True)
     status: Mapped[str] = mapped_column(sa.String(24))
     reason: Mapped[str] = mapped_column(sa.Text, default="")
