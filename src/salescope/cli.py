@@ -40,6 +40,8 @@ users_app = typer.Typer(help="Users of the web app and API.", no_args_is_help=Tr
 app.add_typer(users_app, name="users")
 keys_app = typer.Typer(help="API keys (shown once, stored hashed).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+recs_app = typer.Typer(help="Coverage recommendations under review.", no_args_is_help=True)
+app.add_typer(recs_app, name="recommendations")
 
 out = Console()
 err = Console(stderr=True)
@@ -720,17 +722,35 @@ def keys_revoke(
     out.print(f"Revoked key {row.key_id}.", highlight=False)
 
 
+@recs_app.command("import")
+def recommendations_import(
+    ctx: typer.Context,
+    folder: Annotated[
+        Path, typer.Argument(help="The output folder of `salescope coverage --out DIR`.")
+    ],
+) -> None:
+    """Publish a coverage output as recommendations for the managers to review (decided ones
+    are kept; the same output twice changes nothing)."""
+    from salescope.services import recommendations as service
+    from salescope.services.database import open_database
+
+    output = service.check_coverage_output(folder)
+    with open_database(_settings(ctx)) as database, database.session() as session:
+        report = service.do_publish(session, output, actor="cli")
+    for line in report.lines():
+        out.print(line, highlight=False, soft_wrap=True)
+
+
 @app.command()
 def serve(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port.", min=1, max=65535)] = 8000,
 ) -> None:
-    """Run the web app and API."""
-    from salescope.domain.errors import NotBuiltError
+    """Run the web app and API (uvicorn) until interrupted."""
+    from salescope.web.serve import run
 
-    raise NotBuiltError(
-        "the web app and API", f"nothing is listening on {host}:{port}; use the batch commands"
-    )
+    run(_settings(ctx), host=host, port=port, console=out)
 
 
 def main() -> None:
