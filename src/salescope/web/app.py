@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from jinja2_fragments.fastapi import Jinja2Blocks
+from markupsafe import Markup
 from starlette.responses import Response
 
 from salescope import __version__
@@ -55,6 +56,14 @@ def badge(value: str | None, vocabulary: str) -> dict[str, str]:
     return {"label": label, "colour": colour}
 
 
+def badge_html(value: str | None, vocabulary: str) -> Markup:
+    """The badge of ``value``: its label on its colour (label escaped)."""
+    b = badge(value, vocabulary)
+    return Markup('<span class="badge" style="background: {}">{}</span>').format(
+        b["colour"], b["label"]
+    )
+
+
 def money(value: Any) -> str:
     if not isinstance(value, int | float) or math.isnan(value):
         return "—"
@@ -81,15 +90,19 @@ def templates() -> Jinja2Blocks:
     engine = Jinja2Blocks(directory=str(HERE / "templates"))
     env = engine.env
     env.autoescape = True  # every template, whatever its name
-    env.globals.update(badge_of=badge, version=__version__, InteractionMode=InteractionMode)
+    env.globals.update(
+        badge_of=badge, badge_html=badge_html, version=__version__, InteractionMode=InteractionMode
+    )
     env.filters.update(money=money, pct=pct, number=number)
     return engine
 
 
 def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     """The app over ``settings``' database (migrated if behind) and data directory."""
-    from salescope.web.api import router as api_router
-    from salescope.web.ui import router as ui_router
+    from fastapi import Depends
+
+    from salescope.web import api, ui
+    from salescope.web.deps import csrf_protect
 
     app = FastAPI(
         title="Salescope",
@@ -105,8 +118,10 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.secret = app_secret(settings)
     app.state.templates = templates()
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.include_router(api_router)
-    app.include_router(ui_router)
+    for router in api.ROUTERS:
+        app.include_router(router, prefix=api.PREFIX)
+    for router in ui.ROUTERS:
+        app.include_router(router, include_in_schema=False, dependencies=[Depends(csrf_protect)])
     errors.install(app)
 
     @app.middleware("http")

@@ -4,7 +4,5 @@ from fastapi import APIRouter
 
 from salescope.web.api import customers, recommendations, visits
 
-router = APIRouter(prefix="/api/v1")
-router.include_router(customers.router)
-router.include_router(recommendations.router)
-router.include_router(visits.router)
+PREFIX = "/api/v1"
+ROUTERS: list[APIRouter] = [customers.router, recommendations.router, visits.router]
