@@ -40,6 +40,8 @@ from salescope.storage.models import (
 )
 
 _M = TypeVar("_M", bound=Base)
+MAX_ID = 2**31 - 1
+"""The largest id an integer key holds (PostgreSQL ``integer``)."""
 
 
 class Permission(StrEnum):
@@ -231,6 +233,8 @@ def get_visible(session: Session, scope: Scope, model: type[_M], key: Any, *, wh
     """The row of ``model`` with primary key ``key``: ``NotFoundError`` when there is none,
     ``PermissionDeniedError`` when it exists but is out of the caller's reach. ``what`` names
     it in the message ("recommendation 12")."""
+    if isinstance(key, int) and not 0 < key <= MAX_ID:
+        raise NotFoundError(f"{what} does not exist")
     row = session.get(model, key)
     if row is None:
         raise NotFoundError(f"{what} does not exist")

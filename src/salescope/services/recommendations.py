@@ -335,7 +335,7 @@ def decode_cursor(cursor: str | None) -> int:
         offset = int(number)
     except (ValueError, UnicodeDecodeError):
         raise FieldError("not a cursor this API gave", "cursor") from None
-    if kind != "o" or offset < 0:
+    if kind != "o" or not 0 <= offset < 2**31:
         raise FieldError("not a cursor this API gave", "cursor")
     return offset
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 
 from salescope.domain.errors import FieldError
 from salescope.domain.statuses import DecisionAction
@@ -20,6 +20,8 @@ from salescope.web.api.schemas import (
     RecommendationPage,
 )
 from salescope.web.deps import ApiScope, SessionDep
+
+IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 router = APIRouter(tags=["recommendations"], responses=ERRORS)
 
@@ -64,7 +66,7 @@ def list_recommendations(
     summary="One recommendation with its audit trail",
 )
 def get_recommendation(
-    rec_id: int, session: SessionDep, scope: ApiScope, response: Response
+    rec_id: IdPath, session: SessionDep, scope: ApiScope, response: Response
 ) -> RecommendationDetail:
     rec = service.get_recommendation(session, scope, rec_id)
     trail = service.audit_trail(session, scope, rec_id)
@@ -81,7 +83,7 @@ def get_recommendation(
     responses={409: {"model": ErrorBody, "description": "State or version conflict"}},
 )
 def decide(
-    rec_id: int,
+    rec_id: IdPath,
     body: DecisionIn,
     session: SessionDep,
     scope: ApiScope,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Header, Path, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 
 from salescope.domain.errors import FieldError
@@ -13,6 +13,8 @@ from salescope.services import visits as service
 from salescope.web.api.recommendations import parse_if_match
 from salescope.web.api.schemas import ERRORS, ErrorBody, PhotoOut, ReportIn, VisitOut, VisitPage
 from salescope.web.deps import ApiScope, SessionDep, SettingsDep
+
+IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 router = APIRouter(tags=["visits"], responses=ERRORS)
 
@@ -45,7 +47,7 @@ def get_visit(visit_id: int, session: SessionDep, scope: ApiScope) -> VisitOut:
     responses={409: {"model": ErrorBody, "description": "Already filed, or changed meanwhile"}},
 )
 def report(
-    visit_id: int,
+    visit_id: IdPath,
     body: ReportIn,
     session: SessionDep,
     scope: ApiScope,
@@ -67,7 +69,7 @@ def report(
     summary="Add a photo (JPEG, PNG or WebP) to an open visit",
 )
 async def add_photo(
-    visit_id: int,
+    visit_id: IdPath,
     photo: UploadFile,
     request: Request,
     session: SessionDep,
@@ -101,7 +103,7 @@ async def read_upload(upload: UploadFile, limit: int) -> bytes:
     responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}},
 )
 def photo(
-    photo_id: int,
+    photo_id: IdPath,
     session: SessionDep,
     scope: ApiScope,
     settings: SettingsDep,
