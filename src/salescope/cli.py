@@ -111,9 +111,19 @@ def demo(
     backtest: Annotated[
         bool, typer.Option(help="Also backtest the next-order engine at one cut-off.")
     ] = True,
+    serve_app: Annotated[
+        bool,
+        typer.Option(
+            "--serve/--no-serve",
+            help="Serve the web app at the end (--no-serve: exit, for scripts).",
+        ),
+    ] = True,
+    host: Annotated[str, typer.Option(help="Interface the app listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the app.", min=1, max=65535)] = 8000,
 ) -> None:
     """Build the synthetic demo company, run every engine on it, and score them against the
-    company's ground truth."""
+    company's ground truth; publish its coverage recommendations, create a user per role and
+    serve the web app (unless --no-serve)."""
     from salescope.data.demo import DemoConfig
     from salescope.services.demo import do_demo
 
@@ -175,6 +185,30 @@ def demo(
         out.print("\n[bold]Backtest[/] of the next-order engine against the baselines")
         show_backtest(result.evaluation.results)
         out.print(f"Report and plot in {result.evaluation.report.parent}")
+    from salescope.services.demo_web import do_demo_web
+
+    url = f"http://{host}:{port}"
+    published, made, users_file = do_demo_web(settings, result.coverage.out_dir, url=url)
+    out.print("\n[bold]Web app[/]")
+    for line in published.lines():
+        out.print(f"  {line}", highlight=False, soft_wrap=True)
+    user_rows = [(u.email, u.password, u.role, u.scope) for u in made]
+    out.print(
+        render_table(
+            "Demo users (also in " + str(users_file) + ")",
+            user_rows,
+            ("e-mail", "password", "role", "sees"),
+            text=4,
+        )
+    )
+    if serve_app:
+        from salescope.web.serve import run
+
+        run(settings, host=host, port=port, console=out)
+    else:
+        out.print(
+            f"Start the app with: salescope --data-dir {settings.data_dir} serve --port {port}"
+        )
 
 
 def show_demo_feedback(result: Any) -> None:
