@@ -192,15 +192,14 @@ def demo(
     out.print("\n[bold]Web app[/]")
     for line in published.lines():
         out.print(f"  {line}", highlight=False, soft_wrap=True)
-    user_rows = [(u.email, u.password, u.role, u.scope) for u in made]
-    out.print(
-        render_table(
-            "Demo users (also in " + str(users_file) + ")",
-            user_rows,
-            ("e-mail", "password", "role", "sees"),
-            text=4,
+    out.print(f"  Demo users (also in {users_file}):", highlight=False)
+    width = max(len(u.email) for u in made) if made else 0
+    for u in made:
+        out.print(
+            f"    {u.email:<{width}}  {u.password:<14} {u.role:<13} {u.scope}",
+            highlight=False,
+            soft_wrap=True,
         )
-    )
     if serve_app:
         from salescope.web.serve import run
 

@@ -19,7 +19,7 @@ from salescope.services.database import open_database
 from salescope.services.recommendations import PublishReport, check_coverage_output, do_publish
 from salescope.storage.models import Customer, Region, Rep, User
 
-DOMAIN = "demo.salescope.example"
+DOMAIN = "demo.example"
 
 
 @dataclass(frozen=True, slots=True)
