@@ -88,13 +88,6 @@ def test_problems_of_several_files_are_reported_together(
     assert "t.csv, line 2, column 'order_date'" in result.stderr
 
 
-def test_commands_not_built_fail_clearly(capsys: pytest.CaptureFixture[str]) -> None:
-    """A command whose part is not built yet fails with a message, not placeholder output."""
-    result = run(capsys, "serve")
-    assert result.code == 1
-    assert "not built yet" in result.stderr
-
-
 def test_next_orders_writes_the_contract_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
