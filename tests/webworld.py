@@ -116,7 +116,18 @@ def write_coverage(folder: Path, recs: dict[str, str] | None = None, *, extra: b
             "distance_km": [3.2, 4.1],
         }
     ).write_csv(folder / "assignments.csv")
-    (folder / "summary.json").write_text(json.dumps({"as_of": "2024-09-01", "shops": len(ids)}))
+    (folder / "summary.json").write_text(
+        json.dumps({"as_of": "2024-09-01", "shops": len(ids), "margin_rate": 0.41})
+    )
+    pl.DataFrame(
+        {
+            "rep_id": ["R1", "R3"],
+            "role": ["rep", "rep"],
+            "capacity": [7200.0, 7200.0],
+            "load_today": [3000.0, 2000.0],
+            "load_recommended": [3500.0, 2600.0],
+        }
+    ).write_csv(folder / "reps.csv")
     return folder
 
 

@@ -142,3 +142,12 @@ def test_the_rep_drafts_and_files_a_report(browser: Callable[[str], Browser], wo
         assert rec is not None and rec.status == "visit_reported"
     page = browser("north").get(f"/recommendations/{world.rec_ids['C2']}").text  # type: ignore[attr-defined]
     assert "Readiness 4/5" in page and "wants a trial" in page
+
+
+def test_a_recommendation_shows_the_reps_load_and_the_runs_assumptions(
+    browser: Callable[[str], Browser], world: World
+) -> None:
+    """The proposed rep's capacity and load before and after, and the run's assumptions."""
+    page = browser("north").get(f"/recommendations/{world.rec_ids['C2']}").text  # type: ignore[attr-defined]
+    assert "Capacity of R1" in page and "load today 3,000" in page and "3,500" in page
+    assert "Assumptions of coverage run" in page and "0.41" in page

@@ -74,6 +74,7 @@ class CoverageOutput:
     assignments: pl.DataFrame | None
     summary: dict[str, Any]
     fingerprint: str
+    reps: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def check_coverage_output(folder: Path) -> CoverageOutput:
@@ -119,7 +120,17 @@ def check_coverage_output(folder: Path) -> CoverageOutput:
             summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError):
             raise InputError.single(str(folder / "summary.json"), "is not JSON") from None
-    return CoverageOutput(folder, frame, assignments, summary, hashlib.sha256(raw).hexdigest())
+    reps: dict[str, dict[str, Any]] = {}
+    if (folder / "reps.csv").is_file():
+        loads = pl.read_csv(folder / "reps.csv", infer_schema_length=10_000)
+        if "rep_id" in loads.columns:
+            for row in loads.iter_rows(named=True):
+                reps[str(row["rep_id"])] = {
+                    k: _clean(v) for k, v in row.items() if k != "rep_id" and _clean(v) is not None
+                }
+    return CoverageOutput(
+        folder, frame, assignments, summary, hashlib.sha256(raw).hexdigest(), reps
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +209,8 @@ def do_publish(session: Session, output: CoverageOutput, *, actor: str | None) -
         source=str(output.folder),
         fingerprint=output.fingerprint,
         as_of=dt.date.fromisoformat(as_of) if isinstance(as_of, str) else None,
-        summary={k: _clean(v) for k, v in output.summary.items() if k != "counts"},
+        summary={k: _clean(v) for k, v in output.summary.items() if k != "counts"}
+        | ({"reps": output.reps} if output.reps else {}),
         counts=dict(output.customers.group_by("recommendation").len().iter_rows()),
     )
     session.add(run)
@@ -293,6 +305,35 @@ def do_publish(session: Session, output: CoverageOutput, *, actor: str | None) -
     return PublishReport(
         run.id, False, added, refreshed, unchanged, decided, no_region, dict(run.counts)
     )
+
+
+ASSUMPTIONS = {
+    "as_of": "date of the analysis",
+    "margin_rate": "margin rate on sales",
+    "potential_method": "how potential is estimated",
+    "potential_cv": "potential, cross-validated",
+    "assignment": "how new shops get a rep",
+    "current_service": "today's service",
+    "economics": "economics",
+    "config": "economics",
+}
+"""summary.json keys shown as the assumptions of a run (when the run wrote them)."""
+
+
+def run_context(session: Session, rec: CoverageRecommendation) -> dict[str, Any]:
+    """The run behind a recommendation: its assumptions and the proposed rep's load."""
+    run = session.get(CoverageRun, rec.run_id)
+    if run is None:
+        return {"run": None, "assumptions": [], "rep_load": None}
+    summary = run.summary
+    assumptions = [
+        (label, summary[key])
+        for key, label in ASSUMPTIONS.items()
+        if summary.get(key) not in (None, "")
+    ]
+    rep_id = rec.decided_rep_id or rec.proposed_rep_id
+    load = (summary.get("reps") or {}).get(rep_id) if rep_id else None
+    return {"run": run, "assumptions": assumptions, "rep_load": load, "load_rep": rep_id}
 
 
 def latest_run(session: Session) -> CoverageRun | None:
