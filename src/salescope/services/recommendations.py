@@ -313,9 +313,8 @@ ASSUMPTIONS = {
     "potential_method": "how potential is estimated",
     "potential_cv": "potential, cross-validated",
     "assignment": "how new shops get a rep",
-    "current_service": "today's service",
+    "today_service": "today's service",
     "economics": "economics",
-    "config": "economics",
 }
 """summary.json keys shown as the assumptions of a run (when the run wrote them)."""
 
