@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import sqlalchemy as sa
 from tests.webworld import EMAILS, PASSWORD, World
@@ -171,3 +173,16 @@ def test_key_scopes_must_be_known_and_of_use_to_the_role(
     """Unknown scopes and scopes a role can never use are refused."""
     with world.db.session() as s, pytest.raises(FieldError):
         keys.do_create_key(s, email, scopes, actor="test")
+
+
+def test_purging_removes_only_dead_sessions(world: World) -> None:
+    """Expired and revoked sessions go, live ones stay."""
+    with world.db.session() as s:
+        user = users.find_user(s, EMAILS["north"])
+        live = users.create_session(s, user, hours=1)
+        dead = users.create_session(s, user, hours=1)
+        users.revoke_session(s, dead)
+    later = users.utcnow() + dt.timedelta(seconds=1)
+    with world.db.session() as s:
+        assert users.purge_sessions(s, before=later) == 1
+        assert users.resolve_session(s, live) is not None

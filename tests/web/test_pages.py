@@ -151,3 +151,9 @@ def test_a_recommendation_shows_the_reps_load_and_the_runs_assumptions(
     page = browser("north").get(f"/recommendations/{world.rec_ids['C2']}").text  # type: ignore[attr-defined]
     assert "Capacity of R1" in page and "load today 3,000" in page and "3,500" in page
     assert "Assumptions of coverage run" in page and "0.41" in page
+
+
+def test_a_recommendation_shows_its_peers(browser: Callable[[str], Browser], world: World) -> None:
+    """The served shops of the same segment in the region are summed up beside the shop."""
+    page = browser("north").get(f"/recommendations/{world.rec_ids['C2']}").text  # type: ignore[attr-defined]
+    assert 'id="peers"' in page and "Peers (2 served shops" in page

@@ -335,6 +335,45 @@ def run_context(session: Session, rec: CoverageRecommendation) -> dict[str, Any]
     return {"run": run, "assumptions": assumptions, "rep_load": load, "load_rep": rep_id}
 
 
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def peers(session: Session, scope: Scope, rec: CoverageRecommendation) -> dict[str, Any] | None:
+    """The served shops of the same segment in the same region (the caller may see): how
+    many, and their median potential, sales and share of wallet, to read the shop against."""
+    segment = rec.evidence.get("segment")
+    if segment is None or rec.region is None:
+        return None
+    rows = session.scalars(
+        scoped(scope, CoverageRecommendation).where(
+            CoverageRecommendation.region == rec.region, CoverageRecommendation.id != rec.id
+        )
+    )
+    same = [
+        r.evidence
+        for r in rows
+        if r.evidence.get("segment") == segment and r.evidence.get("status") == "served"
+    ]
+    if not same:
+        return None
+
+    def numbers(key: str) -> list[float]:
+        return [float(e[key]) for e in same if isinstance(e.get(key), int | float)]
+
+    return {
+        "segment": rec.evidence.get("segment_name") or segment,
+        "shops": len(same),
+        "potential": _median(numbers("potential")),
+        "revenue_12m": _median(numbers("revenue_12m")),
+        "share_of_wallet": _median(numbers("share_of_wallet")),
+    }
+
+
 def latest_run(session: Session) -> CoverageRun | None:
     return session.scalar(sa.select(CoverageRun).order_by(CoverageRun.id.desc()).limit(1))
 

@@ -334,11 +334,13 @@ def revoke_session(session: Session, token: str | None, *, actor: str | None = N
 
 
 def purge_sessions(session: Session, *, before: datetime | None = None) -> int:
-    """Delete expired or revoked sessions (older than ``before``); how many."""
+    """Delete sessions expired or revoked before ``before`` (now), and sign-in attempts older
+    than a day (the rate limit looks 15 minutes back); how many sessions."""
     cutoff = before or utcnow()
     result = session.execute(
         sa.delete(WebSession).where(
             sa.or_(WebSession.expires_at < cutoff, WebSession.revoked_at < cutoff)
         )
     )
+    session.execute(sa.delete(LoginAttempt).where(LoginAttempt.at < cutoff - timedelta(days=1)))
     return int(result.rowcount)  # type: ignore[attr-defined]

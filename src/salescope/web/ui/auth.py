@@ -83,6 +83,7 @@ def login(
         status = 429 if isinstance(error, RateLimitedError) else 401
         return _login_page(request, str(error), next, status)
     users.revoke_session(session, request.cookies.get(SESSION_COOKIE))
+    users.purge_sessions(session)
     token = users.create_session(
         session,
         user,

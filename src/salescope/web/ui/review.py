@@ -135,6 +135,7 @@ def _detail(session: Any, scope: Scope, rec_id: int) -> dict[str, Any]:
         "visits": visits,
         "summaries": {v.id: visit_service.report_summary(v) for v in visits},
         "today": dt.date.today(),
+        "peers": service.peers(session, scope, rec),
     } | service.run_context(session, rec)
 
 
