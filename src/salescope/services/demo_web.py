@@ -40,10 +40,12 @@ def _plan(session: Session) -> list[tuple[str, str, tuple[str, ...], str | None,
     for code in regions:
         plan.append((f"manager.{code.lower()}", "manager", (code,), None, None, f"region {code}"))
     for role in ("rep", "merchandiser"):
+        # The first region's first rep of that role, else the first anywhere.
+        first_region = regions[0] if regions else None
         rep = session.scalar(
             sa.select(Rep)
-            .where(Rep.role == role, Rep.region == (regions[0] if regions else None))
-            .order_by(Rep.rep_id)
+            .where(Rep.role == role)
+            .order_by((Rep.region == first_region).desc(), Rep.rep_id)
             .limit(1)
         )
         if rep is not None:
