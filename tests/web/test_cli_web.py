@@ -131,3 +131,22 @@ def test_serve_refuses_a_busy_port(cli_env: World, capsys: pytest.CaptureFixture
         port = busy.getsockname()[1]
         result = run(capsys, "serve", "--port", str(port))
     assert result.code == 1 and "cannot listen" in result.stderr
+
+
+def test_demo_users_cover_every_role_and_can_be_made_again(world: World) -> None:
+    """A user per role (a manager per region); making them again only renews passwords, and
+    the file of passwords is readable by its owner only."""
+    from salescope.services import users as user_service
+    from salescope.services.demo_web import create_demo_users, write_users
+
+    hasher = user_service.password_hasher(world.settings)
+    with world.db.session() as s:
+        first = create_demo_users(s, hasher)
+    with world.db.session() as s:
+        second = create_demo_users(s, hasher)
+    roles = sorted(u.role for u in first)
+    assert roles == ["admin", "director", "manager", "manager", "merchandiser", "rep", "shop"]
+    assert [u.email for u in first] == [u.email for u in second]
+    assert all(a.password != b.password for a, b in zip(first, second, strict=True))
+    path = write_users(world.settings.data_dir / "demo" / "users.txt", second, "http://x")
+    assert path.stat().st_mode & 0o077 == 0 and second[0].password in path.read_text()
