@@ -355,3 +355,14 @@ def test_sign_in_is_rate_limited(client: TestClient, world: World) -> None:
     )
     assert response.status_code == 429
     assert sign_in  # the helper signs in others fine (used across the suite)
+
+
+def test_a_body_past_the_limit_is_refused_unread(client: TestClient, world: World) -> None:
+    """A request announcing more than the upload limit is answered 413 before it is read."""
+    limit = world.settings.upload_max_bytes + 1_000_000
+    response = client.post(
+        "/api/v1/visits/1/photos",
+        content=b"x",
+        headers={"Content-Length": str(limit + 1), "Authorization": "Bearer x"},
+    )
+    assert response.status_code == 413 and response.json()["error"]["code"] == "too_large"

@@ -124,9 +124,16 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         app.include_router(router, include_in_schema=False, dependencies=[Depends(csrf_protect)])
     errors.install(app)
 
+    body_limit = settings.upload_max_bytes + 1_000_000  # a photo and its form
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
+        length = request.headers.get("content-length", "0")
+        if not length.isdigit() or int(length) > body_limit:
+            message = f"the request is larger than {body_limit / 1e6:.0f} MB"
+            response: Response = errors.answer(request, 413, "too_large", message, None)
+        else:
+            response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if not request.url.path.startswith("/static/"):
