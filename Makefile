@@ -31,6 +31,7 @@ install-dev: $(VENV)/.installed-dev
 
 services:
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-browser.sh
 
 lint:
 	$(BIN)/ruff check src tests benchmarks

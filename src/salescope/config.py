@@ -40,6 +40,21 @@ class Settings(BaseSettings):
         default=None, description="Signs web sessions; required by `serve`, never committed."
     )
     workers: int = Field(default=2, ge=1, description="Parallel workers for engines.")
+    session_hours: float = Field(default=12.0, gt=0, description="Web sessions expire after.")
+    cookie_secure: bool = Field(
+        default=False, description="Send the session cookie over HTTPS only (behind TLS)."
+    )
+    argon2_memory_kib: int = Field(
+        default=65_536, ge=8, description="Argon2id memory cost of password hashes (KiB)."
+    )
+    argon2_time_cost: int = Field(default=3, ge=1, description="Argon2id passes.")
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed sign-ins per e-mail (or 4x per address) in 15 min."
+    )
+    upload_max_bytes: int = Field(default=8_000_000, ge=1, description="Largest photo accepted.")
+    upload_max_pixels: int = Field(
+        default=40_000_000, ge=1, description="Most pixels a photo may have (width x height)."
+    )
 
     @property
     def resolved_database_url(self) -> str:
@@ -50,6 +65,10 @@ class Settings(BaseSettings):
     @property
     def tables_dir(self) -> Path:
         return self.data_dir / "tables"
+
+    @property
+    def photos_dir(self) -> Path:
+        return self.data_dir / "photos"
 
 
 def get_settings(**overrides: Any) -> Settings:

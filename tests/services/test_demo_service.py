@@ -42,11 +42,13 @@ def test_demo_twice_replaces_rather_than_adds(data_dir: Path) -> None:
 def test_demo_command_prints_what_it_made(
     data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`salescope demo --small` succeeds and prints the company, next orders, coverage and the
-    backtest."""
-    result = run(capsys, "demo", "--small", "--seed", "3")
+    """`salescope demo --small --no-serve` succeeds and prints the company, next orders,
+    coverage, the backtest and the demo users of the web app, then exits."""
+    result = run(capsys, "demo", "--small", "--seed", "3", "--no-serve")
     assert result.code == 0, result.stderr
     assert "shops in the market universe" in result.stdout
     assert "Next orders" in result.stdout
     assert "recommendations:" in result.stdout
     assert "TIFU-KNN" in result.stdout
+    assert "manager." in result.stdout and "Demo users" in result.stdout
+    assert (data_dir / "demo" / "users.txt").stat().st_mode & 0o077 == 0

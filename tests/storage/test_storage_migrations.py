@@ -23,6 +23,13 @@ TABLES = {
     "feedback_outcomes",
     "resting_products",
     "acceptance_calibrations",
+    "web_sessions",
+    "api_keys",
+    "login_attempts",
+    "coverage_runs",
+    "recommendations",
+    "visits",
+    "photos",
 }
 
 

@@ -95,3 +95,31 @@ class NotBuiltError(SalescopeError):
 
 class ConflictError(SalescopeError):
     """A state change that the current state does not allow."""
+
+
+class FieldError(SalescopeError):
+    """A request value that is wrong; ``field`` names it (API error body, form message)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotFoundError(SalescopeError):
+    """The thing asked for does not exist."""
+
+
+class PermissionDeniedError(SalescopeError):
+    """The caller may not see or do this (role, scope, region or customer)."""
+
+
+class AuthenticationError(SalescopeError):
+    """No valid credentials: not signed in, a wrong password, an unknown or revoked key."""
+
+
+class RateLimitedError(SalescopeError):
+    """Too many attempts; try again later."""
+
+
+class StaleError(ConflictError):
+    """The thing changed since the caller read it (optimistic locking)."""

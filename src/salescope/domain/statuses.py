@@ -17,6 +17,179 @@ class CustomerStatus(StrEnum):
         return {"served": "Served customer", "prospect": "Prospect"}[self.value]
 
 
+class UserRole(StrEnum):
+    """What a user of the web app and API may do (CONTRACTS.md, "Users and keys")."""
+
+    ADMIN = "admin"
+    DIRECTOR = "director"
+    MANAGER = "manager"
+    REP = "rep"
+    MERCHANDISER = "merchandiser"
+    SHOP = "shop"
+
+    @property
+    def label(self) -> str:
+        return {
+            "admin": "Administrator",
+            "director": "Sales director",
+            "manager": "Regional manager",
+            "rep": "Sales rep",
+            "merchandiser": "Merchandiser",
+            "shop": "Shop (B2B)",
+        }[self.value]
+
+    @property
+    def colour(self) -> str:
+        return {
+            "admin": "#37474f",
+            "director": "#4527a0",
+            "manager": "#1565c0",
+            "rep": "#2e7d32",
+            "merchandiser": "#00838f",
+            "shop": "#6d4c41",
+        }[self.value]
+
+    @property
+    def all_regions(self) -> bool:
+        """Sees every region (admin, director)."""
+        return self in (UserRole.ADMIN, UserRole.DIRECTOR)
+
+    @property
+    def field(self) -> bool:
+        """Works in the field: sees its own customers and tasks (rep, merchandiser)."""
+        return self in (UserRole.REP, UserRole.MERCHANDISER)
+
+
+class ApiScope(StrEnum):
+    """What an API key may be used for; a key never does more than its user may."""
+
+    ORDERS_READ = "orders:read"
+    ORDERS_WRITE = "orders:write"
+    RECOMMENDATIONS_READ = "recommendations:read"
+    RECOMMENDATIONS_WRITE = "recommendations:write"
+    VISITS_READ = "visits:read"
+    VISITS_WRITE = "visits:write"
+
+    @property
+    def label(self) -> str:
+        noun, verb = self.value.split(":")
+        return f"{'Read' if verb == 'read' else 'Write'} {noun}"
+
+
+class RecommendationStatus(StrEnum):
+    """Where a coverage recommendation is in the manager's review.
+
+    proposed -> (verification_requested -> visit_reported) -> accepted | rejected |
+    mode_changed; ``no_action`` is a shop the run recommends to leave as it is (keep, not now):
+    shown as evidence, nothing to decide. The transitions live in
+    ``salescope.domain.lifecycle``.
+    """
+
+    PROPOSED = "proposed"
+    VERIFICATION_REQUESTED = "verification_requested"
+    VISIT_REPORTED = "visit_reported"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    MODE_CHANGED = "mode_changed"
+    NO_ACTION = "no_action"
+
+    @property
+    def label(self) -> str:
+        return {
+            "proposed": "To review",
+            "verification_requested": "Verification requested",
+            "visit_reported": "Visit reported",
+            "accepted": "Accepted",
+            "rejected": "Rejected",
+            "mode_changed": "Mode changed",
+            "no_action": "No action",
+        }[self.value]
+
+    @property
+    def colour(self) -> str:
+        return {
+            "proposed": "#1565c0",
+            "verification_requested": "#ef6c00",
+            "visit_reported": "#6a1b9a",
+            "accepted": "#2e7d32",
+            "rejected": "#c62828",
+            "mode_changed": "#00838f",
+            "no_action": "#78909c",
+        }[self.value]
+
+    @property
+    def open(self) -> bool:
+        """Still waiting for the manager (not decided, not a no-action row)."""
+        return self in (
+            RecommendationStatus.PROPOSED,
+            RecommendationStatus.VERIFICATION_REQUESTED,
+            RecommendationStatus.VISIT_REPORTED,
+        )
+
+    @property
+    def decided(self) -> bool:
+        return self in (
+            RecommendationStatus.ACCEPTED,
+            RecommendationStatus.REJECTED,
+            RecommendationStatus.MODE_CHANGED,
+        )
+
+
+class DecisionAction(StrEnum):
+    """What a manager does with a recommendation (``POST .../decision``)."""
+
+    ACCEPT = "accept"
+    REJECT = "reject"
+    REQUEST_VERIFICATION = "request_verification"
+    CHANGE_MODE = "change_mode"
+
+    @property
+    def label(self) -> str:
+        return {
+            "accept": "Accept",
+            "reject": "Reject",
+            "request_verification": "Request verification",
+            "change_mode": "Change mode",
+        }[self.value]
+
+
+class VisitStatus(StrEnum):
+    """A visit task of a rep or merchandiser (a verification visit, for now)."""
+
+    REQUESTED = "requested"
+    DRAFT = "draft"
+    REPORTED = "reported"
+    CANCELLED = "cancelled"
+
+    @property
+    def label(self) -> str:
+        return {
+            "requested": "To do",
+            "draft": "Draft saved",
+            "reported": "Reported",
+            "cancelled": "Cancelled",
+        }[self.value]
+
+    @property
+    def colour(self) -> str:
+        return {
+            "requested": "#ef6c00",
+            "draft": "#1565c0",
+            "reported": "#2e7d32",
+            "cancelled": "#78909c",
+        }[self.value]
+
+    @property
+    def open(self) -> bool:
+        return self in (VisitStatus.REQUESTED, VisitStatus.DRAFT)
+
+
+class VisitPurpose(StrEnum):
+    SALES = "sales"
+    VERIFICATION = "verification"
+    MERCHANDISING = "merchandising"
+
+
 class LineKind(StrEnum):
     """Kind of a line of the optimal order."""
 

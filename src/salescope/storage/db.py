@@ -31,7 +31,6 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from decimal import Decimal
 from pathlib import Path, PurePath
 from types import TracebackType
@@ -63,8 +62,6 @@ WRITER_LOCK = 0x5A1E5C09E
 """Key of the PostgreSQL advisory lock that serialises import and feedback writers."""
 MIGRATION_LOCK = 0x5A1E5C0DB
 """Key of the PostgreSQL advisory lock that serialises migrations."""
-
-_IMMEDIATE: ContextVar[bool] = ContextVar("salescope_sqlite_immediate", default=True)
 
 
 class DatabaseUnavailableError(SalescopeError):
@@ -145,7 +142,8 @@ def _install_sqlite_hooks(engine: Engine, *, memory: bool) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if _IMMEDIATE.get() else "BEGIN")
+            readonly = connection.get_execution_options().get("salescope_readonly", False)
+            connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
 def _raw_execute(connection: Connection, sql: str) -> None:
@@ -237,6 +235,11 @@ class Database:
             options.setdefault("pool_pre_ping", True)
             self.engine = sa.create_engine(self.url, **options)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # a read-only session begins a plain transaction (BEGIN, not BEGIN IMMEDIATE on SQLite):
+        # the option rides on the connection, wherever the session's first statement runs
+        self._readonly = sessionmaker(
+            self.engine.execution_options(salescope_readonly=True), expire_on_commit=False
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, **engine_options: Any) -> Database:
@@ -256,16 +259,14 @@ class Database:
         takes the write lock when it starts (waiting for another writer), unless
         ``readonly``. Errors of the environment become ``DatabaseUnavailableError``.
         """
-        token = _IMMEDIATE.set(not readonly)
+        sessions = self._readonly if readonly else self._sessions
         try:
-            with self._sessions() as session, session.begin():
+            with sessions() as session, session.begin():
                 yield session
         except OperationalError as error:
             if is_transient(error):
                 raise
             raise DatabaseUnavailableError(self.describe(error)) from error
-        finally:
-            _IMMEDIATE.reset(token)
 
     def transaction(
         self,

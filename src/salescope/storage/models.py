@@ -32,7 +32,11 @@ from salescope.domain.statuses import (
     InteractionMode,
     LineKind,
     LineOutcome,
+    RecommendationStatus,
     RepRole,
+    UserRole,
+    VisitPurpose,
+    VisitStatus,
 )
 
 NAMING_CONVENTION: dict[str, str] = {
@@ -80,15 +84,6 @@ JSONType = sa.JSON(none_as_null=True).with_variant(
     postgresql.JSONB(none_as_null=True), "postgresql"
 )
 """JSON everywhere, JSONB on PostgreSQL (comparable, indexable). Python ``None`` is SQL NULL."""
-
-
-class UserRole(StrEnum):
-    """What a user may do (see PRODUCT.md, "People who use it")."""
-
-    ADMIN = "admin"
-    MANAGER = "manager"
-    REP = "rep"
-    ANALYST = "analyst"
 
 
 class ImportStatus(StrEnum):
@@ -149,7 +144,11 @@ class Region(Base):
 
 
 class User(Base):
-    """Someone who logs in: admin, regional manager, rep or analyst."""
+    """Someone who logs in: admin, director, regional manager, rep, merchandiser or a shop.
+
+    ``username`` is the e-mail address (lower case). A rep or merchandiser is linked to its
+    ``reps`` row by ``rep_id``, a shop to its customer by ``customer_id``.
+    """
 
     __tablename__ = "users"
     __table_args__ = (one_of("role", UserRole),)
@@ -161,6 +160,8 @@ class User(Base):
     password_hash: Mapped[str | None]
     active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    rep_id: Mapped[str | None] = mapped_column(index=True)
+    customer_id: Mapped[str | None]
 
     regions: Mapped[list[Region]] = relationship(
         secondary=user_regions, back_populates="managers", order_by=Region.code
@@ -405,3 +406,179 @@ class AcceptanceCalibration(Base):
 
     def __repr__(self) -> str:
         return f"AcceptanceCalibration(id={self.id!r}, outcomes={self.outcomes!r})"
+
+
+# -- web app and API (migration 0003) -------------------------------------------------------
+class WebSession(Base):
+    """A signed-in browser: the cookie holds a random token, only its SHA-256 is stored.
+
+    Revocable (``revoked_at``), expiring (``expires_at``); signing in always makes a new one.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    ip: Mapped[str | None] = mapped_column(sa.String(64))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(255))
+
+    user: Mapped[User] = relationship()
+
+
+class ApiKey(Base):
+    """An API key of a user, with scopes. The key is ``slk_<key_id>_<secret>``; only the
+    SHA-256 of the secret is stored (it has 256 random bits: a slow hash adds nothing)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_id: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(sa.String(64))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(default="", server_default="")
+    scopes: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class LoginAttempt(Base):
+    """A sign-in attempt, for rate limiting (and the security log)."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (sa.Index(None, "email", "at"), sa.Index(None, "ip", "at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    email: Mapped[str] = mapped_column(sa.String(254))
+    ip: Mapped[str | None] = mapped_column(sa.String(64))
+    success: Mapped[bool]
+
+
+class CoverageRun(Base):
+    """One coverage output (``salescope coverage --out DIR``) published as recommendations."""
+
+    __tablename__ = "coverage_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str | None] = mapped_column(sa.String(150))
+    source: Mapped[str]
+    fingerprint: Mapped[str] = mapped_column(sa.String(64), index=True)
+    as_of: Mapped[date | None]
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class CoverageRecommendation(Base):
+    """The current coverage recommendation of one shop and the manager's review of it.
+
+    One row per customer. A new run refreshes an open row (and says what changed in the audit
+    trail); a decided row keeps its decision, and the new run's proposal is kept beside it in
+    ``rerun`` to be shown against it. ``version`` is the optimistic lock: an update that does
+    not find the version it read changes nothing and raises.
+    """
+
+    __tablename__ = "recommendations"
+    __table_args__ = (
+        one_of("status", RecommendationStatus),
+        sa.Index(None, "region", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(unique=True)
+    name: Mapped[str | None]  # the customer's, copied for lists and search
+    region: Mapped[str | None] = mapped_column(index=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("coverage_runs.id"), index=True)
+    potential: Mapped[float | None]  # copied from the evidence, to sort by
+    recommendation: Mapped[str] = mapped_column(sa.String(16), index=True)
+    status: Mapped[str] = mapped_column(sa.String(24))
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    proposed_rep_id: Mapped[str | None]
+    proposed_mode: Mapped[str | None] = mapped_column(sa.String(16))
+    proposed_visits_per_month: Mapped[float | None]
+    decided_rep_id: Mapped[str | None]
+    decided_mode: Mapped[str | None] = mapped_column(sa.String(16))
+    decided_visits_per_month: Mapped[float | None]
+    decision_reason: Mapped[str | None] = mapped_column(sa.Text)
+    decided_by: Mapped[str | None] = mapped_column(sa.String(150))
+    decided_at: Mapped[datetime | None]
+    rerun_id: Mapped[int | None] = mapped_column(sa.ForeignKey("coverage_runs.id"))
+    rerun: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    version: Mapped[int] = mapped_column(default=1)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+    def __repr__(self) -> str:
+        return (
+            f"CoverageRecommendation(customer_id={self.customer_id!r}, "
+            f"recommendation={self.recommendation!r}, status={self.status!r})"
+        )
+
+
+class Visit(Base):
+    """A visit task of a rep or merchandiser and its report (``report``: the draft until it is
+    filed). ``region`` and ``customer_id`` are copied from the customer for access checks."""
+
+    __tablename__ = "visits"
+    __table_args__ = (one_of("status", VisitStatus), one_of("purpose", VisitPurpose))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(index=True)
+    region: Mapped[str | None] = mapped_column(index=True)
+    recommendation_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("recommendations.id", ondelete="SET NULL"), index=True
+    )
+    rep_id: Mapped[str] = mapped_column(index=True)
+    purpose: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    due_date: Mapped[date | None]
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    requested_by: Mapped[str | None] = mapped_column(sa.String(150))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    visit_date: Mapped[date | None]
+    report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reported_by: Mapped[str | None] = mapped_column(sa.String(150))
+    reported_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(default=1)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    photos: Mapped[list[Photo]] = relationship(
+        back_populates="visit", order_by="Photo.id", cascade="all, delete-orphan"
+    )
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class Photo(Base):
+    """A photo of a visit report: re-encoded, stored under a random name in the data
+    directory (``photos/``) with a thumbnail; served only to users who may see the customer."""
+
+    __tablename__ = "photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("visits.id", ondelete="CASCADE"), index=True
+    )
+    customer_id: Mapped[str] = mapped_column(index=True)
+    region: Mapped[str | None] = mapped_column(index=True)
+    file_name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    thumb_name: Mapped[str] = mapped_column(sa.String(64))
+    content_type: Mapped[str] = mapped_column(sa.String(32))
+    width: Mapped[int]
+    height: Mapped[int]
+    size_bytes: Mapped[int]
+    original_name: Mapped[str] = mapped_column(sa.String(255), default="")
+    uploaded_by: Mapped[str | None] = mapped_column(sa.String(150))
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    visit: Mapped[Visit] = relationship(back_populates="photos")
