@@ -41,7 +41,7 @@ from salescope.orders.examples import (
     training_events,
 )
 from salescope.orders.features import ProductStats, build_candidates, product_stats
-from salescope.orders.history import Codes, encode, order_table
+from salescope.orders.history import Codes, encode, order_table, rows_of
 from salescope.orders.neighbours import (
     TifuParams,
     candidate_scores,
@@ -166,6 +166,21 @@ class Snapshot:
     active: np.ndarray
     items: Any  # product similarities (sparse) or None
     evidence: Evidence  # segment, category, brand, nearby and adoption evidence
+    _neighbour_c: np.ndarray = field(init=False, repr=False)
+    _extra_c: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # ``neighbour`` and ``extra`` are sorted by customer: a request slices its own rows
+        object.__setattr__(self, "_neighbour_c", self.neighbour["c"].to_numpy().astype(np.int64))
+        object.__setattr__(self, "_extra_c", self.extra["c"].to_numpy().astype(np.int64))
+
+    def neighbour_of(self, customers: pl.Series) -> pl.DataFrame:
+        """The neighbour evidence of ``customers`` (codes)."""
+        return rows_of(self.neighbour, self._neighbour_c, customers)
+
+    def extra_of(self, customers: pl.Series) -> pl.DataFrame:
+        """The extra candidate pairs of ``customers`` (codes)."""
+        return rows_of(self.extra, self._extra_c, customers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +286,16 @@ class NextOrderModel:
         extra = pair_scores(matrix, neighbours, active, extra, items=items)
         evidence = context_evidence(window, cutoff, self.context_)
         return Snapshot(
-            cutoff, window, stats, neighbour, extra, matrix, neighbours, active, items, evidence
+            cutoff,
+            window,
+            stats,
+            neighbour.sort("c", "p"),
+            extra.sort("c", "p"),
+            matrix,
+            neighbours,
+            active,
+            items,
+            evidence,
         )
 
     def _candidates(
@@ -281,7 +305,15 @@ class NextOrderModel:
         bucket, from each customer's lines before its date and the snapshot; with ``extra``
         (scored pairs the customers lack), of those pairs only."""
         p = self.params_
-        neighbour = snap.neighbour if extra is None else extra
+        if extra is None:
+            neighbour_of = snap.neighbour_of
+        else:
+            extra = extra.sort("c", "p")
+            index = extra["c"].to_numpy().astype(np.int64)
+
+            def neighbour_of(customers: pl.Series) -> pl.DataFrame:
+                return rows_of(extra, index, customers)
+
         own = lines_before(self._lines_of(targets["c"]), targets, p.lookback_days)
         known = targets.select("c", "t").join(own.select("c").unique(), on="c")
         n_buckets = max(1, -(-known.height // p.customers_per_bucket))
@@ -294,7 +326,7 @@ class NextOrderModel:
                     own.filter(in_bucket),
                     mine,
                     snap.products,
-                    neighbour.join(mine.select("c"), on="c", how="semi"),
+                    neighbour_of(mine["c"]),
                     self.first_order_,
                     max_repeat=p.max_repeat,
                     repeat=extra is None,
@@ -312,19 +344,8 @@ class NextOrderModel:
         )
 
     def _lines_of(self, customers: pl.Series) -> pl.DataFrame:
-        """The engine's lines of ``customers`` (codes): slices of the lines sorted by customer
-        for a few, a join for many."""
-        wanted = customers.unique().sort().to_numpy().astype(np.int64)
-        if len(wanted) > 256:
-            return self.lines_.join(pl.DataFrame({"c": wanted}).cast(pl.UInt32), on="c", how="semi")
-        starts = np.searchsorted(self.line_index_, wanted, side="left")
-        ends = np.searchsorted(self.line_index_, wanted, side="right")
-        parts = [
-            self.lines_.slice(int(a), int(b - a))
-            for a, b in zip(starts, ends, strict=True)
-            if b > a
-        ]
-        return pl.concat(parts) if parts else self.lines_.clear()
+        """The engine's lines of ``customers`` (codes)."""
+        return rows_of(self.lines_, self.line_index_, customers)
 
     def _labelled(self, snap: Snapshot, events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Candidates of ``events`` (``ev, c, o, t, valid``; one per customer) labelled with
@@ -401,7 +422,7 @@ class NextOrderModel:
         of the main candidates ``scored``, the snapshot's extra pairs, and ``objectives``
         pairs (``c, p``) not among them."""
         novelty = self.params_.novelties
-        extra = snap.extra.join(targets.select("c"), on="c")
+        extra = snap.extra_of(targets["c"])
         if objectives is not None and objectives.height:
             missing = (
                 objectives.select("c", "p")
@@ -578,22 +599,41 @@ class NextOrderModel:
         for anchor, group in groups:
             if group.height == 0:
                 continue
-            snap = self.snapshot_ if anchor is None else self._cached_snapshot(anchor, group)
+            snap = self.snapshot_ if anchor is None else self._cached_snapshot(anchor)
             slots = group.with_columns(pl.int_range(pl.len()).over("c").alias("_slot"))
             for slot in range(int(slots["_slot"].max()) + 1):  # type: ignore[arg-type]
                 yield snap, slots.filter(pl.col("_slot") == slot).drop("_slot")
 
-    def _cached_snapshot(self, anchor: dt.date, group: pl.DataFrame) -> Snapshot:
-        """The snapshot at ``anchor`` for the customers of ``group``, kept for the next
-        scoring of the same targets (novelties after candidates)."""
-        rows = group["c"].unique().sort().to_numpy().astype(np.int64)
-        key = (anchor, rows.tobytes())
-        cache: dict[tuple[dt.date, bytes], Snapshot] = self.__dict__.setdefault("_snapshots", {})
-        if key not in cache:
+    def _cached_snapshot(self, anchor: dt.date) -> Snapshot:
+        """``_inside_snapshot`` at ``anchor``, kept for the next scoring of the same targets
+        (novelties after candidates)."""
+        cache: dict[dt.date, Snapshot] = self.__dict__.setdefault("_snapshots", {})
+        if anchor not in cache:
             while len(cache) >= 8:
                 cache.pop(next(iter(cache)))
-            cache[key] = self._snapshot(anchor, rows)
-        return cache[key]
+            cache[anchor] = self._inside_snapshot(anchor)
+        return cache[anchor]
+
+    def _inside_snapshot(self, anchor: dt.date) -> Snapshot:
+        """The snapshot of targets dated inside the history: product statistics, segment,
+        category and brand evidence as of ``anchor`` (so that recent popularity and the
+        season mean what they meant at the target's date), and the other customers' vectors,
+        neighbours and similar products from the whole history, as the baselines use them."""
+        p = self.params_
+        final = self.snapshot_
+        window = snapshot_lines(self.lines_, anchor, p.lookback_days)
+        return Snapshot(
+            anchor,
+            window,
+            product_stats(window, anchor, self.first_seen_, self.packs_),
+            final.neighbour,
+            final.extra,
+            final.matrix,
+            final.neighbours,
+            final.active,
+            final.items,
+            context_evidence(window, anchor, self.context_),
+        )
 
     def score_candidates(self, targets: pl.DataFrame) -> pl.DataFrame:
         """Every candidate of each target (``c, t``: customer code and order date) with

@@ -41,6 +41,7 @@ class RankerParams:
     min_train_rows: int = 2000  # below: too little to learn from, a baseline ranks
     min_train_customers: int = 30  # training customers with an ordered candidate
     min_valid_customers: int = 10
+    min_halved_customers: int = 200  # below, all validation customers stop, choose, calibrate
 
 
 def tifu_score(alpha: float) -> pl.Expr:
@@ -77,11 +78,11 @@ def _group_sizes(frame: pl.DataFrame) -> np.ndarray:
     return frame.group_by(EVENT, maintain_order=True).len()["len"].to_numpy()
 
 
-def recall_at(frame: pl.DataFrame, score: np.ndarray, k: int = 10) -> float:
-    """Mean Recall@k over the events of ``frame`` (candidates with ``label`` and ``n_true``,
-    the size of the event's order) when each event's candidates are ranked by ``score``."""
+def recalls_at(frame: pl.DataFrame, score: np.ndarray, k: int = 10) -> np.ndarray:
+    """Recall@k of each event of ``frame`` (candidates with ``label`` and ``n_true``, the size
+    of the event's order) when its candidates are ranked by ``score``, in event order."""
     if frame.height == 0:
-        return float("nan")
+        return np.zeros(0)
     ranked = (
         frame.select(EVENT, "label", "n_true", "p")
         .with_columns(pl.Series("_s", score, dtype=pl.Float64))
@@ -89,8 +90,26 @@ def recall_at(frame: pl.DataFrame, score: np.ndarray, k: int = 10) -> float:
         .filter(pl.int_range(pl.len()).over(EVENT) < k)
         .group_by(EVENT)
         .agg((pl.col("label").sum() / pl.col("n_true").first()).alias("r"))
+        .sort(EVENT)
     )
-    return float(ranked["r"].mean())  # type: ignore[arg-type]
+    return ranked["r"].to_numpy().astype(np.float64)
+
+
+def recall_at(frame: pl.DataFrame, score: np.ndarray, k: int = 10) -> float:
+    """Mean Recall@k over the events of ``frame`` (``recalls_at``); NaN without events."""
+    values = recalls_at(frame, score, k)
+    return float(values.mean()) if len(values) else float("nan")
+
+
+def better_than_model(model: np.ndarray, other: np.ndarray) -> bool:
+    """Whether a baseline's per-event recalls beat the model's by more than one standard
+    error of their paired difference: on a few validation customers a baseline ahead by
+    chance does not replace the model."""
+    difference = other - model
+    if len(difference) < 2:
+        return bool(difference.mean() > 0) if len(difference) else False
+    error = difference.std(ddof=1) / np.sqrt(len(difference))
+    return bool(difference.mean() > error)
 
 
 @dataclass
@@ -134,7 +153,8 @@ def fit_ranking(
     threads: int = 2,
 ) -> Ranking:
     """Learn the ranker from ``train`` (candidates of the training events, with ``label``),
-    compare it on ``valid`` with TIFU-KNN and P-TopFreq, keep the best and calibrate it."""
+    compare it on ``valid`` with TIFU-KNN and P-TopFreq, keep the best (a baseline replaces the
+    model only when it is ahead by more than the noise) and calibrate it."""
     train_p = _with_positives(train).sort(EVENT, "p") if train.height else train
     valid_p = _with_positives(valid).sort(EVENT, "p") if valid.height else valid
     counts = {
@@ -149,15 +169,20 @@ def fit_ranking(
         and counts["train_customers"] >= params.min_train_customers
         and counts["valid_customers"] >= params.min_valid_customers
     )
+    # half the validation customers stop the boosting, the other half choose the ranking and
+    # calibrate it: probabilities checked on customers the boosting did not tune itself to
+    half = (pl.col("c").hash(seed) % 2) == 0
+    stop, check = valid_p.filter(half), valid.filter(~half)
+    if min(stop["c"].n_unique(), check["c"].n_unique()) < params.min_halved_customers:
+        stop, check = valid_p, valid  # too few to halve
     if enough:
-        x_valid = _x(valid_p)
         trees = boosted(
             params.objective,
             _x(train_p),
             train_p["label"].to_numpy(),
-            valid=(x_valid, valid_p["label"].to_numpy()),
+            valid=(_x(stop), stop["label"].to_numpy()),
             group=_group_sizes(train_p),
-            valid_group=_group_sizes(valid_p),
+            valid_group=_group_sizes(stop),
             n_estimators=params.n_estimators,
             learning_rate=params.learning_rate,
             num_leaves=params.num_leaves,
@@ -168,18 +193,21 @@ def fit_ranking(
             threads=threads,
         )
         counts["best_iteration"] = trees.iterations
-    if valid.height == 0 or int(valid["label"].sum()) == 0:
+    if check.height == 0 or int(check["label"].sum()) == 0:
         scorer: Scorer = "model" if trees is not None else "P-TopFreq"
         return Ranking(scorer, trees, None, alpha, {**counts, "recall@10": {}})
-    recalls: dict[str, float] = {}
-    for name in SCORERS:
-        if name == "model" and trees is None:
-            continue
-        ranking = Ranking(name, trees, None, alpha)
-        recalls[name] = recall_at(valid, ranking.raw(valid))
-    best = max(recalls, key=lambda name: (recalls[name], -SCORERS.index(name)))
-    chosen = Ranking(best, trees, None, alpha)  # type: ignore[arg-type]
-    raw = chosen.raw(valid)
-    chosen.calibrator = Isotonic.fit(raw, valid["label"].to_numpy().astype(np.float64))
-    chosen.validation = {**counts, "recall@10": recalls}
+    per_event = {
+        name: recalls_at(check, Ranking(name, trees, None, alpha).raw(check))
+        for name in SCORERS
+        if name != "model" or trees is not None
+    }
+    recalls = {name: float(values.mean()) for name, values in per_event.items()}
+    best: Scorer = "model" if trees is not None else "TIFU-KNN"
+    for name in SCORERS[1:]:
+        if name != best and better_than_model(per_event[best], per_event[name]):
+            best = name
+    chosen = Ranking(best, trees, None, alpha)
+    raw = chosen.raw(check)
+    chosen.calibrator = Isotonic.fit(raw, check["label"].to_numpy().astype(np.float64))
+    chosen.validation = {**counts, "checked_customers": check["c"].n_unique(), "recall@10": recalls}
     return chosen
