@@ -43,7 +43,9 @@ def serve(folder: Path, repeat: int) -> None:
         started = time.perf_counter()
         model.recommend(target, mode="proposal")
         one.append(time.perf_counter() - started)
-    many = pl.DataFrame({"customer_id": ids.head(1000), "order_date": [as_of] * min(1000, len(ids))})
+    many = pl.DataFrame(
+        {"customer_id": ids.head(1000), "order_date": [as_of] * min(1000, len(ids))}
+    )
     started = time.perf_counter()
     ready = model.prepare(many)
     model.recommend(ready, mode="proposal")
