@@ -440,12 +440,20 @@ def assign(
     ],
     out_file: Annotated[Path, typer.Option("--out", help="Output CSV of assignments.")],
     max_moves: Annotated[int, typer.Option(help="How many existing customers may change rep.")] = 0,
+    time_limit: Annotated[
+        float,
+        typer.Option(help="Seconds the solver may search (the result is the best found by then)."),
+    ] = 30.0,
 ) -> None:
     """Assign new customers to reps under capacity, with the least travel."""
     from salescope.services import assignment as service
 
     request = service.check_assign(
-        reps=reps, customers=customers, max_moves=max_moves, max_issues=_settings(ctx).max_issues
+        reps=reps,
+        customers=customers,
+        max_moves=max_moves,
+        max_issues=_settings(ctx).max_issues,
+        time_limit=time_limit,
     )
     with err.status("assigning customers to reps…"):
         result = service.do_assign(request, out_file)
