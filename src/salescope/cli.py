@@ -479,9 +479,17 @@ def coverage(
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")],
     products: Annotated[Path | None, typer.Option(help="Products table.")] = None,
     market: Annotated[Path | None, typer.Option(help="Observed market totals.")] = None,
+    visits: Annotated[
+        Path | None, typer.Option(help="Visit log: today's service and its cost.")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="TOML parameters: [coverage] economics, [wallet], [assign]."),
+    ] = None,
     as_of: Annotated[str | None, typer.Option(help="Date of the analysis (YYYY-MM-DD).")] = None,
 ) -> None:
-    """Recommend, per customer, to add, keep, grow, reduce, drop or change mode."""
+    """Recommend, per shop: add or not now (prospects); keep, grow, reduce, drop or change
+    mode (served shops)."""
     from salescope.services import coverage as service
 
     request = service.check_coverage(
@@ -490,6 +498,8 @@ def coverage(
         reps=reps,
         products=products,
         market=market,
+        visits=visits,
+        config=config,
         as_of=as_of,
         max_issues=_settings(ctx).max_issues,
     )

@@ -51,9 +51,31 @@ BoolArray = npt.NDArray[np.bool_]
 
 #: Columns of customers that are not attributes of the shop.
 NOT_ATTRIBUTES = frozenset(
-    {"customer_id", "name", "address", "status", "rep_id", "interaction_mode", "visits_per_month"}
+    {
+        "customer_id",
+        "name",
+        "address",
+        "status",
+        "rep_id",
+        "interaction_mode",
+        "visits_per_month",
+        "current_mode",
+        "current_visits_per_month",
+        "service_source",
+    }
 )
 _WORD = re.compile(r"[^A-Z0-9&']+")
+_IDENTIFIER = re.compile(
+    r"(^|_)(id|ids|code|number|no|num|key|uuid|zip|zipcode|zip_code|postcode|postal_code|phone|"
+    r"email|vat|siret|ean|gln)$",
+    re.IGNORECASE,
+)
+
+
+def is_identifier(column: str) -> bool:
+    """Whether a customers column is a code (``*_id``, ``*_number``, ``zip``, ``phone``…):
+    its numeric value is never a feature."""
+    return bool(_IDENTIFIER.search(column))
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,6 +396,8 @@ def _design(
 
     def add_string(name: str, values: pl.Series) -> None:
         codes, levels = _codes(values)
+        if levels < 2:  # nothing to tell shops apart (e.g. few names share a first word)
+            return
         counts = np.bincount(codes[codes >= 0], minlength=levels)
         add(f"{name}:count", np.where(codes >= 0, np.log1p(counts[np.maximum(codes, 0)]), np.nan))
         te_codes.append((f"{name}:mean", codes))
@@ -384,6 +408,10 @@ def _design(
         if name in NOT_ATTRIBUTES:
             continue
         series = customers[name]
+        if is_identifier(name):
+            # a code's number means nothing: at most its levels do (a zip code's area)
+            series = series.cast(pl.String)
+            dtype = series.dtype
         if dtype.is_numeric() or dtype == pl.Boolean:
             values = series.cast(pl.Float64)
             if values.drop_nulls().n_unique() >= 2:
@@ -424,10 +452,6 @@ def _design(
             ).to_series()
             add_string(label, kept)
 
-    number = _id_number(customers["customer_id"])
-    if number is not None:
-        add("id:number", number)
-
     lat = _float_column(customers, "latitude", n)
     lon = _float_column(customers, "longitude", n)
     located = np.isfinite(lat) & np.isfinite(lon)
@@ -465,22 +489,9 @@ def _design(
         lat=lat,
         lon=lon,
         own=own_revenue,
-        optional=["id:number"] if number is not None else [],
+        optional=[],
     )
     return design, notes
-
-
-def _id_number(ids: pl.Series) -> FloatArray | None:
-    """The number inside customer ids (``2106``, ``C00017`` → 17), when nearly all have one.
-
-    Account numbers are often issued in sequence, which makes them a proxy for the age of the
-    account (on the Iowa data, of the store's licence). The feature is kept only when
-    cross-validation says it helps.
-    """
-    digits = ids.str.extract(r"(\d+)\D*$", 1).cast(pl.Float64, strict=False)
-    if digits.null_count() > 0.1 * max(ids.len(), 1) or digits.drop_nulls().n_unique() < 10:
-        return None
-    return np.asarray(digits.fill_null(np.nan).to_numpy(), dtype=np.float64)
 
 
 def _float_column(frame: pl.DataFrame, name: str, n: int) -> FloatArray:
