@@ -88,7 +88,7 @@ def _reps(served: pl.DataFrame, shops_per_rep: int, capacity: float, seed: int) 
     """Reps where the served stores are: a few Lloyd iterations from a random sample."""
     located = served.drop_nulls(["latitude", "longitude"])
     lat, lon = located["latitude"].to_numpy(), located["longitude"].to_numpy()
-    k = max(2, round(located.height / shops_per_rep))
+    k = min(located.height, max(2, round(located.height / shops_per_rep)))
     rng = np.random.default_rng(seed)
     pick = rng.choice(located.height, k, replace=False)
     rlat, rlon = lat[pick].copy(), lon[pick].copy()
@@ -252,7 +252,9 @@ def run_case(case: Case, out: Path) -> Row:
     )
     result = do_coverage(request, out)
     seconds = time.perf_counter() - began
-    table = pl.read_csv(out / "customers.csv", infer_schema_length=None)
+    table = pl.read_csv(
+        out / "customers.csv", infer_schema_length=None, schema_overrides={"customer_id": pl.String}
+    )
     scored = table.join(case.truth, on="customer_id").filter(~pl.col("given"))
     prospects = scored.filter(pl.col("own") <= 0)
     inside = (scored["truth"] >= scored["potential_low"]) & (

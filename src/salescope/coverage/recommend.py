@@ -364,6 +364,8 @@ def recommend(
         kept = revenue * r_plan / np.maximum(r_today, 1e-9)
         customer_sales = np.minimum(np.where(r_plan <= r_today, kept, grown), reachable)
         prospect_sales = potential * typical * r_plan * chance_value * params.new_customer_ramp
+        if plan.mode == NONE:
+            prospect_sales = np.zeros(n)  # a prospect nobody contacts does not convert
         expected = np.where(served, customer_sales, prospect_sales)
         cut = params.wholesaler_margin_cut if plan.mode == WHOLESALER else 0.0
         cost = 12.0 * money[:, j] * params.cost_per_minute

@@ -311,7 +311,8 @@ def do_coverage(
         notes.insert(
             0,
             "no --market given: without observed totals, a shop's potential is our yearly "
-            f"sales ÷ {config.wallet.default_share:.0%} (the share of wallet assumed, [wallet] "
+            f"sales ÷ {round(100 * config.wallet.default_share)} % (the share of wallet "
+            "assumed, [wallet] "
             "default_share in --config), and for shops not buying from us a model of that "
             "from their attributes; ranges are wide",
         )
