@@ -20,8 +20,15 @@ categories summed); elsewhere it is *estimated*, with a range, by ``WalletEstima
 * model: gradient boosting (LightGBM), cross-validated on the shops with market data
   (Spearman, error, and the coverage of the range, against the baseline "own sales / median
   share of wallet");
+* shops not buying from us: many shops of a universe buy nothing at all in a year (closed, not
+  yet open), which one regression on log totals ranks poorly; their estimate blends it
+  (``hurdle_weight``) with a hurdle model: P(buys anything) from a classifier × the total of a
+  shop that buys, from a regression on the shops that buy something;
 * range: split-conformal quantiles of the cross-validated log residuals, separately for shops
   that buy from us and shops that do not (their uncertainty differs a lot).
+
+Identifier columns (``customer_id``, ``*_id``, ``*_number``, ``zip``, ``phone``…) are never
+numeric features: at most their levels are (a zip code's area).
 
 With too few market rows (fewer than ``min_observed``), a shop's potential is its own yearly
 sales divided by ``default_share`` and the others are estimated from their attributes by the
@@ -94,6 +101,10 @@ class WalletParams:
     smoothing: float = 10.0  # target-encoding prior weight (shops)
     n_bags: int = 1  # models with different seeds averaged
     objective: str = "huber"
+    # shops not buying from us: blend the regression with P(any purchase) × the total of a
+    # shop that buys (a hurdle model), with this weight
+    hurdle: bool = True
+    hurdle_weight: float = 0.5
     min_observed: int = 12  # fewer shops with market data: fallback on default_share
     default_share: float = 0.3  # share of wallet assumed when market data are missing
     window_days: int = 365
@@ -627,7 +638,59 @@ def _fit_predict(
             categorical_feature=design.categorical if design.categorical else "auto",
         )
         total += np.asarray(model.predict(matrix[predict]), dtype=np.float64)
-    return total / max(1, params.n_bags), model, names
+    pred = total / max(1, params.n_bags)
+    if params.hurdle:
+        pred = _hurdle(matrix, y, train, predict, design, params, pred)
+    return pred, model, names
+
+
+def _hurdle(
+    matrix: FloatArray,
+    y: FloatArray,
+    train: IntArray,
+    predict: IntArray,
+    design: _Design,
+    params: WalletParams,
+    pred: FloatArray,
+) -> FloatArray:
+    """Shops that do not buy from us: log(1 + P(buys at all) × the total of one that does),
+    from a classifier of "any purchase" and a regression on the shops that buy something.
+
+    Many shops of a universe buy nothing in a year (closed, not yet open); one regression on
+    log totals with their zeros ranks the others poorly. Shops buying from us keep ``pred``.
+    """
+    from lightgbm import LGBMClassifier
+
+    active = y[train] > 1e-9
+    out = pred.copy()
+    non_buyer = design.own[predict] <= 0
+    if active.sum() < 20 or (~active).sum() < 10 or not non_buyer.any():
+        return out
+    cats = design.categorical if design.categorical else "auto"
+    classifier: Any = LGBMClassifier(
+        n_estimators=300,
+        learning_rate=0.03,
+        num_leaves=params.num_leaves,
+        min_child_samples=max(3, min(params.min_child_samples, train.size // 20)),
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        reg_lambda=1.0,
+        random_state=params.random_state,
+        n_jobs=1,
+        verbose=-1,
+    )
+    classifier.fit(matrix[train], active.astype(np.int64), categorical_feature=cats)
+    rows = predict[non_buyer]
+    p_active = np.asarray(classifier.predict_proba(matrix[rows])[:, 1], dtype=np.float64)
+    on = train[active]
+    regression = _model(params, on.size, 7)
+    regression.fit(matrix[on], y[on], categorical_feature=cats)
+    mu = np.asarray(regression.predict(matrix[rows]), dtype=np.float64)
+    hurdle = np.log1p(p_active * np.expm1(np.maximum(mu, 0.0)))
+    w = params.hurdle_weight
+    out[non_buyer] = (1.0 - w) * pred[non_buyer] + w * hurdle
+    return out
 
 
 def _spearman(a: FloatArray, b: FloatArray) -> float:
