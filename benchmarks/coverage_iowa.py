@@ -25,8 +25,9 @@ potential_high]).
     .venv/bin/python benchmarks/coverage_iowa.py [--data ../shared/data/iowa-liquor]
         [--pairs 4] [--seed 12] [--vendor V --year Y ...]
 
-Vendor-years are drawn at random (``--seed``) among the 40 largest vendors of 2015–2021 unless
-given. Prints a Markdown table with the date and the machine.
+Vendor-years are drawn at random (``--seed``) among the 40 largest vendors of 2019, in
+2015–2021, unless given; a vendor-year with fewer than 50 stores buying is skipped. Prints a
+Markdown table with the date and the machine.
 """
 
 from __future__ import annotations
@@ -322,7 +323,7 @@ def table_text(rows: Sequence[Row]) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--pairs", type=int, default=4)
+    parser.add_argument("--pairs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--vendor", action="append", default=[])
     parser.add_argument("--year", type=int, action="append", default=[])
@@ -342,9 +343,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             for vendor, y in pairs:
                 if y != year:
                     continue
-                folder = work / f"{len(rows)}"
+                folder = work / f"{vendor}_{year}".replace(" ", "_").replace("/", "_")
                 folder.mkdir()
                 case = build_case(tables, vendor, year, folder, seed=args.seed)
+                buying = int((case.truth["own"] > 0).sum())
+                if buying < 50:
+                    print(f"  {vendor} {year}: skipped, {buying} stores buying", flush=True)
+                    continue
                 out = (args.keep or work) / f"{vendor.replace(' ', '_')}_{year}"
                 row = run_case(case, out)
                 rows.append(row)

@@ -456,6 +456,7 @@ class _Model:
             self.col_key = np.full(m, -1, dtype=np.int64)
         self.form: _Form | None = None
         self.integer = False
+        self.lp_interrupted = False
 
     # ---- structure
     @property
@@ -578,11 +579,16 @@ class _Model:
         self.integer = integer
 
     # ---- solving
-    def solve_lp(self) -> tuple[FloatArray, FloatArray]:
-        """Solve the LP relaxation; returns (row duals, column values)."""
+    def solve_lp(self, seconds: float = _INF) -> tuple[FloatArray, FloatArray]:
+        """Solve the LP relaxation; returns (row duals, column values). Stopped after
+        ``seconds`` (at least one), it returns the duals and values reached, and
+        ``lp_interrupted`` is set: any duals of the right sign still give a valid Lagrangian
+        bound, and the primal heuristics check capacity themselves."""
         self.set_integer(False)
         h = self.h
-        h.setOptionValue("time_limit", _HINF)
+        # HiGHS compares time_limit with the run time accumulated over every run of the model
+        limit = h.getRunTime() + max(1.0, seconds) if math.isfinite(seconds) else _HINF
+        h.setOptionValue("time_limit", limit)
         began = time.perf_counter()
         h.run()
         status = h.getModelStatus()
@@ -593,12 +599,29 @@ class _Model:
             self.n_cols,
             h.getInfo().objective_function_value,
         )
+        self.lp_interrupted = False
         if status == highspy.HighsModelStatus.kModelEmpty:
             # no pair at all (nobody fits any rep): nothing to choose, every dual is zero
             return np.zeros(self.n_rows), np.zeros(self.n_cols)
+        sol = h.getSolution()
+        if status in (
+            highspy.HighsModelStatus.kTimeLimit,
+            highspy.HighsModelStatus.kIterationLimit,
+        ):
+            self.lp_interrupted = True
+            duals = (
+                np.asarray(sol.row_dual, dtype=np.float64)
+                if sol.dual_valid and len(sol.row_dual) == self.n_rows
+                else np.zeros(self.n_rows)
+            )
+            values = (
+                np.asarray(sol.col_value, dtype=np.float64)
+                if sol.value_valid and len(sol.col_value) == self.n_cols
+                else np.zeros(self.n_cols)
+            )
+            return duals, values
         if status != highspy.HighsModelStatus.kOptimal:
             raise RuntimeError(f"LP relaxation not solved: {h.modelStatusToString(status)}")
-        sol = h.getSolution()
         return (
             np.asarray(sol.row_dual, dtype=np.float64),
             np.asarray(sol.col_value, dtype=np.float64),
@@ -919,15 +942,30 @@ class _Engine:
         model.set_form(form)
         bound = -_INF
         for _ in range(_MAX_PRICING_ROUNDS):
-            row_dual, values = model.solve_lp()
+            row_dual, values = model.solve_lp(self.lp_seconds())
             pricing = self.price(form, row_dual, grow=True)
             bound = max(bound, pricing.bound)
-            if pricing.added == 0:
+            if pricing.added == 0 and not model.lp_interrupted:
+                break
+            if self.seconds_left() <= 0 or model.lp_interrupted:
+                # the Lagrangian bound holds at any duals: stop at the time limit
+                self.converged = False
+                self.notes.append(
+                    f"the LP of the {form.name} level stopped at the time limit: its bound is "
+                    "the Lagrangian one at the duals reached"
+                )
                 break
         else:
             self.converged = False
             self.notes.append(f"the pricing of the {form.name} level stopped before the end")
+        # rows added by the last pricing (customers joining the model) have no dual yet
+        row_dual = np.pad(row_dual, (0, max(0, model.n_rows - len(row_dual))))
         return bound, row_dual, values
+
+    def lp_seconds(self) -> float:
+        """Time an LP may take: what is left, but at least a few seconds so that every level
+        gets duals to work with."""
+        return max(3.0, self.seconds_left())
 
     # ---- primal
     def greedy(

@@ -72,6 +72,21 @@ NOT_ATTRIBUTES = frozenset(
     }
 )
 _WORD = re.compile(r"[^A-Z0-9&']+")
+#: Features that describe a shop's purchases from us in the window (zero for non-buyers).
+_OWN_ONLY = frozenset(
+    {
+        "own_revenue",
+        "own_volume",
+        "own_orders",
+        "own_products",
+        "own_categories",
+        "own_months_active",
+        "own_price",
+        "own_order_value",
+        "mean_gap_days",
+        "gap_cv",
+    }
+)
 _IDENTIFIER = re.compile(
     r"(^|_)(id|ids|code|number|no|num|key|uuid|zip|zipcode|zip_code|postcode|postal_code|phone|"
     r"email|vat|siret|ean|gln)$",
@@ -105,6 +120,7 @@ class WalletParams:
     # shop that buys (a hurdle model), with this weight
     hurdle: bool = True
     hurdle_weight: float = 0.5
+    hurdle_lean: bool = False  # the hurdle model without the purchase features of buyers
     min_observed: int = 12  # fewer shops with market data: fallback on default_share
     default_share: float = 0.3  # share of wallet assumed when market data are missing
     window_days: int = 365
@@ -640,7 +656,14 @@ def _fit_predict(
         total += np.asarray(model.predict(matrix[predict]), dtype=np.float64)
     pred = total / max(1, params.n_bags)
     if params.hurdle:
-        pred = _hurdle(matrix, y, train, predict, design, params, pred)
+        keep = [
+            k
+            for k, name in enumerate(names)
+            if not (params.hurdle_lean and (name.startswith("mix_") or name in _OWN_ONLY))
+        ]
+        lean = matrix[:, keep]
+        cats = [keep.index(c) for c in design.categorical if c in keep]
+        pred = _hurdle(lean, y, train, predict, design, params, pred, cats)
     return pred, model, names
 
 
@@ -652,6 +675,7 @@ def _hurdle(
     design: _Design,
     params: WalletParams,
     pred: FloatArray,
+    categorical: list[int],
 ) -> FloatArray:
     """Shops that do not buy from us: log(1 + P(buys at all) × the total of one that does),
     from a classifier of "any purchase" and a regression on the shops that buy something.
@@ -666,7 +690,7 @@ def _hurdle(
     non_buyer = design.own[predict] <= 0
     if active.sum() < 20 or (~active).sum() < 10 or not non_buyer.any():
         return out
-    cats = design.categorical if design.categorical else "auto"
+    cats: Any = categorical if categorical else "auto"
     classifier: Any = LGBMClassifier(
         n_estimators=300,
         learning_rate=0.03,
