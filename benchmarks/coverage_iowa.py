@@ -58,6 +58,13 @@ DIMENSIONS = (
     "iowa_county_population_by_year.csv",
 )
 MARKET_SHARE = 0.30
+MIN_BUYING = 50  # vendor-years selling to fewer stores (with coordinates) are skipped
+
+
+class TooSmallError(Exception):
+    """A vendor-year with too few stores buying to be a case."""
+
+
 YEARS = tuple(range(2015, 2022))
 
 
@@ -148,6 +155,8 @@ def build_case(
     rng = np.random.default_rng(seed + year)
     truth = truth.with_columns(pl.Series("given", rng.random(truth.height) < MARKET_SHARE))
     served = customers.join(own.filter(pl.col("own") > 0), on="customer_id", how="semi")
+    if served.drop_nulls(["latitude", "longitude"]).height < MIN_BUYING:
+        raise TooSmallError(f"{served.height} stores buying")
     reps = _reps(served, shops_per_rep, capacity, seed)
     located = served.drop_nulls(["latitude", "longitude"])
     d = (located["latitude"].to_numpy()[:, None] - reps["latitude"].to_numpy()) ** 2 + (
@@ -345,10 +354,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                     continue
                 folder = work / f"{vendor}_{year}".replace(" ", "_").replace("/", "_")
                 folder.mkdir()
-                case = build_case(tables, vendor, year, folder, seed=args.seed)
-                buying = int((case.truth["own"] > 0).sum())
-                if buying < 50:
-                    print(f"  {vendor} {year}: skipped, {buying} stores buying", flush=True)
+                try:
+                    case = build_case(tables, vendor, year, folder, seed=args.seed)
+                except TooSmallError as small:
+                    print(f"  {vendor} {year}: skipped, {small}", flush=True)
                     continue
                 out = (args.keep or work) / f"{vendor.replace(' ', '_')}_{year}"
                 row = run_case(case, out)

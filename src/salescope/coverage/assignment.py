@@ -1452,6 +1452,11 @@ def assign(
         solved = _solve(prob, params, started, deadline)
         return _result(prob, params, solved)
     fixed = _problem(reps, customers, 0)
+    if _greedy_covers_all(fixed, params, started):
+        # nothing left out without moves: moves cannot cover less, all the time goes to them
+        solved = _solve(prob, params, started, deadline)
+        solved.rep_of = _undo_useless_moves(prob, solved.rep_of, solved.engine.notes)
+        return _result(prob, params, solved)
     share = started + _ZERO_MOVE_SHARE * params.time_limit_seconds
     baseline = _solve(fixed, params, started, share)
     solved = _solve(prob, params, started, deadline, start=baseline.rep_of)
@@ -1473,6 +1478,17 @@ def assign(
         baseline.engine.started = started
         return _result(fixed, params, baseline)
     return _result(prob, params, solved)
+
+
+def _greedy_covers_all(prob: _Problem, params: AssignParams, started: float) -> bool:
+    """Does a plain greedy, without moves, place every new customer of priority > 0?"""
+    engine = _Engine(prob, params, started)
+    if len(engine.new_idx) == 0:
+        return True
+    engine.seed_model()
+    guess = engine.greedy(None, None, by_priority=True)
+    new = prob.is_new
+    return bool(np.all(guess[new & (prob.p > 0)] >= 0))
 
 
 def _km_total(prob: _Problem, rep_of: IntArray) -> float:

@@ -440,7 +440,8 @@ def recommend(
 
     # the best a prospect could bring, for the reason of one not added
     free_score = np.where(allowed, score, -np.inf)
-    free_score[:, 0] = -np.inf
+    free_score[:, 0] = -np.inf  # today's plan
+    free_score[:, none_col] = -np.inf  # no contact: not a way of serving it
     best_plan = np.argmax(free_score, axis=1)
     best_free = free_score[rows, best_plan]
     competitor = np.where(potential > 0, 1.0 - share, 0.0)
