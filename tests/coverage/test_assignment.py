@@ -328,6 +328,21 @@ def test_region_is_respected() -> None:
     assert out == ["n1", "s1", "any"]
 
 
+def test_moves_respect_regions() -> None:
+    """With moves allowed, an existing northern shop at a southern rep's door stays with the
+    northern rep, and a new northern shop is not given to the southern rep."""
+    reps = reps_frame(
+        [("n1", 46.0, 9.0, 100.0), ("s1", 44.0, 9.0, 100.0)], regions=["north", "south"]
+    )
+    customers = customers_frame(
+        [("a", 44.01, 9.0, 10.0, "n1"), ("b", 44.02, 9.0, 10.0, None)],
+        regions=["north", "north"],
+    )
+    result = assign(reps, customers, AssignParams(max_moves=5, time_limit_seconds=5))
+    assert result.assignments["rep_id"].to_list() == ["n1", "n1"]
+    assert result.moves == 0
+
+
 def test_a_customer_fitting_no_rep_stays_unassigned() -> None:
     """A workload above every rep's room, or no rep of its region, leaves the customer out."""
     reps = reps_frame([("r", 45.0, 9.0, 100.0)], regions=["north"])

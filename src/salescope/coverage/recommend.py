@@ -1,4 +1,5 @@
-"""Recommendations per shop: add, keep, grow, reduce, drop, change mode — under capacity.
+"""Recommendations per shop — add or not now; keep, grow, reduce, drop, change mode — under
+capacity.
 
 The allocation follows CALLPLAN (Lodish 1971): each shop's sales respond to the contact it gets
 with diminishing returns, and the reps' time goes where it brings the most margin.
@@ -6,29 +7,34 @@ with diminishing returns, and the reps' time goes where it brings the most margi
 * **Plans.** Every way of serving a shop is a plan: field visits (0.5, 1, 2, 4 a month), video
   calls (1, 2), merchandiser visits (2, 4; served shops, when merchandisers exist), a digital
   ordering platform, automatic replenishment, the wholesaler's staff (these three with a field
-  check every few months), or nothing. A plan costs rep minutes per month (contact minutes:
-  the shop's own visit length where the visit log shows it, else a default per mode) and money
-  (minutes and travel at ``cost_per_minute``).
+  check every few months), or nothing — and, for a served shop, *today's plan* exactly as it
+  is served today (``today.todays_service``: as given, from the visit log, or inferred). A
+  plan costs rep minutes per month (contact minutes: the shop's own visit length where the
+  visit log shows it, else ``contact_minutes`` by mode) and money (minutes and travel at
+  ``cost_per_minute``).
 * **Response.** A plan gives a shop ``effect`` contacts a month (field visit 1, merchandiser
-  visit 1.3, video call 0.6; digital 0.4, automatic 0.5, wholesaler 0.3 in all) and its sales
-  are ``potential × ceiling × r(effect)`` with the ADBUDG curve ``r(f) = floor + (1 − floor)
-  f^c / (d^c + f^c)``. A served shop's ceiling is calibrated on today's sales under today's
-  plan (``ceiling = share of wallet / r(today)``); a prospect gets the median ceiling of our
-  customers, times its look-alike chance of converting. The curve's parameters are judgmental,
-  as in CALLPLAN: cross-sectional data cannot give them (in most data, as in the demo company,
-  the visit frequency was set *from* the shop's value, so it does not show what visits cause).
-* **Allocation.** Each shop gets the plan maximising margin − cost − λ × minutes, where λ is
-  the shadow price of its rep's time, found per rep by bisection so that no rep exceeds its
-  capacity (Lagrangian relaxation of the multiple-choice knapsack). A change of mode of a
-  served shop costs ``switch_cost_share`` of its yearly margin, so that small gains do not
-  reshuffle the customer base. Prospects are planned on the capacity of their nearest rep;
-  the assignment (``salescope assign``) then picks the actual rep.
-* **Recommendation.** From today's plan and the chosen one: a prospect with a plan and a
-  look-alike chance of at least ``min_add_chance`` → ``add``; a served shop moved to the
-  wholesaler or to nothing → ``drop``; more rep time where competitors hold at least
-  ``grow_competitor_share`` of the wallet → ``grow``; fewer visits in the same mode, or a cheaper
-  mode for a low-potential, low-value shop → ``reduce``; another mode → ``change_mode``;
-  otherwise ``keep``. Each comes with a reason quoting the numbers.
+  visit 1.3, video call 0.6; digital 0.4, automatic 0.5, wholesaler 0.3 in all) and the ADBUDG
+  curve ``r(f) = floor + (1 − floor) f^c / (d^c + f^c)`` says how sales respond. A served
+  shop's sales under today's plan are today's sales; less contact scales them down along the
+  curve, more contact adds ``potential × ceiling × Δr`` (ceiling: its share of wallet over
+  r(today), shrunk towards our customers' median, at most ``max_ceiling``). A prospect gets the
+  median ceiling × its look-alike chance × the first-year ramp; nobody converts without
+  contact. The curve's parameters are judgmental, as in CALLPLAN: cross-sectional data cannot
+  give them (the visit frequency was usually set *from* the shop's value).
+* **Allocation.** Each shop gets the plan maximising margin − serving cost − λ × minutes,
+  where λ is the shadow price of its rep's time, found per rep by bisection so that no rep
+  exceeds its capacity (Lagrangian relaxation of the multiple-choice knapsack). A change of
+  mode costs ``switch_cost_share`` of the yearly margin (spread over ``horizon_years``).
+  Today's customers are planned first; prospects get the capacity left, on their nearest rep
+  (``salescope assign`` then picks the actual rep). Since today's plan is always on offer, a
+  plan worth less than today is only chosen to free the rep's time — which the reason names —
+  and a last check keeps today's plan otherwise.
+* **Recommendation.** Prospects: ``add`` (a plan, and a look-alike chance of at least
+  ``min_add_chance``) or ``not_now``. Served shops: ``keep`` (today's plan); ``drop`` (bottom
+  ``low_quantile`` of both potential and sales, leaving the visit list); ``grow`` / ``reduce``
+  (the same mode with more / fewer rep minutes: more only where competitors hold at least
+  ``grow_competitor_share`` of the wallet, fewer only in the bottom ``reduce_quantile`` of both
+  potential and sales); ``change_mode`` (another mode). Reasons: ``reasons.py``.
 """
 
 from __future__ import annotations
