@@ -599,6 +599,10 @@ def assign(
     ],
     out_file: Annotated[Path, typer.Option("--out", help="Output CSV of assignments.")],
     max_moves: Annotated[int, typer.Option(help="How many existing customers may change rep.")] = 0,
+    time_limit: Annotated[
+        float,
+        typer.Option(help="Seconds the solver may search (the result is the best found by then)."),
+    ] = 30.0,
     encoding: EncodingOpt = None,
 ) -> None:
     """Assign new customers to reps under capacity, with the least travel."""
@@ -608,7 +612,11 @@ def assign(
     settings = _settings(ctx, encoding)
     check_output_file(out_file)
     request = service.check_assign(
-        reps=reps, customers=customers, max_moves=max_moves, max_issues=settings.max_issues
+        reps=reps,
+        customers=customers,
+        max_moves=max_moves,
+        max_issues=settings.max_issues,
+        time_limit=time_limit,
     )
     with err.status("assigning customers to reps…"):
         result = service.do_assign(request, out_file)
@@ -634,10 +642,18 @@ def coverage(
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")],
     products: Annotated[Path | None, typer.Option(help="Products table.")] = None,
     market: Annotated[Path | None, typer.Option(help="Observed market totals.")] = None,
+    visits: Annotated[
+        Path | None, typer.Option(help="Visit log: today's service and its cost.")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="TOML parameters: [coverage] economics, [wallet], [assign]."),
+    ] = None,
     as_of: Annotated[str | None, typer.Option(help="Date of the analysis (YYYY-MM-DD).")] = None,
     encoding: EncodingOpt = None,
 ) -> None:
-    """Recommend, per customer, to add, keep, grow, reduce, drop or change mode."""
+    """Recommend, per shop: add or not now (prospects); keep, grow, reduce, drop or change
+    mode (served shops)."""
     from salescope.data.outputs import check_output_dir
     from salescope.services import coverage as service
 
@@ -649,6 +665,8 @@ def coverage(
         reps=reps,
         products=products,
         market=market,
+        visits=visits,
+        config=config,
         as_of=as_of,
         max_issues=settings.max_issues,
     )

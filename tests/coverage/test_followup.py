@@ -90,3 +90,29 @@ def test_a_previous_runs_add_list_is_followed() -> None:
     )
     found = added_customers(_lines(), pl.DataFrame(), as_of=AS_OF, previous=previous)
     assert found.rows() == [("fast", dt.date(2024, 3, 2), 900.0, "previous run")]
+
+
+def test_a_short_history_does_not_make_every_customer_new() -> None:
+    """In a 12-month history, a customer whose first order comes in the first 6 months is not
+    followed up as new: it may simply order every few months."""
+    orders = pl.DataFrame(
+        {
+            "customer_id": ["quarterly", "quarterly", "late"],
+            "order_id": ["a", "b", "c"],
+            "order_date": [dt.date(2023, 9, 1), dt.date(2023, 12, 1), dt.date(2024, 2, 1)],
+            "product_id": ["p", "p", "p"],
+            "quantity": [1.0, 1.0, 1.0],
+        }
+    )
+    start = pl.DataFrame(
+        {
+            "customer_id": ["first"],
+            "order_id": ["z"],
+            "order_date": [dt.date(2023, 6, 2)],
+            "product_id": ["p"],
+            "quantity": [1.0],
+        }
+    )
+    lines = line_values(pl.concat([start, orders]))
+    found = added_customers(lines, pl.DataFrame(), as_of=AS_OF)
+    assert found["customer_id"].to_list() == ["late"]

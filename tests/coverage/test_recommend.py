@@ -9,6 +9,7 @@ from functools import cache
 import numpy as np
 import polars as pl
 import pytest
+from tests.coverage.rules import broken_rules
 
 from salescope.coverage.kpis import compute_kpis, line_values
 from salescope.coverage.prospects import conversion_chance
@@ -83,20 +84,21 @@ def test_recommendations_and_modes_are_in_the_vocabulary() -> None:
     assert result["reason"].str.contains(r"\d").all()
 
 
-def test_prospects_are_added_or_kept_and_customers_never_added() -> None:
-    """A prospect is `add` (with a mode and enough chance) or `keep` (no mode); a served shop is
-    never `add`."""
+def test_prospects_are_added_or_not_now_and_customers_never_added() -> None:
+    """A prospect is `add` (with a mode and enough chance) or `not_now` (no mode), never
+    `keep`; a served shop is never `add` nor `not_now`."""
     result = run().customers
     prospects = result.filter(pl.col("status") == "prospect")
-    assert set(prospects["recommendation"].unique()) <= {"add", "keep"}
+    assert set(prospects["recommendation"].unique()) == {"add", "not_now"}
     adds = prospects.filter(pl.col("recommendation") == "add")
     assert adds.height > 0
     assert adds["interaction_mode"].null_count() == 0
     assert (adds["chance"] >= CoverageParams().min_add_chance).all()
-    kept = prospects.filter(pl.col("recommendation") == "keep")
-    assert kept["interaction_mode"].null_count() == kept.height
+    later = prospects.filter(pl.col("recommendation") == "not_now")
+    assert later["interaction_mode"].null_count() == later.height
+    assert later["reason"].str.starts_with("Not now").all()
     served = result.filter(pl.col("status") == "served")
-    assert "add" not in served["recommendation"].to_list()
+    assert not set(served["recommendation"]) & {"add", "not_now"}
 
 
 def test_added_prospects_have_more_potential_than_the_others() -> None:
@@ -107,7 +109,7 @@ def test_added_prospects_have_more_potential_than_the_others() -> None:
     )
     prospects = result.filter(pl.col("status") == "prospect")
     added = prospects.filter(pl.col("recommendation") == "add")["true"].median()
-    left = prospects.filter(pl.col("recommendation") == "keep")["true"].median()
+    left = prospects.filter(pl.col("recommendation") == "not_now")["true"].median()
     assert added > left  # type: ignore[operator]
 
 
@@ -197,3 +199,54 @@ def test_added_shops_are_assigned_to_reps() -> None:
     assert set(assignments["rep_id"].drop_nulls()) <= set(t["reps"]["rep_id"])
     assert assignments.columns == ["customer_id", "rep_id", "previous_rep_id", "distance_km"]
     assert how
+
+
+# -- the rules a manager relies on -------------------------------------------------------------
+@pytest.mark.parametrize(
+    "setting",
+    ["as given", "capacity 40 %", "expensive rep time", "cheap rep time", "no service given"],
+)
+def test_every_recommendation_is_coherent(setting: str) -> None:
+    """Every row obeys the rules: change_mode only with another mode, keep/grow/change_mode
+    never worth less than today unless the reason names the rep time freed, reduce and drop
+    only for low potential and value, prospects add or not_now, reasons with numbers and never
+    comparing a plan with itself."""
+    reps, params = company().tables["reps"], CoverageParams()
+    customers = company().tables["customers"]
+    if setting == "capacity 40 %":
+        reps = reps.with_columns(pl.col("capacity_minutes") * 0.4)
+    elif setting == "expensive rep time":
+        params = CoverageParams(cost_per_minute=4.0)
+    elif setting == "cheap rep time":
+        params = CoverageParams(cost_per_minute=0.1)
+    elif setting == "no service given":
+        customers = customers.drop("interaction_mode", "visits_per_month")
+    kpis, chance, rate = inputs()
+    result = recommend(customers, kpis, reps, chance=chance, margin=rate, params=params)
+    broken = {k: v for k, v in broken_rules(result.customers).items() if v}
+    assert broken == {}
+    served = result.customers.filter(pl.col("status") == "served")
+    assert served["expected_margin_current"].null_count() == 0
+    assert served["current_mode"].null_count() == 0
+
+
+def test_labels_follow_the_plans() -> None:
+    """keep = today's plan; grow/reduce = the same mode with more/fewer rep minutes;
+    change_mode = another mode; several labels occur on the demo company."""
+    result = run().customers.filter(pl.col("status") == "served")
+    same = pl.col("interaction_mode") == pl.col("current_mode")
+    more = pl.col("minutes_per_month") > pl.col("minutes_today")
+    assert result.filter(pl.col("recommendation") == "grow").select((same & more).all()).item()
+    reduce = result.filter(pl.col("recommendation") == "reduce")
+    assert reduce.select((same & ~more).all()).item()
+    assert result.filter(pl.col("recommendation") == "change_mode").select((~same).all()).item()
+    assert len(set(result["recommendation"])) >= 3
+
+
+def test_keeping_a_shop_is_worth_exactly_today() -> None:
+    """A kept shop's recommended margin equals today's: today's plan is valued the same way
+    whichever column says it."""
+    result = run().customers.filter(pl.col("recommendation") == "keep")
+    assert result.height > 0
+    gap = (result["expected_margin_recommended"] - result["expected_margin_current"]).abs()
+    assert gap.max() < 1e-6  # type: ignore[operator]

@@ -6,6 +6,7 @@ import datetime as dt
 import itertools
 from functools import cache
 
+import numpy as np
 import polars as pl
 
 from salescope.coverage.kpis import kpis_by_period, period_ends
@@ -14,6 +15,7 @@ from salescope.coverage.segmentation import (
     NEW,
     NO_ORDERS,
     Segmentation,
+    Segmenter,
     SegmentParams,
     segment_periods,
 )
@@ -120,3 +122,24 @@ def test_a_customer_who_stops_ordering_moves_to_lapsed_and_a_late_starter_is_new
         "2024Q2",
         LAPSED,
     )
+
+
+def test_segment_names_are_unique_whatever_the_order_of_their_words() -> None:
+    """Two clusters set apart by the same KPIs in another order never share a name, nor the
+    same words in another order ("High value, frequent orders" vs "Frequent orders, high
+    value")."""
+    segmenter = Segmenter()
+    segmenter.weights_ = np.array([1.5, 1.0, 1.0, 0.6, 0.6])
+    z = np.array(
+        [
+            [1.0, 0.9, 0.0, 0.0, 0.0],
+            [0.9, 1.0, 0.5, 0.0, 0.0],
+            [0.9, 1.0, 0.0, 0.0, 0.0],
+            [-1.0, -0.8, 0.0, 0.0, 0.0],
+        ]
+    )
+    names, _ = segmenter._describe(z * segmenter.weights_)
+    assert len(set(names)) == len(names)
+    word_sets = {frozenset(name.lower().split(", ")) for name in names}
+    assert len(word_sets) == len(names)
+    assert names[0] == "High value, frequent orders"

@@ -10,12 +10,17 @@ have a workload in the same unit. Customers with a ``rep_id`` keep it, unless
 shops) go to reps. The assignment is chosen lexicographically — each level is optimised, then
 held, before the next:
 
-1. no rep over capacity. A rep whose current customers alone exceed its capacity receives nobody
-   (reported); with K > 0 the overload left is minimised first (moves go to it before anything);
-2. the most priority covered (``priority``, default 1, over the new customers): a new customer is
-   left unassigned only for lack of capacity;
+0. no rep over capacity (a constraint). A rep whose current customers alone exceed its capacity
+   receives nobody (reported as ``overloaded_today``);
+1. the most priority covered (``priority``, default 1, over the new customers): a new customer is
+   left unassigned only for lack of capacity. With K > 0 the zero-move solution is solved first
+   and is the starting point, so moves never cover less priority than no move;
+2. with K > 0, the least overload left on the reps over capacity today (moves relieve them
+   where that leaves no new customer out);
 3. when some new customers have priority 0, the most of them covered;
-4. the least total great-circle distance customer ↔ rep.
+4. the least total great-circle distance customer ↔ rep. A move that neither frees capacity
+   nor cuts the shop's travel is then undone; each moved shop's distance change and the reason
+   are in the output.
 
 A customer with a ``region`` goes only to a rep of the same region when the rep has one too (a
 current assignment across regions is kept: it is not a move). A customer whose workload exceeds
@@ -97,6 +102,7 @@ _LNS_REPS = 8  # reps of a neighbourhood of the search
 _LNS_SECONDS = 1.0  # time limit of a neighbourhood's MIP
 _LNS_SHARE_MIP = 0.5  # of a large distance level's time, the global MIP's (the search: the rest)
 _TIE_BREAK = 0.01  # large coverage levels: a customer's distance, at most, in priority units
+_TIE_BREAK_DENSE_PAIRS = 2_000  # dense coverage levels with more pairs get the tie-break too
 
 
 # -- parameters and result ---------------------------------------------------------------------
@@ -178,11 +184,13 @@ class AssignmentResult:
 
     ``assignments``: one row per input customer, in input order — ``customer_id``, ``rep_id``
     (null: left unassigned for lack of capacity), ``previous_rep_id``, ``distance_km``.
-    ``loads``: one row per rep — ``rep_id, capacity_minutes, load_minutes, customers,
-    new_customers``. ``lower_bound`` (km) is a valid lower bound of ``distance_km`` over the
-    assignments covering at least the priority this one covers; ``bound_method`` says how it was
-    obtained. ``gap`` is ``(distance − lower_bound) / (lower_bound − fixed_km)``; ``optimal``
-    means every level is proven within ``gap_tolerance``.
+    ``loads``: one row per rep — ``rep_id, capacity_minutes, load_today_minutes (its current
+    customers), load_minutes, customers, new_customers``. ``overloaded_today``: the reps whose
+    current customers alone exceed their capacity. ``lower_bound`` (km) is a valid lower bound
+    of ``distance_km`` over the assignments covering at least the priority this one covers;
+    ``bound_method`` says how it was obtained. ``gap`` is
+    ``(distance − lower_bound) / (lower_bound − fixed_km)``; ``optimal`` means every level is
+    proven within ``gap_tolerance``.
     """
 
     assignments: pl.DataFrame
@@ -197,6 +205,7 @@ class AssignmentResult:
     overloaded_reps: tuple[str, ...]
     seconds: float
     notes: tuple[str, ...]
+    overloaded_today: tuple[str, ...] = ()
 
     @property
     def distance_km(self) -> float:
@@ -447,6 +456,7 @@ class _Model:
             self.col_key = np.full(m, -1, dtype=np.int64)
         self.form: _Form | None = None
         self.integer = False
+        self.lp_interrupted = False
 
     # ---- structure
     @property
@@ -569,11 +579,16 @@ class _Model:
         self.integer = integer
 
     # ---- solving
-    def solve_lp(self) -> tuple[FloatArray, FloatArray]:
-        """Solve the LP relaxation; returns (row duals, column values)."""
+    def solve_lp(self, seconds: float = _INF) -> tuple[FloatArray, FloatArray]:
+        """Solve the LP relaxation; returns (row duals, column values). Stopped after
+        ``seconds`` (at least one), it returns the duals and values reached, and
+        ``lp_interrupted`` is set: any duals of the right sign still give a valid Lagrangian
+        bound, and the primal heuristics check capacity themselves."""
         self.set_integer(False)
         h = self.h
-        h.setOptionValue("time_limit", _HINF)
+        # HiGHS compares time_limit with the run time accumulated over every run of the model
+        limit = h.getRunTime() + max(1.0, seconds) if math.isfinite(seconds) else _HINF
+        h.setOptionValue("time_limit", limit)
         began = time.perf_counter()
         h.run()
         status = h.getModelStatus()
@@ -584,9 +599,29 @@ class _Model:
             self.n_cols,
             h.getInfo().objective_function_value,
         )
+        self.lp_interrupted = False
+        if status == highspy.HighsModelStatus.kModelEmpty:
+            # no pair at all (nobody fits any rep): nothing to choose, every dual is zero
+            return np.zeros(self.n_rows), np.zeros(self.n_cols)
+        sol = h.getSolution()
+        if status in (
+            highspy.HighsModelStatus.kTimeLimit,
+            highspy.HighsModelStatus.kIterationLimit,
+        ):
+            self.lp_interrupted = True
+            duals = (
+                np.asarray(sol.row_dual, dtype=np.float64)
+                if sol.dual_valid and len(sol.row_dual) == self.n_rows
+                else np.zeros(self.n_rows)
+            )
+            values = (
+                np.asarray(sol.col_value, dtype=np.float64)
+                if sol.value_valid and len(sol.col_value) == self.n_cols
+                else np.zeros(self.n_cols)
+            )
+            return duals, values
         if status != highspy.HighsModelStatus.kOptimal:
             raise RuntimeError(f"LP relaxation not solved: {h.modelStatusToString(status)}")
-        sol = h.getSolution()
         return (
             np.asarray(sol.row_dual, dtype=np.float64),
             np.asarray(sol.col_value, dtype=np.float64),
@@ -907,15 +942,30 @@ class _Engine:
         model.set_form(form)
         bound = -_INF
         for _ in range(_MAX_PRICING_ROUNDS):
-            row_dual, values = model.solve_lp()
+            row_dual, values = model.solve_lp(self.lp_seconds())
             pricing = self.price(form, row_dual, grow=True)
             bound = max(bound, pricing.bound)
-            if pricing.added == 0:
+            if pricing.added == 0 and not model.lp_interrupted:
+                break
+            if self.seconds_left() <= 0 or model.lp_interrupted:
+                # the Lagrangian bound holds at any duals: stop at the time limit
+                self.converged = False
+                self.notes.append(
+                    f"the LP of the {form.name} level stopped at the time limit: its bound is "
+                    "the Lagrangian one at the duals reached"
+                )
                 break
         else:
             self.converged = False
             self.notes.append(f"the pricing of the {form.name} level stopped before the end")
+        # rows added by the last pricing (customers joining the model) have no dual yet
+        row_dual = np.pad(row_dual, (0, max(0, model.n_rows - len(row_dual))))
         return bound, row_dual, values
+
+    def lp_seconds(self) -> float:
+        """Time an LP may take: what is left, but at least a few seconds so that every level
+        gets duals to work with."""
+        return max(3.0, self.seconds_left())
 
     # ---- primal
     def greedy(
@@ -1069,9 +1119,13 @@ class _Engine:
         # the customers it covers are near their reps (the distance level could hardly change
         # the covered set afterwards); small instances are solved exactly, level by level
         coverage = form.beta == 0.0 and form.alpha is not None
-        mip_form = self.tie_break(form) if coverage and not self.dense else form
+        # (a small dense level needs none: its distance level is solved exactly, quickly)
+        tie = (form.beta != 0.0 or coverage) and (
+            not self.dense or model.n_cols > _TIE_BREAK_DENSE_PAIRS
+        )
+        mip_form = self.tie_break(form) if tie and coverage else form
         # large distance levels without moves end with a neighbourhood search
-        lns = form.beta != 0.0 and not self.dense and prob.max_moves == 0
+        lns = form.beta != 0.0 and prob.max_moves == 0
         y_cap_lp = self.duals(row_dual)[0]
         factor, per_customer = _MIP_PAIRS_PER_CUSTOMER, _MIP_PER_CUSTOMER
         first, pairs = True, -1
@@ -1095,7 +1149,7 @@ class _Engine:
             keep = np.zeros(model.n_cols, dtype=np.bool_)
             keep[x_cols] = np.isin(model.col_key[x_cols], pricing.inside)
             take(None)
-            if first and model.lex and not self.dense and form.beta != 0.0:
+            if first and model.lex and form.beta != 0.0 and (not self.dense or tie):
                 # the coverage levels were decided without the distance: first re-place the
                 # customers they cover, as a plain assignment problem (far easier for the MIP)
                 take(model.solve_fixed_cover(keep, best, 0.4 * share * self.seconds_left()))
@@ -1104,10 +1158,18 @@ class _Engine:
                 break
             model.set_form(mip_form)
             seconds = share * self.seconds_left() * (_LNS_SHARE_MIP if lns else 1.0)
+            if mip_form is not form and self.dense:
+                seconds *= 0.5  # the exact MIP below proves the level from this start
             found, mip_bound, finished = model.solve_mip(keep, best, seconds)
             model.set_form(form)
             take(found)
             mip_full = mip_bound + self.constant(form) if mip_form is form else -_INF
+            if mip_form is not form and self.dense and value - bound > tol:
+                found, mip_bound, finished = model.solve_mip(
+                    keep, best, share * self.seconds_left()
+                )
+                take(found)
+                mip_full = mip_bound + self.constant(form)
             outside = pricing.bound + pricing.delta_out
             if min(mip_full, outside) > bound:
                 bound = min(mip_full, outside)
@@ -1206,7 +1268,8 @@ class _Engine:
         load = _loads(prob, rep_of)
         mine = current >= 0
         freed = np.bincount(current[mine], weights=prob.w[free][mine], minlength=prob.n_reps)
-        room = prob.cap[hood] - (load[hood] - freed[hood])
+        # a rep over capacity with its own customers today has no room (and gets nobody)
+        room = np.maximum(prob.cap[hood] - (load[hood] - freed[hood]), 0.0)
         lex_coef = [f.alpha[free] if f.alpha is not None else np.zeros(n_f) for f in lex]
         # columns: pairs; rows: customers, reps of the neighbourhood, decided levels
         rows = [fi, n_f + hj]
@@ -1263,9 +1326,8 @@ class _Engine:
         found = rep_of.copy()
         found[free] = -1
         found[free[fi[values]]] = hood[hj[values]]
-        if not self.satisfies(found) or np.any(
-            _loads(prob, found)[hood] > prob.cap[hood] + _CAP_TOL
-        ):
+        kept = load[hood] - freed[hood]  # what the neighbourhood's reps hold besides ``free``
+        if not self.satisfies(found) or np.any(_loads(prob, found)[hood] - kept > room + _CAP_TOL):
             return None
         return found
 
@@ -1283,29 +1345,46 @@ def _best_per_row(score: FloatArray, m: int) -> tuple[IntArray, IntArray]:
 
 
 # -- entry point --------------------------------------------------------------------------------
-def assign(
-    reps: pl.DataFrame, customers: pl.DataFrame, params: AssignParams | None = None
-) -> AssignmentResult:
-    """Assign customers to reps (the model and the algorithm are in the module's docstring).
+#: With moves allowed, the share of the time limit spent first on the zero-move solution (the
+#: solution with moves starts from it and may only do better on covered priority).
+_ZERO_MOVE_SHARE = 0.4
 
-    ``reps``: rep_id, latitude, longitude, capacity_minutes [, region]. ``customers``:
-    customer_id, latitude, longitude, workload_minutes [, rep_id, priority, region]. Raises
-    ``ValueError`` on inputs that break these rules (the services check files beforehand).
+
+@dataclass(slots=True)
+class _Solved:
+    engine: _Engine
+    rep_of: IntArray
+    lower: float
+    method: str
+    proven: bool
+    priority_bound: float
+
+
+def _solve(
+    prob: _Problem,
+    params: AssignParams,
+    started: float,
+    deadline: float,
+    start: IntArray | None = None,
+) -> _Solved:
+    """The lexicographic levels of the module's docstring, solved one after the other.
+
+    ``start`` (an assignment feasible for this problem, e.g. the zero-move solution) is the
+    first candidate of the first level: what is found is never worse than it on that level.
     """
-    params = params or AssignParams()
-    started = time.perf_counter()
-    prob = _problem(reps, customers, params.max_moves)
     engine = _Engine(prob, params, started)
+    engine.deadline = deadline
     model = engine.model
     new = prob.is_new
     p_new = np.where(new, prob.p, 0.0)
     zero = new & (prob.p == 0)
     distance = _Form("distance", None, 1.0, 0.0)
     levels: list[tuple[_Form, bool]] = []
-    if prob.max_moves > 0 and np.any(model.overloaded):
-        levels.append((_Form("overload", None, 0.0, 1.0), False))
     if np.any(p_new > 0):
         levels.append((_Form("priority", -p_new, 0.0, 0.0), True))
+    if prob.max_moves > 0 and np.any(model.overloaded):
+        # after the priority: relieving today's overload never costs a new customer
+        levels.append((_Form("overload", None, 0.0, 1.0), False))
     if np.any(zero):
         levels.append((_Form("zero-priority coverage", -zero.astype(np.float64), 0.0, 0.0), True))
     levels.append((distance, False))
@@ -1315,10 +1394,12 @@ def assign(
     lower = 0.0
     method = "nothing to decide: every customer keeps its rep"
     priority_bound = float(p_new.sum())
-    has_choice = len(engine.choosers) > 0
-    if has_choice:
+    if len(engine.choosers) > 0:
         engine.seed_model()
-        start: IntArray | None = None
+        if start is not None:
+            placed = np.flatnonzero((start >= 0) & (start != prob.cur))
+            model.add_customers(placed)
+            model.add_columns(placed, start[placed])
         if any(by_priority for _, by_priority in levels):
             # when a plain greedy covers them, the coverage levels are decided: their
             # customers must be covered (Σx = 1) and no MIP of theirs is needed
@@ -1327,11 +1408,11 @@ def assign(
             if np.all(covered[p_new > 0]):
                 model.require(np.flatnonzero(new & (p_new > 0)))
                 levels = [lv for lv in levels if lv[0].name != "priority"]
-                start = guess
+                start = guess if start is None or np.any(new & (start < 0)) else start
             if np.all(covered[zero]):
                 model.require(np.flatnonzero(zero))
                 levels = [lv for lv in levels if not lv[0].name.startswith("zero")]
-                start = guess
+                start = guess if start is None or np.any(zero & (start < 0)) else start
         for n_level, (form, by_priority) in enumerate(levels):
             last = n_level == len(levels) - 1
             level = engine.solve_level(
@@ -1346,19 +1427,101 @@ def assign(
                 model.add_lex_row(form, level.value + 1e-7 * max(1.0, abs(level.value)))
             start = rep_of = level.rep_of
     rep_of = _enforce_capacity(prob, rep_of, engine.notes)
-    return _result(prob, params, engine, rep_of, lower, method, proven_all, priority_bound)
+    return _Solved(engine, rep_of, lower, method, proven_all, priority_bound)
 
 
-def _result(
-    prob: _Problem,
-    params: AssignParams,
-    engine: _Engine,
-    rep_of: IntArray,
-    lower: float,
-    method: str,
-    proven: bool,
-    priority_bound: float,
+def assign(
+    reps: pl.DataFrame, customers: pl.DataFrame, params: AssignParams | None = None
 ) -> AssignmentResult:
+    """Assign customers to reps (the model and the algorithm are in the module's docstring).
+
+    ``reps``: rep_id, latitude, longitude, capacity_minutes [, region]. ``customers``:
+    customer_id, latitude, longitude, workload_minutes [, rep_id, priority, region]. Raises
+    ``ValueError`` on inputs that break these rules (the services check files beforehand).
+
+    With ``max_moves`` K > 0 the zero-move solution is found first (``_ZERO_MOVE_SHARE`` of the
+    time); the solution with moves starts from it, so it never covers less priority, and it
+    is kept only if it does at least as well (else the zero-move solution is returned, with a
+    note). A move that neither frees capacity nor cuts the shop's travel is undone.
+    """
+    params = params or AssignParams()
+    started = time.perf_counter()
+    prob = _problem(reps, customers, params.max_moves)
+    deadline = started + params.time_limit_seconds
+    if prob.max_moves == 0:
+        solved = _solve(prob, params, started, deadline)
+        return _result(prob, params, solved)
+    fixed = _problem(reps, customers, 0)
+    if _greedy_covers_all(fixed, params, started):
+        # nothing left out without moves: moves cannot cover less, all the time goes to them
+        solved = _solve(prob, params, started, deadline)
+        solved.rep_of = _undo_useless_moves(prob, solved.rep_of, solved.engine.notes)
+        return _result(prob, params, solved)
+    share = started + _ZERO_MOVE_SHARE * params.time_limit_seconds
+    baseline = _solve(fixed, params, started, share)
+    solved = _solve(prob, params, started, deadline, start=baseline.rep_of)
+    rep_of = _undo_useless_moves(prob, solved.rep_of, solved.engine.notes)
+    solved.rep_of = rep_of
+    new = prob.is_new
+    covered = float(np.sum(prob.p[new & (rep_of >= 0)]))
+    covered_fixed = float(np.sum(prob.p[new & (baseline.rep_of >= 0)]))
+    over = float(np.sum(np.clip(_loads(prob, rep_of) - prob.cap, 0.0, None)))
+    over_fixed = float(np.sum(np.clip(_loads(prob, baseline.rep_of) - prob.cap, 0.0, None)))
+    if covered < covered_fixed - 1e-9 or (
+        covered <= covered_fixed + 1e-9
+        and over >= over_fixed - 1e-9
+        and _km_total(prob, rep_of) > _km_total(prob, baseline.rep_of) + 1e-6
+    ):
+        baseline.engine.notes.append(
+            "no move improved on the solution without moves within the time limit: none made"
+        )
+        baseline.engine.started = started
+        return _result(fixed, params, baseline)
+    return _result(prob, params, solved)
+
+
+def _greedy_covers_all(prob: _Problem, params: AssignParams, started: float) -> bool:
+    """Does a plain greedy, without moves, place every new customer of priority > 0?"""
+    engine = _Engine(prob, params, started)
+    if len(engine.new_idx) == 0:
+        return True
+    engine.seed_model()
+    guess = engine.greedy(None, None, by_priority=True)
+    new = prob.is_new
+    return bool(np.all(guess[new & (prob.p > 0)] >= 0))
+
+
+def _km_total(prob: _Problem, rep_of: IntArray) -> float:
+    on = np.flatnonzero(rep_of >= 0)
+    return float(np.sum(prob.pair_dist(on, rep_of[on])))
+
+
+def _undo_useless_moves(prob: _Problem, rep_of: IntArray, notes: list[str]) -> IntArray:
+    """A moved shop goes back to its previous rep when that rep has room for it again and the
+    move did not cut its travel: every move left frees capacity or shortens a trip."""
+    rep_of = rep_of.copy()
+    moved = np.flatnonzero((prob.cur >= 0) & (rep_of >= 0) & (rep_of != prob.cur))
+    if len(moved) == 0:
+        return rep_of
+    gain = prob.pair_dist(moved, prob.cur[moved]) - prob.pair_dist(moved, rep_of[moved])
+    load = _loads(prob, rep_of)
+    undone = 0
+    for k in np.argsort(gain, kind="stable").tolist():  # the moves that added most travel first
+        i = int(moved[k])
+        back, now = int(prob.cur[i]), int(rep_of[i])
+        if gain[k] <= 1e-9 and load[back] + prob.w[i] <= prob.cap[back] + _CAP_TOL:
+            rep_of[i] = back
+            load[back] += prob.w[i]
+            load[now] -= prob.w[i]
+            undone += 1
+    if undone:
+        notes.append(f"{undone} move(s) that neither freed capacity nor cut travel undone")
+    return rep_of
+
+
+def _result(prob: _Problem, params: AssignParams, solved: _Solved) -> AssignmentResult:
+    engine, rep_of, lower = solved.engine, solved.rep_of, solved.lower
+    method, proven, priority_bound = solved.method, solved.proven, solved.priority_bound
     new, old = prob.is_new, ~prob.is_new
     on = rep_of >= 0
     d_all = np.full(prob.n, np.nan)
@@ -1370,15 +1533,9 @@ def _result(
     decided = lower_km - fixed_km
     gap = 0.0 if excess <= 1e-9 else (excess / decided if decided > 1e-12 else _INF)
     load = _loads(prob, rep_of)
+    today = prob.existing_load()
     notes = list(engine.notes)
-    overloaded = np.flatnonzero(engine.model.overloaded)
-    if len(overloaded):
-        names = [prob.rep_ids[r] for r in overloaded]
-        shown = ", ".join(names[:10]) + (" …" if len(names) > 10 else "")
-        notes.append(
-            f"{len(names)} rep(s) already over capacity with their current customers took no "
-            f"new customer: {shown}"
-        )
+    overloaded = np.flatnonzero(engine.model.overloaded)  # reported as overloaded_today
     unassigned = int(np.sum(new & ~on))
     if unassigned:
         notes.append(f"{unassigned:,} new customer(s) left unassigned for lack of capacity")
@@ -1394,18 +1551,24 @@ def _result(
         overload_minutes=float(np.sum(np.clip(load - prob.cap, 0.0, None))),
     )
     rep_names = pl.Series("rep_id", prob.rep_ids, dtype=pl.String)
+    d_prev = np.full(prob.n, np.nan)
+    d_prev[old] = prob.pair_dist(np.flatnonzero(old), prob.cur[old])
     assignments = pl.DataFrame(
         {
             "customer_id": prob.cust_ids,
             "rep_id": rep_names.gather(np.maximum(rep_of, 0)).scatter(np.flatnonzero(~on), None),
             "previous_rep_id": prob.previous,
             "distance_km": pl.Series("distance_km", d_all, dtype=pl.Float64).fill_nan(None),
+            "previous_distance_km": pl.Series(d_prev, dtype=pl.Float64).fill_nan(None),
+            "distance_change_km": pl.Series(d_all - d_prev, dtype=pl.Float64).fill_nan(None),
+            "move_reason": _move_reasons(prob, rep_of, d_all, d_prev, engine.model.overloaded),
         }
     )
     loads = pl.DataFrame(
         {
             "rep_id": rep_names,
             "capacity_minutes": prob.cap,
+            "load_today_minutes": today,
             "load_minutes": load,
             "customers": np.bincount(rep_of[on], minlength=prob.n_reps).astype(np.int64),
             "new_customers": np.bincount(rep_of[on & new], minlength=prob.n_reps).astype(np.int64),
@@ -1424,7 +1587,32 @@ def _result(
         overloaded_reps=tuple(prob.rep_ids[r] for r in np.flatnonzero(load > prob.cap + _CAP_TOL)),
         seconds=time.perf_counter() - engine.started,
         notes=tuple(notes),
+        overloaded_today=tuple(prob.rep_ids[r] for r in overloaded),
     )
+
+
+def _move_reasons(
+    prob: _Problem,
+    rep_of: IntArray,
+    d_new: FloatArray,
+    d_prev: FloatArray,
+    overloaded: BoolArray,
+) -> pl.Series:
+    """Why each moved shop moved (null for the others), in a manager's words."""
+    moved = (prob.cur >= 0) & (rep_of >= 0) & (rep_of != prob.cur)
+    reasons: list[str | None] = [None] * prob.n
+    for i in np.flatnonzero(moved).tolist():
+        before = prob.rep_ids[int(prob.cur[i])]
+        minutes = f"{prob.w[i]:,.0f} min"
+        if overloaded[prob.cur[i]]:
+            why = f"frees {minutes} of {before}, over capacity today"
+        else:
+            why = f"frees {minutes} of {before} for new customers"
+        if d_new[i] < d_prev[i] - 1e-9:
+            reasons[i] = f"cuts travel by {d_prev[i] - d_new[i]:,.1f} km and {why}"
+        else:
+            reasons[i] = f"{why}; {d_new[i] - d_prev[i]:,.1f} km farther from its new rep"
+    return pl.Series("move_reason", reasons, dtype=pl.String)
 
 
 def _enforce_capacity(prob: _Problem, rep_of: IntArray, notes: list[str]) -> IntArray:

@@ -26,7 +26,9 @@ from salescope.coverage.kpis import DAYS_PER_YEAR
 @dataclass(frozen=True, slots=True)
 class FollowUpParams:
     window_days: int = 365  # customers added within this many days are followed
-    min_history_days: int = 60  # first orders this early in the history are not "new"
+    # a first order after less history than this is no evidence of a new customer (a shop
+    # ordering every few months shows up late in a short history)
+    min_history_days: int = 180
     min_days: int = 28  # sales are annualised over at least this many days
     ahead: float = 1.1  # actual / expected at or above this: ahead
     on_track: float = 0.8  # at or above this: on track; below: behind

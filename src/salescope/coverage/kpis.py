@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from salescope.coverage._geo import NeighbourIndex, haversine_expr
+from salescope.coverage.params import DEFAULT_CONTACT_MINUTES, CoverageParams
 from salescope.domain.statuses import InteractionMode
 
 DAYS_PER_MONTH = 30.44
@@ -23,14 +24,7 @@ DAYS_PER_YEAR = 365.25
 
 #: Minutes of one contact, by the customer's mode, when no visit durations are known. Shops served
 #: without rep contact (digital, automatic, wholesaler) still get field checks of that length.
-DEFAULT_VISIT_MINUTES: dict[str, float] = {
-    InteractionMode.FIELD: 40.0,
-    InteractionMode.VIDEO: 20.0,
-    InteractionMode.MERCHANDISER: 60.0,
-    InteractionMode.DIGITAL: 40.0,
-    InteractionMode.AUTOMATIC: 40.0,
-    InteractionMode.WHOLESALER: 40.0,
-}
+DEFAULT_VISIT_MINUTES: dict[str, float] = dict(DEFAULT_CONTACT_MINUTES)
 #: Modes whose contacts need no travel.
 REMOTE_MODES = (InteractionMode.VIDEO.value,)
 
@@ -45,6 +39,16 @@ class KPIParams:
     cost_per_order: float = 0.0  # order handling and delivery, per order
     travel_speed_kmh: float = 50.0
     travel_share: float = 0.5  # share of a base↔shop round trip charged to one visit (routes)
+
+    @classmethod
+    def from_coverage(cls, params: CoverageParams) -> KPIParams:
+        """The KPIs costed with the economics of the recommendations."""
+        return cls(
+            visit_minutes=dict(params.contact_minutes),
+            cost_per_minute=params.cost_per_minute,
+            travel_speed_kmh=params.travel_speed_kmh,
+            travel_share=params.travel_share,
+        )
 
 
 def line_values(orders: pl.DataFrame, products: pl.DataFrame | None = None) -> pl.DataFrame:
@@ -187,11 +191,16 @@ def _visit_load(
             (pl.col("_travel").sum() / months).alias("travel_visits_per_month"),
         )
     )
+    # a shop the log does not show is served as declared (the log may cover some reps only)
     return declared.join(seen, on="customer_id", how="left").select(
         "customer_id",
-        pl.col("visits_per_month").fill_null(0.0),
-        pl.col("visit_minutes_per_month").fill_null(0.0),
-        pl.col("travel_visits_per_month").fill_null(0.0),
+        pl.col("visits_per_month").fill_null(pl.col("declared_vpm")),
+        pl.col("visit_minutes_per_month").fill_null(
+            pl.col("declared_vpm") * pl.col("default_minutes")
+        ),
+        pl.col("travel_visits_per_month").fill_null(
+            pl.col("declared_vpm") * pl.col("declared_travel")
+        ),
     )
 
 

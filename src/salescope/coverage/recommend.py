@@ -1,4 +1,5 @@
-"""Recommendations per shop: add, keep, grow, reduce, drop, change mode — under capacity.
+"""Recommendations per shop — add or not now; keep, grow, reduce, drop, change mode — under
+capacity.
 
 The allocation follows CALLPLAN (Lodish 1971): each shop's sales respond to the contact it gets
 with diminishing returns, and the reps' time goes where it brings the most margin.
@@ -6,112 +7,66 @@ with diminishing returns, and the reps' time goes where it brings the most margi
 * **Plans.** Every way of serving a shop is a plan: field visits (0.5, 1, 2, 4 a month), video
   calls (1, 2), merchandiser visits (2, 4; served shops, when merchandisers exist), a digital
   ordering platform, automatic replenishment, the wholesaler's staff (these three with a field
-  check every few months), or nothing. A plan costs rep minutes per month (contact minutes:
-  the shop's own visit length where the visit log shows it, else a default per mode) and money
-  (minutes and travel at ``cost_per_minute``).
+  check every few months), or nothing — and, for a served shop, *today's plan* exactly as it
+  is served today (``today.todays_service``: as given, from the visit log, or inferred). A
+  plan costs rep minutes per month (contact minutes: the shop's own visit length where the
+  visit log shows it, else ``contact_minutes`` by mode) and money (minutes and travel at
+  ``cost_per_minute``).
 * **Response.** A plan gives a shop ``effect`` contacts a month (field visit 1, merchandiser
-  visit 1.3, video call 0.6; digital 0.4, automatic 0.5, wholesaler 0.3 in all) and its sales
-  are ``potential × ceiling × r(effect)`` with the ADBUDG curve ``r(f) = floor + (1 − floor)
-  f^c / (d^c + f^c)``. A served shop's ceiling is calibrated on today's sales under today's
-  plan (``ceiling = share of wallet / r(today)``); a prospect gets the median ceiling of our
-  customers, times its look-alike chance of converting. The curve's parameters are judgmental,
-  as in CALLPLAN: cross-sectional data cannot give them (in most data, as in the demo company,
-  the visit frequency was set *from* the shop's value, so it does not show what visits cause).
-* **Allocation.** Each shop gets the plan maximising margin − cost − λ × minutes, where λ is
-  the shadow price of its rep's time, found per rep by bisection so that no rep exceeds its
-  capacity (Lagrangian relaxation of the multiple-choice knapsack). A change of mode of a
-  served shop costs ``switch_cost_share`` of its yearly margin, so that small gains do not
-  reshuffle the customer base. Prospects are planned on the capacity of their nearest rep;
-  the assignment (``salescope assign``) then picks the actual rep.
-* **Recommendation.** From today's plan and the chosen one: a prospect with a plan and a
-  look-alike chance of at least ``min_add_chance`` → ``add``; a served shop moved to the
-  wholesaler or to nothing → ``drop``; more rep time where competitors hold at least
-  ``grow_competitor_share`` of the wallet → ``grow``; fewer visits in the same mode, or a cheaper
-  mode for a low-potential, low-value shop → ``reduce``; another mode → ``change_mode``;
-  otherwise ``keep``. Each comes with a reason quoting the numbers.
+  visit 1.3, video call 0.6; digital 0.4, automatic 0.5, wholesaler 0.3 in all) and the ADBUDG
+  curve ``r(f) = floor + (1 − floor) f^c / (d^c + f^c)`` says how sales respond. A served
+  shop's sales under today's plan are today's sales; less contact scales them down along the
+  curve, more contact adds ``potential × ceiling × Δr`` (ceiling: its share of wallet over
+  r(today), shrunk towards our customers' median, at most ``max_ceiling``). A prospect gets the
+  median ceiling × its look-alike chance × the first-year ramp; nobody converts without
+  contact. The curve's parameters are judgmental, as in CALLPLAN: cross-sectional data cannot
+  give them (the visit frequency was usually set *from* the shop's value).
+* **Allocation.** Each shop gets the plan maximising margin − serving cost − λ × minutes,
+  where λ is the shadow price of its rep's time, found per rep by bisection so that no rep
+  exceeds its capacity (Lagrangian relaxation of the multiple-choice knapsack). A change of
+  mode costs ``switch_cost_share`` of the yearly margin (spread over ``horizon_years``).
+  Today's customers are planned first; prospects get the capacity left, on their nearest rep
+  (``salescope assign`` then picks the actual rep). Since today's plan is always on offer, a
+  plan worth less than today is only chosen to free the rep's time — which the reason names —
+  and a last check keeps today's plan otherwise.
+* **Recommendation.** Prospects: ``add`` (a plan, and a look-alike chance of at least
+  ``min_add_chance``) or ``not_now``. Served shops: ``keep`` (today's plan); ``drop`` (bottom
+  ``low_quantile`` of both potential and sales, leaving the visit list); ``grow`` / ``reduce``
+  (the same mode with more / fewer rep minutes: more only where competitors hold at least
+  ``grow_competitor_share`` of the wallet, fewer only in the bottom ``reduce_quantile`` of both
+  potential and sales); ``change_mode`` (another mode). Reasons: ``reasons.py``.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from salescope.coverage.kpis import DEFAULT_VISIT_MINUTES
-from salescope.domain.statuses import CustomerStatus, InteractionMode, Recommendation
+from salescope.coverage.params import (
+    AUTOMATIC,
+    DIGITAL,
+    FIELD,
+    MERCHANDISER,
+    VIDEO,
+    WHOLESALER,
+    CoverageParams,
+    ResponseCurve,
+)
+from salescope.domain.statuses import CustomerStatus, Recommendation
+
+__all__ = ["CoverageParams", "Recommendations", "ResponseCurve", "recommend"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-FIELD = InteractionMode.FIELD.value
-VIDEO = InteractionMode.VIDEO.value
-DIGITAL = InteractionMode.DIGITAL.value
-AUTOMATIC = InteractionMode.AUTOMATIC.value
-MERCHANDISER = InteractionMode.MERCHANDISER.value
-WHOLESALER = InteractionMode.WHOLESALER.value
 NONE = "none"
 REP, MERCH = "rep", "merchandiser"
 TRAVELLING = (FIELD, MERCHANDISER, DIGITAL, AUTOMATIC, WHOLESALER)  # checks are field visits
 UNVISITED = (DIGITAL, AUTOMATIC, WHOLESALER)  # no regular rep contact, only checks
-
-
-@dataclass(frozen=True, slots=True)
-class ResponseCurve:
-    """ADBUDG response of sales to contacts per month, as a share of the reachable sales."""
-
-    floor: float = 0.5  # without any contact
-    half_saturation: float = 1.0  # contacts per month giving half of the rest
-    shape: float = 1.5
-
-    def __call__(self, effect: FloatArray) -> FloatArray:
-        f = np.maximum(np.asarray(effect, dtype=np.float64), 0.0) ** self.shape
-        rest = f / (self.half_saturation**self.shape + f)
-        return np.asarray(self.floor + (1.0 - self.floor) * rest, dtype=np.float64)
-
-
-@dataclass(frozen=True, slots=True)
-class CoverageParams:
-    """The economics and rules of the recommendations."""
-
-    margin_rate: float | None = None  # gross margin on our sales; None: from products' costs
-    default_margin_rate: float = 0.30
-    cost_per_minute: float = 0.75  # a rep's loaded cost per minute
-    travel_speed_kmh: float = 50.0
-    travel_share: float = 0.5  # share of a base↔shop round trip charged to one visit
-    travel_in_capacity: float = 0.0  # share of travel time counted in capacity_minutes
-    cycle_months: float = 1.0  # reps' capacity_minutes are per this many months
-    response: ResponseCurve = field(default_factory=ResponseCurve)
-    field_frequencies: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
-    video_frequencies: tuple[float, ...] = (1.0, 2.0)
-    merchandiser_frequencies: tuple[float, ...] = (2.0, 4.0)
-    check_visits_per_month: float = 1.0 / 6.0  # field checks of digital/automatic/wholesaler
-    effect: Mapping[str, float] = field(
-        default_factory=lambda: {
-            FIELD: 1.0,  # per visit
-            MERCHANDISER: 1.3,  # per visit
-            VIDEO: 0.6,  # per call
-            DIGITAL: 0.4,  # in all
-            AUTOMATIC: 0.5,
-            WHOLESALER: 0.3,
-        }
-    )
-    contact_minutes: Mapping[str, float] = field(
-        default_factory=lambda: dict(DEFAULT_VISIT_MINUTES)
-    )
-    wholesaler_margin_cut: float = 0.15  # what the wholesaler keeps of our margin
-    switch_cost_share: float = 0.10  # a change of mode costs this share of the yearly margin
-    acquisition_minutes: float = 240.0  # rep time to open a new account, spread over a year
-    new_customer_ramp: float = 0.7  # first-year sales of a new customer / its steady sales
-    ceiling_shrinkage: float = 0.2  # weight of the typical ceiling in a customer's own
-    min_add_chance: float = 0.2
-    max_ceiling: float = 0.9  # highest share of wallet reachable
-    grow_competitor_share: float = 0.5
-    low_quantile: float = 0.25  # "low potential and value": bottom quarter of our customers
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,54 +214,6 @@ def _allocate(
     return pick, lam
 
 
-def _money(expr: pl.Expr) -> pl.Expr:
-    """A readable amount: 950, 12.3k, 1.25M."""
-    value = expr.fill_null(0.0)
-    return (
-        pl.when(value.abs() >= 1e6)
-        .then(pl.format("{}M", (value / 1e6).round(2)))
-        .when(value.abs() >= 1e4)
-        .then(pl.format("{}k", (value / 1e3).round(0).cast(pl.Int64)))
-        .when(value.abs() >= 1e3)
-        .then(pl.format("{}k", (value / 1e3).round(1)))
-        .otherwise(value.round(0).cast(pl.Int64).cast(pl.String))
-    )
-
-
-def _pct(expr: pl.Expr) -> pl.Expr:
-    return pl.format("{} %", (expr.fill_null(0.0) * 100).round(0).cast(pl.Int64))
-
-
-def _num(expr: pl.Expr, digits: int = 1) -> pl.Expr:
-    value = expr.fill_null(0.0).round(digits)
-    return (
-        pl.when(value == value.round(0))
-        .then(value.cast(pl.Int64).cast(pl.String))
-        .otherwise(value.cast(pl.String))
-    )
-
-
-def _plan_text(mode: pl.Expr, visits: pl.Expr) -> pl.Expr:
-    """'field visits 2/month', 'video calls 1/month', 'digital platform', …"""
-    return (
-        pl.when(mode == FIELD)
-        .then(pl.format("field visits {}/month", _num(visits)))
-        .when(mode == VIDEO)
-        .then(pl.format("video calls {}/month", _num(visits)))
-        .when(mode == MERCHANDISER)
-        .then(pl.format("merchandiser visits {}/month", _num(visits)))
-        .when(mode == DIGITAL)
-        .then(pl.lit("the digital ordering platform"))
-        .when(mode == AUTOMATIC)
-        .then(pl.lit("automatic replenishment"))
-        .when(mode == WHOLESALER)
-        .then(pl.lit("the wholesaler's staff"))
-        .when(visits > 0)
-        .then(pl.format("visits {}/month", _num(visits)))
-        .otherwise(pl.lit("no regular contact"))
-    )
-
-
 def recommend(
     customers: pl.DataFrame,
     kpis: pl.DataFrame,
@@ -320,7 +227,9 @@ def recommend(
 
     ``kpis`` is ``compute_kpis(..., wallet=...)`` of the same shops (potential, share of wallet,
     revenue, visits and minutes, distances); ``chance`` (customer_id, chance) the prospects'
-    look-alike chance (default 0.3 for all); ``margin`` the gross margin rate.
+    look-alike chance (default 0.3 for all); ``margin`` the gross margin rate. Today's service
+    is ``current_mode`` / ``current_visits_per_month`` of ``customers`` when present (from
+    ``today.todays_service``), else its ``interaction_mode`` / the KPIs' visits a month.
     """
     params = params or CoverageParams()
     rate = margin if margin is not None else (params.margin_rate or params.default_margin_rate)
@@ -331,11 +240,18 @@ def recommend(
         if "status" in customers.columns
         else pl.Series("status", [None] * n, dtype=pl.String)
     )
+    mode_given = (
+        pl.coalesce(_column(customers, "current_mode", pl.String), pl.col("interaction_mode"))
+        if "interaction_mode" in customers.columns
+        else _column(customers, "current_mode", pl.String)
+    )
     frame = (
         customers.select(
             "customer_id",
             status.alias("status_given"),
-            _column(customers, "interaction_mode", pl.String).alias("mode_today"),
+            mode_given.alias("mode_today"),
+            _column(customers, "current_visits_per_month", pl.Float64).alias("_vpm_given"),
+            _column(customers, "service_source", pl.String),
             _column(customers, "latitude", pl.Float64),
             _column(customers, "longitude", pl.Float64),
         )
@@ -347,7 +263,7 @@ def recommend(
         frame = frame.join(chance, on="customer_id", how="left").sort("_row")
     else:
         frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("chance"))
-    revenue = _array(frame, "revenue_annualised")
+    revenue = np.nan_to_num(_array(frame, "revenue_annualised"))
     served = np.asarray(
         (
             frame["status_given"].fill_null(pl.Series(np.where(revenue > 0, "served", "prospect")))
@@ -366,7 +282,11 @@ def recommend(
     is_rep = ~is_merch
     if not is_rep.any():  # only merchandisers: they do everything
         is_rep = np.ones_like(is_merch)
-    capacity = reps["capacity_minutes"].to_numpy().astype(np.float64) / params.cycle_months
+    capacity = (
+        reps["capacity_minutes"].to_numpy().astype(np.float64)
+        * params.capacity_share
+        / params.cycle_months
+    )
     rep_index = {r: i for i, r in enumerate(rep_ids.tolist())}
     own_rep = np.asarray([rep_index.get(r, -1) for r in frame["rep_id"].to_list()], dtype=np.int64)
     near_rep, near_rep_km = _nearest(lat, lon, reps, is_rep)
@@ -380,141 +300,178 @@ def recommend(
     merch_km = np.where(own_is_merch & np.isfinite(own_km), own_km, near_merch_km)
     rep_km, merch_km = np.nan_to_num(rep_km), np.nan_to_num(merch_km)
 
-    offer = plans(params, merchandisers=bool(is_merch.any()))
-    plan_mode = np.array([p.mode for p in offer], dtype=object)
-    plan_vpm = np.array([p.visits_per_month for p in offer])
-    plan_resource = np.array([p.resource for p in offer], dtype=object)
-    mode_today = frame["mode_today"].to_list()
+    # today's plan, exactly as it is served (and costed) today
+    vpm_today = np.where(
+        np.isfinite(_array(frame, "_vpm_given")),
+        _array(frame, "_vpm_given"),
+        np.nan_to_num(_array(frame, "visits_per_month")),
+    )
+    vpm_today = np.where(served, vpm_today, 0.0)
     mode_now = frame["mode_today"].fill_null("").to_numpy().astype(object)
-    vpm_today = np.nan_to_num(_array(frame, "visits_per_month"))
-    contact_today = np.nan_to_num(_array(frame, "visit_minutes_per_month"))
-    travel_today = np.nan_to_num(_array(frame, "travel_minutes_per_month"))
+    unknown_mode = served & (mode_now == "")
+    mode_now = np.where(unknown_mode, np.where(vpm_today > 0, FIELD, DIGITAL), mode_now)
+    mode_now = np.where(served, mode_now, "").astype(object)
+    contact_today = np.where(served, np.nan_to_num(_array(frame, "visit_minutes_per_month")), 0.0)
+    travel_today = np.where(served, np.nan_to_num(_array(frame, "travel_minutes_per_month")), 0.0)
     per_visit_today = np.where(vpm_today > 0, contact_today / np.maximum(vpm_today, 1e-9), np.nan)
     effect_today = _effect(mode_now, vpm_today, params)
     minutes_today = contact_today + params.travel_in_capacity * travel_today
+    cut_today = np.where(mode_now == WHOLESALER, params.wholesaler_margin_cut, 0.0)
+    cost_today = 12.0 * (contact_today + travel_today) * params.cost_per_minute
+    today_net = np.where(served, rate * (1.0 - cut_today) * revenue - cost_today, 0.0)
 
-    # response: reachable share (ceiling) per shop
+    # response: today's sales are the sales of today's plan; other plans move them along the
+    # curve (down in proportion, up towards a reachable share of the wallet)
     r_today = curve(effect_today)
     buying = served & (revenue > 0) & (potential > 0)
     ceiling = np.where(buying, np.clip(share / r_today, share, params.max_ceiling), np.nan)
     typical = float(np.nanmedian(ceiling)) if np.isfinite(ceiling).any() else 0.4
-    # a customer's own share is partly noise (and a lapsed one's is near 0): shrink it
     w = params.ceiling_shrinkage
     ceiling = np.where(np.isfinite(ceiling), (1 - w) * ceiling + w * typical, typical)
+    reachable = np.maximum(revenue, params.max_ceiling * potential)
 
-    # plan matrices (shops × plans): a loop over the few plans, vectorised over shops
+    # low potential and value, among today's customers
+    low_potential, low_value = _low(potential, revenue, served, params.low_quantile)
+    half_potential, half_value = _low(potential, revenue, served, params.reduce_quantile)
+    low = low_potential & low_value
+    reducible = half_potential & half_value
+    room_to_grow = (1.0 - share) >= params.grow_competitor_share
+
+    # plan matrices (shops × plans): column 0 is today's plan, then the plans on offer
+    offer = plans(params, merchandisers=bool(is_merch.any()))
+    plan_mode = np.array(["today", *[p.mode for p in offer]], dtype=object)
+    plan_vpm = np.array([np.nan, *[p.visits_per_month for p in offer]])
+    plan_resource = np.array(["today", *[p.resource for p in offer]], dtype=object)
     travel_per_visit = 2.0 / params.travel_speed_kmh * 60.0 * params.travel_share
-    shape = (n, len(offer))
-    net, minutes, money, sales = (np.zeros(shape) for _ in range(4))
+    shape = (n, len(offer) + 1)
+    net, minutes, money, sales, switch = (np.zeros(shape) for _ in range(5))
     owner = np.full(shape, -1, dtype=np.int64)
     allowed = np.ones(shape, dtype=bool)
-    for j, plan in enumerate(offer):
+    sales[:, 0] = np.where(served, revenue, 0.0)
+    minutes[:, 0] = minutes_today
+    money[:, 0] = contact_today + travel_today
+    net[:, 0] = today_net
+    owner[:, 0] = np.where(own_rep >= 0, own_rep, np.where(minutes_today > 0, planning_rep, -1))
+    allowed[:, 0] = served
+    months = 12.0 * params.horizon_years
+    for j, plan in enumerate(offer, start=1):
         default = params.contact_minutes.get(plan.mode, params.contact_minutes.get(FIELD, 40.0))
         same = mode_now == plan.mode
         per_visit = np.where(same & np.isfinite(per_visit_today), per_visit_today, default)
         km = merch_km if plan.resource == MERCH else rep_km
         travel = km * travel_per_visit if plan.mode in TRAVELLING else np.zeros(n)
-        opening = np.where(served | (plan.mode == NONE), 0.0, params.acquisition_minutes / 12.0)
+        opening = np.where(served | (plan.mode == NONE), 0.0, params.acquisition_minutes / months)
         minutes[:, j] = (
             plan.visits_per_month * (per_visit + params.travel_in_capacity * travel) + opening
         )
         money[:, j] = plan.visits_per_month * (per_visit + travel) + opening
+        r_plan = curve(np.full(n, plan.effect))
+        grown = revenue + potential * ceiling * (r_plan - r_today)
+        kept = revenue * r_plan / np.maximum(r_today, 1e-9)
+        customer_sales = np.minimum(np.where(r_plan <= r_today, kept, grown), reachable)
+        prospect_sales = potential * typical * r_plan * chance_value * params.new_customer_ramp
         if plan.mode == NONE:
-            continue
-        expected = potential * ceiling * curve(np.full(n, plan.effect))
-        expected = np.where(served, expected, expected * chance_value * params.new_customer_ramp)
+            prospect_sales = np.zeros(n)  # a prospect nobody contacts does not convert
+        expected = np.where(served, customer_sales, prospect_sales)
         cut = params.wholesaler_margin_cut if plan.mode == WHOLESALER else 0.0
         cost = 12.0 * money[:, j] * params.cost_per_minute
-        switching = served & (mode_now != "") & ~same
-        switch_cost = np.where(switching, params.switch_cost_share * rate * revenue, 0.0)
+        switching = served & ~same
+        switch[:, j] = np.where(
+            switching, params.switch_cost_share * rate * revenue / params.horizon_years, 0.0
+        )
         sales[:, j] = expected
-        net[:, j] = rate * (1.0 - cut) * expected - cost - switch_cost
-        owner[:, j] = planning_merch if plan.resource == MERCH else planning_rep
+        net[:, j] = rate * (1.0 - cut) * expected - cost
+        owner[:, j] = (
+            -1
+            if plan.resource == "none"
+            else (planning_merch if plan.resource == MERCH else planning_rep)
+        )
         if not plan.for_prospects:
-            allowed[:, j] = served
-    # low potential and value (bottom quarter of our customers)
-    served_buying = served & (revenue > 0)
-    if served_buying.any():
-        low_potential = potential <= np.quantile(potential[served_buying], params.low_quantile)
-        low_value = revenue <= np.quantile(revenue[served_buying], params.low_quantile)
-    else:
-        low_potential = low_value = np.zeros(n, dtype=bool)
-    low = low_potential & low_value
-    # only a low-potential, low-value customer may lose every service (the plan "none")
-    net[:, 0] = np.where(served & (mode_now != ""), -params.switch_cost_share * rate * revenue, 0.0)
-    allowed[:, 0] = ~served | low
+            allowed[:, j] &= served
+        # today's plan is column 0: the same plan on offer would be a duplicate
+        duplicate = same & np.isclose(plan.visits_per_month, vpm_today)
+        if plan.mode in UNVISITED:
+            duplicate = same
+        # fewer visits in the same mode (reduce) only for shops of low potential and value;
+        # more (grow) only where competitors hold enough of the wallet to win
+        fewer = served & same & (minutes[:, j] < minutes_today - 1e-9) & ~reducible
+        more = served & same & (minutes[:, j] > minutes_today + 1e-9) & ~room_to_grow
+        allowed[:, j] &= ~(served & duplicate) & ~fewer & ~more
+        if plan.mode == NONE:
+            # only a low-potential, low-value customer may lose every service
+            allowed[:, j] &= ~served | low
+    score = net - switch
     # stage 1: today's customers share the reps' time; stage 2: prospects get what is left
+    none_col = 1
     first = allowed & served[:, None]
-    first[~served, 0] = True
-    pick, shadow = _allocate(net, minutes, owner, capacity, first)
+    first[~served, none_col] = True
+    pick, shadow = _allocate(score, minutes, owner, capacity, first)
     rows = np.arange(n)
     used = owner[rows, pick]
     taken = np.bincount(
         used[used >= 0], weights=minutes[rows, pick][used >= 0], minlength=capacity.shape[0]
     )
     prospects = np.flatnonzero(~served)
+    left_price = np.zeros_like(shadow)
     if prospects.size:
-        pick_p, shadow_p = _allocate(
-            net[prospects],
+        pick_p, left_price = _allocate(
+            score[prospects],
             minutes[prospects],
             owner[prospects],
             np.maximum(capacity - taken, 0.0),
             allowed[prospects],
         )
         pick[prospects] = pick_p
-        del shadow_p  # the price of what is left: not the price of the reps' time
-    new_mode = plan_mode[pick]
-    new_vpm = plan_vpm[pick]
+    # minutes of today's rep that the chosen plan frees (all of them when another rep or a
+    # merchandiser takes the shop over)
+    same_owner = owner[rows, pick] == owner[:, 0]
+    freed = minutes_today - np.where(same_owner, minutes[rows, pick], 0.0)
+    # safety net: a served shop never ends worse off than today without freeing rep time
+    worse = served & (score[rows, pick] < today_net - 1e-6) & (freed <= 1e-9)
+    pick = np.where(worse, 0, pick)
+    freed = np.where(worse, 0.0, freed)
+
+    is_today = pick == 0
+    new_mode = np.where(is_today, mode_now, plan_mode[pick]).astype(object)
+    new_vpm = np.where(is_today, vpm_today, plan_vpm[pick])
     new_resource = plan_resource[pick]
     new_minutes = minutes[rows, pick]
     new_sales = sales[rows, pick]
     new_net = net[rows, pick]
     new_money = money[rows, pick]
-    today_net = np.where(
-        served,
-        rate * revenue - 12.0 * (contact_today + travel_today) * params.cost_per_minute,
-        0.0,
-    )
     plan_rep = np.where(new_resource == MERCH, planning_merch, planning_rep)
+    plan_rep = np.where(is_today, np.where(own_rep >= 0, own_rep, planning_rep), plan_rep)
     plan_rep = np.where(new_resource == "none", -1, plan_rep)
     planned_km = np.where(new_resource == MERCH, merch_km, rep_km)
 
-    best_free = np.where(allowed, net, -np.inf).max(axis=1)
+    # the best a prospect could bring, for the reason of one not added
+    free_score = np.where(allowed, score, -np.inf)
+    free_score[:, 0] = -np.inf  # today's plan
+    free_score[:, none_col] = -np.inf  # no contact: not a way of serving it
+    best_plan = np.argmax(free_score, axis=1)
+    best_free = free_score[rows, best_plan]
     competitor = np.where(potential > 0, 1.0 - share, 0.0)
-    more_time = new_minutes > minutes_today * 1.1 + 5.0
-    less_time = new_minutes < minutes_today * 0.9 - 5.0
-    same_mode = new_mode == mode_now
+
     label = np.full(n, Recommendation.KEEP.value, dtype=object)
     prospect_add = ~served & (new_mode != NONE) & (chance_value >= params.min_add_chance)
-    # drop from the visit lists: a low-potential, low-value shop that reps visit today and
-    # whose best plan needs no regular rep contact
-    visited_today = np.isin(mode_now, [FIELD, VIDEO, MERCHANDISER]) | (
-        (mode_now == "") & (vpm_today > params.check_visits_per_month + 1e-9)
-    )
-    drop = served & low & visited_today & np.isin(new_mode, [NONE, *UNVISITED])
-    grow = (
+    no_contact = np.isin(new_mode, [NONE, *UNVISITED])
+    drop = (
         served
-        & ~drop
-        & more_time
-        & (competitor >= params.grow_competitor_share)
-        & (new_mode != NONE)
+        & ~is_today
+        & low
+        & no_contact
+        & (~np.isin(mode_now, list(UNVISITED)) | (new_mode == NONE))
     )
-    reduce = (
-        served
-        & ~drop
-        & ~grow
-        & (
-            (same_mode & (new_vpm < vpm_today * 0.8))
-            | (~same_mode & less_time & low_potential & low_value)
-        )
-    )
-    change = served & ~drop & ~grow & ~reduce & ~same_mode
+    same_mode = served & ~is_today & (new_mode == mode_now)
+    grow = same_mode & ~drop & (new_minutes > minutes_today + 1e-9)
+    reduce = same_mode & ~drop & (new_minutes < minutes_today - 1e-9)
+    change = served & ~is_today & ~drop & (new_mode != mode_now)
+    label[~served] = Recommendation.NOT_NOW.value
     label[prospect_add] = Recommendation.ADD.value
     label[drop] = Recommendation.DROP.value
     label[grow] = Recommendation.GROW.value
     label[reduce] = Recommendation.REDUCE.value
     label[change] = Recommendation.CHANGE_MODE.value
-    # a prospect not added has no mode; a dropped shop goes to the wholesaler or to nothing
     not_added = ~served & ~prospect_add
     out_mode = _strings(new_mode, ~(not_added | (new_mode == NONE)))
     out_vpm = np.where(not_added, 0.0, new_vpm)
@@ -525,7 +482,12 @@ def recommend(
     out_rep = _strings(rep_ids[np.maximum(out_rep_index, 0)], out_rep_index >= 0)
     # a prospect not added is still planned on (and reported with) its nearest rep
     planned_on = np.where(~served & (plan_rep < 0), planning_rep, plan_rep)
+    planned_on = np.where(served & (plan_rep < 0), np.maximum(own_rep, planning_rep), planned_on)
     planning_id = _strings(rep_ids[np.maximum(planned_on, 0)], planned_on >= 0)
+    at = np.maximum(planned_on, 0)
+    rep_price = np.where(planned_on >= 0, np.where(served, shadow[at], left_price[at]), 0.0)
+    best_mode = plan_mode[best_plan]
+    best_vpm = plan_vpm[best_plan]
     result = pl.DataFrame(
         {
             "customer_id": frame["customer_id"],
@@ -535,22 +497,31 @@ def recommend(
             "visits_per_month": np.round(out_vpm, 2),
             "rep_id": out_rep,
             "planning_rep_id": planning_id,
-            "mode_today": pl.Series(mode_today, dtype=pl.String),
-            "visits_today": vpm_today,
+            "current_mode": _strings(mode_now, served),
+            "current_visits_per_month": np.round(vpm_today, 2),
+            "service_source": frame["service_source"].fill_null(
+                pl.Series(np.where(served, np.where(unknown_mode, "default", "given"), "prospect"))
+            ),
             "minutes_today": minutes_today,
             "minutes_per_month": np.where(not_added, 0.0, new_minutes),
+            "minutes_freed": np.where(served, freed, 0.0),
+            "current_rep_id": _strings(rep_ids[np.maximum(owner[:, 0], 0)], owner[:, 0] >= 0),
             "chance": np.where(served, np.nan, chance_value),
             "expected_sales": np.where(not_added, 0.0, new_sales),
             "cost_to_serve": np.where(not_added, 0.0, 12.0 * new_money * params.cost_per_minute),
-            "net_value": np.where(not_added, 0.0, new_net),
-            "net_value_today": today_net,
-            "cost_today": 12.0 * (contact_today + travel_today) * params.cost_per_minute,
-            "margin_today": np.where(served, rate * revenue, 0.0),
+            "expected_margin_current": today_net,
+            "expected_margin_recommended": np.where(not_added, 0.0, new_net),
+            "cost_today": cost_today,
+            "margin_today": np.where(served, rate * (1.0 - cut_today) * revenue, 0.0),
             "low_potential": low_potential,
             "low_value": low_value,
+            "lower_half": reducible,
             "competitor_share": np.where(served, competitor, np.nan),
             "distance_km": planned_km,
             "best_net_value": np.where(np.isfinite(best_free), best_free, 0.0),
+            "best_mode": _strings(best_mode, np.isfinite(best_free) & (best_mode != NONE)),
+            "best_visits_per_month": np.nan_to_num(best_vpm),
+            "rep_price": rep_price,
         }
     ).with_columns(pl.col(pl.Float64).fill_nan(None))
     result = result.join(
@@ -564,13 +535,17 @@ def recommend(
         ),
         on="customer_id",
         how="left",
+        maintain_order="left",
     )
-    result = result.with_columns(_reason(params).alias("reason"))
+    from salescope.coverage.reasons import reason
+
+    result = result.with_columns(reason(params, rate).alias("reason"))
     plan_minutes = result.select(
         pl.col("planning_rep_id").alias("rep_id"), pl.col("minutes_per_month")
     )
     load_new = plan_minutes.group_by("rep_id").agg(pl.col("minutes_per_month").sum())
-    today_rep = _strings(rep_ids[np.maximum(own_rep, 0)], own_rep >= 0)
+    today_owner = owner[:, 0]
+    today_rep = _strings(rep_ids[np.maximum(today_owner, 0)], today_owner >= 0)
     load_today = (
         pl.DataFrame({"rep_id": today_rep, "m": minutes_today})
         .group_by("rep_id")
@@ -588,11 +563,24 @@ def recommend(
     summary = {
         "margin_rate": rate,
         "net_value_today": float(today_net[served].sum()),
-        "net_value_recommended": float(result["net_value"].sum()),
+        "net_value_recommended": float(result["expected_margin_recommended"].fill_null(0).sum()),
         "minutes_today": float(minutes_today.sum()),
         "minutes_recommended": float(result["minutes_per_month"].sum()),
     }
     return Recommendations(customers=result, loads=loads, margin_rate=rate, summary=summary)
+
+
+def _low(
+    potential: FloatArray, revenue: FloatArray, served: npt.NDArray[np.bool_], quantile: float
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Shops whose potential, and whose sales, are in the bottom ``quantile`` of today's
+    customers (numpy's linear quantile over the served shops)."""
+    if not served.any():
+        none = np.zeros(potential.shape[0], dtype=bool)
+        return none, none.copy()
+    low_potential = potential <= np.quantile(potential[served], quantile)
+    low_value = revenue <= np.quantile(revenue[served], quantile)
+    return np.asarray(low_potential & served), np.asarray(low_value & served)
 
 
 def _strings(values: npt.NDArray[Any], keep: npt.NDArray[np.bool_]) -> pl.Series:
@@ -636,148 +624,6 @@ def _effect(
             np.where(np.isfinite(overall), overall, unknown),
         ),
         dtype=np.float64,
-    )
-
-
-def _reason(params: CoverageParams) -> pl.Expr:
-    """A sentence per shop with the numbers behind its recommendation."""
-    rec = pl.col("recommendation")
-    new_plan = _plan_text(pl.col("interaction_mode"), pl.col("visits_per_month"))
-    old_plan = _plan_text(pl.col("mode_today"), pl.col("visits_today"))
-    observed = pl.col("potential_low") == pl.col("potential_high")
-    potential = (
-        pl.when(observed)
-        .then(pl.format("observed potential {}/yr", _money(pl.col("potential"))))
-        .otherwise(
-            pl.format(
-                "potential {}/yr (range {}–{})",
-                _money(pl.col("potential")),
-                _money(pl.col("potential_low")),
-                _money(pl.col("potential_high")),
-            )
-        )
-    )
-    economics = pl.format(
-        "expected sales {}/yr, net of serving costs {}/yr",
-        _money(pl.col("expected_sales")),
-        _money(pl.col("net_value")),
-    )
-    return (
-        pl.when(rec == Recommendation.ADD.value)
-        .then(
-            pl.format(
-                "Prospect with {}; {} of shops like it buy from us; {} from {}: {} expected to "
-                "bring {}/yr (net {}/yr).",
-                potential,
-                _pct(pl.col("chance")),
-                pl.format("{} km", _num(pl.col("distance_km"))),
-                pl.col("planning_rep_id").fill_null("the nearest rep"),
-                new_plan,
-                _money(pl.col("expected_sales")),
-                _money(pl.col("net_value")),
-            )
-        )
-        .when(rec == Recommendation.DROP.value)
-        .then(
-            pl.format(
-                "Low potential and value (sales {}/yr, {}, both in our bottom {}): {} cost "
-                "{}/yr for a margin of {}/yr; drop it from the visit list and serve it through "
-                "{}.",
-                _money(pl.col("revenue_annualised")),
-                potential,
-                _pct(pl.lit(params.low_quantile)),
-                old_plan,
-                _money(pl.col("cost_today")),
-                _money(pl.col("margin_today")),
-                pl.when(pl.col("interaction_mode").is_null())
-                .then(pl.lit("no regular service"))
-                .otherwise(new_plan),
-            )
-        )
-        .when(rec == Recommendation.GROW.value)
-        .then(
-            pl.format(
-                "Competitors hold {} of its {}: gap {}/yr; {} instead of {} ({}).",
-                _pct(pl.col("competitor_share")),
-                potential,
-                _money(pl.col("potential") - pl.col("revenue_annualised")),
-                new_plan,
-                old_plan,
-                economics,
-            )
-        )
-        .when(rec == Recommendation.REDUCE.value)
-        .then(
-            pl.format(
-                "{}{}/yr of sales for its {}: {} instead of {} frees {} min/month ({}).",
-                pl.when(pl.col("low_potential") & pl.col("low_value"))
-                .then(pl.lit("Low potential and value: "))
-                .otherwise(pl.lit("")),
-                _money(pl.col("revenue_annualised")),
-                potential,
-                new_plan,
-                old_plan,
-                _num(pl.col("minutes_today") - pl.col("minutes_per_month"), 0),
-                economics,
-            )
-        )
-        .when(rec == Recommendation.CHANGE_MODE.value)
-        .then(
-            pl.format(
-                "{} km from its rep, share of wallet {} of its {}: {} instead of {} ({}).",
-                _num(pl.col("distance_km")),
-                _pct(pl.col("share_of_wallet")),
-                potential,
-                new_plan,
-                old_plan,
-                economics,
-            )
-        )
-        .when(
-            (pl.col("status") == CustomerStatus.PROSPECT.value)
-            & (pl.col("chance") < params.min_add_chance)
-        )
-        .then(
-            pl.format(
-                "Prospect not added now: {}, but only {} of shops like it buy from us "
-                "(threshold {}).",
-                potential,
-                _pct(pl.col("chance")),
-                _pct(pl.lit(params.min_add_chance)),
-            )
-        )
-        .when((pl.col("status") == CustomerStatus.PROSPECT.value) & (pl.col("best_net_value") > 0))
-        .then(
-            pl.format(
-                "Prospect not added now: {}, {} of shops like it buy from us, worth {}/yr net, "
-                "but {}'s time goes to better uses; reconsider when a rep has free capacity.",
-                potential,
-                _pct(pl.col("chance")),
-                _money(pl.col("best_net_value")),
-                pl.col("planning_rep_id").fill_null("the nearest rep"),
-            )
-        )
-        .when(pl.col("status") == CustomerStatus.PROSPECT.value)
-        .then(
-            pl.format(
-                "Prospect not added now: {}, {} of shops like it buy from us; no way of serving "
-                "it pays for its cost.",
-                potential,
-                _pct(pl.col("chance")),
-            )
-        )
-        .otherwise(
-            pl.format(
-                "Share of wallet {} of its {}; keep {}{} ({}).",
-                _pct(pl.col("share_of_wallet")),
-                potential,
-                new_plan,
-                pl.when(new_plan != old_plan)
-                .then(pl.format(" (today {})", old_plan))
-                .otherwise(pl.lit("")),
-                economics,
-            )
-        )
     )
 
 
@@ -836,7 +682,7 @@ def assignment_frames(
                 "longitude",
                 "workload_minutes",
                 pl.lit(None, dtype=pl.String).alias("rep_id"),
-                pl.col("net_value").clip(0.0).alias("priority"),
+                pl.col("expected_margin_recommended").clip(0.0).alias("priority"),
                 "region",
             ),
         ]
@@ -860,43 +706,62 @@ def assign_added(
     customers: pl.DataFrame,
     reps: pl.DataFrame,
     params: CoverageParams | None = None,
+    assign_params: Any = None,
 ) -> tuple[pl.DataFrame, str]:
     """Assignments of the shops recommended ``add``: customer_id, rep_id, previous_rep_id,
     distance_km — and how they were made.
 
-    Uses the rep assignment engine (``salescope.coverage.assignment.assign``) when it is
-    installed; otherwise each added shop goes to the rep it was planned on (the nearest rep of
-    its role, whose free capacity the allocation already respected).
+    The rep assignment engine (``salescope.coverage.assignment.assign``, with
+    ``assign_params``) places the added shops that have coordinates; an added shop without
+    coordinates goes to the rep it was planned on (the nearest rep of its role, whose free
+    capacity the allocation already respected).
     """
+    from salescope.coverage.assignment import AssignParams, assign
+
     staff, frame = assignment_frames(recommendations, customers, reps, params)
     adds = recommendations.customers.filter(pl.col("recommendation") == Recommendation.ADD.value)
-    assignment: Any
-    try:
-        assignment = importlib.import_module("salescope.coverage.assignment")
-    except ImportError:
-        assignment = None
-    if assignment is not None and hasattr(assignment, "assign") and frame.height:
-        result: Any = assignment.assign(staff, frame)
-        table = result.assignments if hasattr(result, "assignments") else result
-        done = table.join(adds.select("customer_id"), on="customer_id", how="semi").select(
-            "customer_id",
-            pl.col("rep_id").cast(pl.String),
-            pl.col("previous_rep_id").cast(pl.String),
-            pl.col("distance_km").cast(pl.Float64),
+    placed = frame.filter(pl.col("rep_id").is_null()) if frame.height else frame
+    parts: list[pl.DataFrame] = []
+    how = "no shop to add"
+    if placed.height:
+        result = assign(staff, frame, assign_params or AssignParams(time_limit_seconds=20))
+        parts.append(
+            result.assignments.join(
+                adds.select("customer_id"), on="customer_id", how="semi"
+            ).select(
+                "customer_id",
+                pl.col("rep_id").cast(pl.String),
+                pl.col("previous_rep_id").cast(pl.String),
+                pl.col("distance_km").cast(pl.Float64),
+            )
         )
-        how = "rep assignment engine (capacity, priority, then least distance)"
-    else:
-        done = adds.select(
-            "customer_id",
-            pl.col("planning_rep_id").alias("rep_id"),
-            pl.lit(None, dtype=pl.String).alias("previous_rep_id"),
-            pl.col("distance_km"),
+        how = (
+            "rep assignment engine (capacity, priority, then least distance; "
+            f"{result.unassigned:,} left unassigned, gap {result.gap:.2%})"
         )
-        how = "nearest rep with free capacity (the rep assignment engine is not installed)"
-    missing = adds.join(done, on="customer_id", how="anti").select(
-        "customer_id",
-        pl.lit(None, dtype=pl.String).alias("rep_id"),
-        pl.lit(None, dtype=pl.String).alias("previous_rep_id"),
-        pl.lit(None, dtype=pl.Float64).alias("distance_km"),
-    )
-    return pl.concat([done, missing]).sort("customer_id"), how
+    rest = adds.join(pl.concat(parts) if parts else adds.head(0), on="customer_id", how="anti")
+    if rest.height:
+        parts.append(
+            rest.select(
+                "customer_id",
+                pl.col("planning_rep_id").alias("rep_id"),
+                pl.lit(None, dtype=pl.String).alias("previous_rep_id"),
+                pl.col("distance_km"),
+            )
+        )
+        how = (
+            f"{how}; " if placed.height else ""
+        ) + f"{rest.height:,} without coordinates on the nearest rep planned for them"
+    if not parts:
+        return (
+            pl.DataFrame(
+                schema={
+                    "customer_id": pl.String,
+                    "rep_id": pl.String,
+                    "previous_rep_id": pl.String,
+                    "distance_km": pl.Float64,
+                }
+            ),
+            how,
+        )
+    return pl.concat(parts).sort("customer_id"), how

@@ -15,6 +15,7 @@ size, revenue and its share, median KPIs, and a sentence saying what defines it.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -148,9 +149,11 @@ class Segmenter:
         params = self.params or SegmentParams()
         rows = kpis.filter(_rules(kpis, params).is_null())
         x = _matrix(rows)
-        self.mean_ = np.nanmean(x, axis=0) if x.shape[0] else np.zeros(x.shape[1])
+        with warnings.catch_warnings():  # a KPI missing for everyone (a short history's trend)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.mean_ = np.nanmean(x, axis=0) if x.shape[0] else np.zeros(x.shape[1])
+            scale = np.nanstd(x, axis=0) if x.shape[0] else np.ones(x.shape[1])
         self.mean_ = np.nan_to_num(self.mean_)
-        scale = np.nanstd(x, axis=0) if x.shape[0] else np.ones(x.shape[1])
         self.scale_ = np.where(np.nan_to_num(scale) > 1e-9, np.nan_to_num(scale), 1.0)
         self.weights_ = np.array([w for _, _, w, _, _ in _DIMENSIONS])
         z = self._standardise(x)
@@ -174,19 +177,30 @@ class Segmenter:
         """A short name and a sentence per cluster from the KPIs that set it apart."""
         names: list[str] = []
         definitions: list[str] = []
+        taken: list[frozenset[str]] = []
         for centre in centres:
             z = centre / self.weights_
             order = np.argsort(-np.abs(z))
-            words = []
+            words: list[tuple[int, str]] = []  # (dimension, word), strongest first
             for j in order:
                 if abs(z[j]) >= 0.4:
                     _, _, _, high, low = _DIMENSIONS[j]
-                    words.append(high if z[j] > 0 else low)
-            name = ", ".join(words[:2]).capitalize() if words else "Average customers"
+                    words.append((int(j), high if z[j] > 0 else low))
+            # the fewest strongest words that no other segment has (as a set: "high value,
+            # frequent orders" and "frequent orders, high value" are one name), written in
+            # the dimensions' order
+            k = min(2, len(words))
+            while k < len(words) and frozenset(w for _, w in words[:k]) in taken:
+                k += 1
+            chosen = sorted(words[:k])
+            name = ", ".join(w for _, w in chosen).capitalize() if chosen else "Average customers"
+            key = frozenset(w for _, w in chosen)
             base, i = name, 2
-            while name in names:
+            while key in taken or name in names:
                 name = f"{base} ({i})"
+                key = frozenset([name])
                 i += 1
+            taken.append(key)
             names.append(name)
             detail = ", ".join(
                 f"{_DIMENSIONS[j][0]} {z[j]:+.1f} sd" for j in order if abs(z[j]) >= 0.4

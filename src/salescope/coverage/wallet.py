@@ -20,8 +20,15 @@ categories summed); elsewhere it is *estimated*, with a range, by ``WalletEstima
 * model: gradient boosting (LightGBM), cross-validated on the shops with market data
   (Spearman, error, and the coverage of the range, against the baseline "own sales / median
   share of wallet");
+* shops not buying from us: many shops of a universe buy nothing at all in a year (closed, not
+  yet open), which one regression on log totals ranks poorly; their estimate blends it
+  (``hurdle_weight``) with a hurdle model: P(buys anything) from a classifier × the total of a
+  shop that buys, from a regression on the shops that buy something;
 * range: split-conformal quantiles of the cross-validated log residuals, separately for shops
   that buy from us and shops that do not (their uncertainty differs a lot).
+
+Identifier columns (``customer_id``, ``*_id``, ``*_number``, ``zip``, ``phone``…) are never
+numeric features: at most their levels are (a zip code's area).
 
 With too few market rows (fewer than ``min_observed``), a shop's potential is its own yearly
 sales divided by ``default_share`` and the others are estimated from their attributes by the
@@ -51,9 +58,46 @@ BoolArray = npt.NDArray[np.bool_]
 
 #: Columns of customers that are not attributes of the shop.
 NOT_ATTRIBUTES = frozenset(
-    {"customer_id", "name", "address", "status", "rep_id", "interaction_mode", "visits_per_month"}
+    {
+        "customer_id",
+        "name",
+        "address",
+        "status",
+        "rep_id",
+        "interaction_mode",
+        "visits_per_month",
+        "current_mode",
+        "current_visits_per_month",
+        "service_source",
+    }
 )
 _WORD = re.compile(r"[^A-Z0-9&']+")
+#: Features that describe a shop's purchases from us in the window (zero for non-buyers).
+_OWN_ONLY = frozenset(
+    {
+        "own_revenue",
+        "own_volume",
+        "own_orders",
+        "own_products",
+        "own_categories",
+        "own_months_active",
+        "own_price",
+        "own_order_value",
+        "mean_gap_days",
+        "gap_cv",
+    }
+)
+_IDENTIFIER = re.compile(
+    r"(^|_)(id|ids|code|number|no|num|key|uuid|zip|zipcode|zip_code|postcode|postal_code|phone|"
+    r"email|vat|siret|ean|gln)$",
+    re.IGNORECASE,
+)
+
+
+def is_identifier(column: str) -> bool:
+    """Whether a customers column is a code (``*_id``, ``*_number``, ``zip``, ``phone``…):
+    its numeric value is never a feature."""
+    return bool(_IDENTIFIER.search(column))
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +116,11 @@ class WalletParams:
     smoothing: float = 10.0  # target-encoding prior weight (shops)
     n_bags: int = 1  # models with different seeds averaged
     objective: str = "huber"
+    # shops not buying from us: blend the regression with P(any purchase) × the total of a
+    # shop that buys (a hurdle model), with this weight
+    hurdle: bool = True
+    hurdle_weight: float = 0.5
+    hurdle_lean: bool = False  # the hurdle model without the purchase features of buyers
     min_observed: int = 12  # fewer shops with market data: fallback on default_share
     default_share: float = 0.3  # share of wallet assumed when market data are missing
     window_days: int = 365
@@ -374,6 +423,8 @@ def _design(
 
     def add_string(name: str, values: pl.Series) -> None:
         codes, levels = _codes(values)
+        if levels < 2:  # nothing to tell shops apart (e.g. few names share a first word)
+            return
         counts = np.bincount(codes[codes >= 0], minlength=levels)
         add(f"{name}:count", np.where(codes >= 0, np.log1p(counts[np.maximum(codes, 0)]), np.nan))
         te_codes.append((f"{name}:mean", codes))
@@ -384,6 +435,10 @@ def _design(
         if name in NOT_ATTRIBUTES:
             continue
         series = customers[name]
+        if is_identifier(name):
+            # a code's number means nothing: at most its levels do (a zip code's area)
+            series = series.cast(pl.String)
+            dtype = series.dtype
         if dtype.is_numeric() or dtype == pl.Boolean:
             values = series.cast(pl.Float64)
             if values.drop_nulls().n_unique() >= 2:
@@ -424,10 +479,6 @@ def _design(
             ).to_series()
             add_string(label, kept)
 
-    number = _id_number(customers["customer_id"])
-    if number is not None:
-        add("id:number", number)
-
     lat = _float_column(customers, "latitude", n)
     lon = _float_column(customers, "longitude", n)
     located = np.isfinite(lat) & np.isfinite(lon)
@@ -465,22 +516,9 @@ def _design(
         lat=lat,
         lon=lon,
         own=own_revenue,
-        optional=["id:number"] if number is not None else [],
+        optional=[],
     )
     return design, notes
-
-
-def _id_number(ids: pl.Series) -> FloatArray | None:
-    """The number inside customer ids (``2106``, ``C00017`` → 17), when nearly all have one.
-
-    Account numbers are often issued in sequence, which makes them a proxy for the age of the
-    account (on the Iowa data, of the store's licence). The feature is kept only when
-    cross-validation says it helps.
-    """
-    digits = ids.str.extract(r"(\d+)\D*$", 1).cast(pl.Float64, strict=False)
-    if digits.null_count() > 0.1 * max(ids.len(), 1) or digits.drop_nulls().n_unique() < 10:
-        return None
-    return np.asarray(digits.fill_null(np.nan).to_numpy(), dtype=np.float64)
 
 
 def _float_column(frame: pl.DataFrame, name: str, n: int) -> FloatArray:
@@ -616,7 +654,67 @@ def _fit_predict(
             categorical_feature=design.categorical if design.categorical else "auto",
         )
         total += np.asarray(model.predict(matrix[predict]), dtype=np.float64)
-    return total / max(1, params.n_bags), model, names
+    pred = total / max(1, params.n_bags)
+    if params.hurdle:
+        keep = [
+            k
+            for k, name in enumerate(names)
+            if not (params.hurdle_lean and (name.startswith("mix_") or name in _OWN_ONLY))
+        ]
+        lean = matrix[:, keep]
+        cats = [keep.index(c) for c in design.categorical if c in keep]
+        pred = _hurdle(lean, y, train, predict, design, params, pred, cats)
+    return pred, model, names
+
+
+def _hurdle(
+    matrix: FloatArray,
+    y: FloatArray,
+    train: IntArray,
+    predict: IntArray,
+    design: _Design,
+    params: WalletParams,
+    pred: FloatArray,
+    categorical: list[int],
+) -> FloatArray:
+    """Shops that do not buy from us: log(1 + P(buys at all) × the total of one that does),
+    from a classifier of "any purchase" and a regression on the shops that buy something.
+
+    Many shops of a universe buy nothing in a year (closed, not yet open); one regression on
+    log totals with their zeros ranks the others poorly. Shops buying from us keep ``pred``.
+    """
+    from lightgbm import LGBMClassifier
+
+    active = y[train] > 1e-9
+    out = pred.copy()
+    non_buyer = design.own[predict] <= 0
+    if active.sum() < 20 or (~active).sum() < 10 or not non_buyer.any():
+        return out
+    cats: Any = categorical if categorical else "auto"
+    classifier: Any = LGBMClassifier(
+        n_estimators=300,
+        learning_rate=0.03,
+        num_leaves=params.num_leaves,
+        min_child_samples=max(3, min(params.min_child_samples, train.size // 20)),
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        reg_lambda=1.0,
+        random_state=params.random_state,
+        n_jobs=1,
+        verbose=-1,
+    )
+    classifier.fit(matrix[train], active.astype(np.int64), categorical_feature=cats)
+    rows = predict[non_buyer]
+    p_active = np.asarray(classifier.predict_proba(matrix[rows])[:, 1], dtype=np.float64)
+    on = train[active]
+    regression = _model(params, on.size, 7)
+    regression.fit(matrix[on], y[on], categorical_feature=cats)
+    mu = np.asarray(regression.predict(matrix[rows]), dtype=np.float64)
+    hurdle = np.log1p(p_active * np.expm1(np.maximum(mu, 0.0)))
+    w = params.hurdle_weight
+    out[non_buyer] = (1.0 - w) * pred[non_buyer] + w * hurdle
+    return out
 
 
 def _spearman(a: FloatArray, b: FloatArray) -> float:

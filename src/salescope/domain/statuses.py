@@ -204,7 +204,11 @@ class LineKind(StrEnum):
 
 
 class Recommendation(StrEnum):
+    """What coverage recommends: ``add`` / ``not_now`` for prospects, the others for served
+    customers."""
+
     ADD = "add"
+    NOT_NOW = "not_now"
     KEEP = "keep"
     GROW = "grow"
     REDUCE = "reduce"
@@ -215,6 +219,7 @@ class Recommendation(StrEnum):
     def colour(self) -> str:
         return {
             "add": "#2e7d32",
+            "not_now": "#b0bec5",
             "keep": "#546e7a",
             "grow": "#1565c0",
             "reduce": "#ef6c00",

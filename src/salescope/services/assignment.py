@@ -13,7 +13,17 @@ from salescope.domain.errors import InputError
 from salescope.domain.schemas import ASSIGN_CUSTOMERS, REPS
 from salescope.services.inputs import check_known_reps, read_all
 
-OUTPUT_COLUMNS = ("customer_id", "rep_id", "previous_rep_id", "distance_km")
+#: The contract's columns, then how far each existing customer was from its rep and why a
+#: moved one moved.
+OUTPUT_COLUMNS = (
+    "customer_id",
+    "rep_id",
+    "previous_rep_id",
+    "distance_km",
+    "previous_distance_km",
+    "distance_change_km",
+    "move_reason",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,14 +31,24 @@ class AssignInput:
     reps: pl.DataFrame
     customers: pl.DataFrame
     max_moves: int
+    time_limit: float = 30.0
 
 
 def check_assign(
-    *, reps: Path, customers: Path, max_moves: int = 0, max_issues: int = 20
+    *,
+    reps: Path,
+    customers: Path,
+    max_moves: int = 0,
+    max_issues: int = 20,
+    time_limit: float = 30.0,
 ) -> AssignInput:
     """Read reps and customers; every rep a customer names must exist."""
     if max_moves < 0:
         raise InputError.single("--max-moves", "must be 0 or more", value=str(max_moves))
+    if not time_limit > 0:
+        raise InputError.single(
+            "--time-limit", "must be more than 0 seconds", value=str(time_limit)
+        )
     rep_frame, customer_frame = read_all(
         [(reps, REPS), (customers, ASSIGN_CUSTOMERS)], max_issues=max_issues
     )
@@ -38,23 +58,28 @@ def check_assign(
     check_known_reps(
         customer_frame, rep_frame, customers_path=customers, reps_path=reps, max_issues=max_issues
     )
-    return AssignInput(reps=rep_frame, customers=customer_frame, max_moves=max_moves)
+    return AssignInput(
+        reps=rep_frame, customers=customer_frame, max_moves=max_moves, time_limit=time_limit
+    )
 
 
 def do_assign(
     request: AssignInput, out: Path, params: AssignParams | None = None
 ) -> AssignmentResult:
     """Assign the customers (``salescope.coverage.assignment``) and write ``out`` atomically:
-    ``customer_id, rep_id, previous_rep_id, distance_km`` (empty ``rep_id``: unassigned).
+    ``customer_id, rep_id, previous_rep_id, distance_km`` (empty ``rep_id``: unassigned), then
+    ``previous_distance_km, distance_change_km, move_reason``.
 
     ``params`` defaults to the engine's, with the request's ``max_moves``.
     """
     if params is None:
-        params = AssignParams(max_moves=request.max_moves)
+        params = AssignParams(max_moves=request.max_moves, time_limit_seconds=request.time_limit)
     elif params.max_moves != request.max_moves:
         raise ValueError("params.max_moves differs from the request's max_moves")
     result = assign(request.reps, request.customers, params)
-    frame = result.assignments.select(OUTPUT_COLUMNS).with_columns(pl.col("distance_km").round(3))
+    frame = result.assignments.select(OUTPUT_COLUMNS).with_columns(
+        pl.col("distance_km", "previous_distance_km", "distance_change_km").round(3)
+    )
     write_csv(frame, out)
     return result
 
@@ -64,6 +89,31 @@ def summary_lines(result: AssignmentResult, max_moves: int) -> list[str]:
     """The result in a few lines: objective, bound and gap, moves, unassigned, time."""
     obj = result.objective
     lines = []
+    if result.overloaded_today:
+        over = result.loads.filter(pl.col("rep_id").is_in(list(result.overloaded_today))).sort(
+            pl.col("load_today_minutes") - pl.col("capacity_minutes"), descending=True
+        )
+        shown = [
+            f"{r['rep_id']} ({r['load_today_minutes']:,.0f} of {r['capacity_minutes']:,.0f} min"
+            + (
+                f", now {r['load_minutes']:,.0f}"
+                if r["load_minutes"] != r["load_today_minutes"]
+                else ""
+            )
+            + ")"
+            for r in over.head(10).iter_rows(named=True)
+        ]
+        more = f" and {over.height - 10:,} more" if over.height > 10 else ""
+        lines.append(
+            f"reps over capacity today with their current customers: {over.height:,} — "
+            + ", ".join(shown)
+            + more
+            + (
+                "; they take no new customer"
+                if max_moves == 0
+                else "; moves may relieve them once no new customer is left out for it"
+            )
+        )
     placed = obj.distance_km - obj.fixed_km
     if obj.fixed_km > 0:
         lines.append(

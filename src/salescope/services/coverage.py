@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import time
@@ -11,9 +12,10 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from salescope.coverage.params import CoverageConfig, ParamsError, load_config
 from salescope.data.outputs import atomic_dir, write_csv_file
 from salescope.domain.errors import InputError
-from salescope.domain.schemas import CUSTOMERS, MARKET, ORDERS, PRODUCTS, REPS
+from salescope.domain.schemas import CUSTOMERS, MARKET, ORDERS, PRODUCTS, REPS, VISITS
 from salescope.services.inputs import (
     check_known_reps,
     order_reference_notes,
@@ -33,6 +35,8 @@ class CoverageInput:
     products: pl.DataFrame | None
     market: pl.DataFrame | None
     as_of: dt.date
+    visits: pl.DataFrame | None = None
+    config: CoverageConfig | None = None
 
 
 def check_coverage(
@@ -42,11 +46,20 @@ def check_coverage(
     reps: Path,
     products: Path | None = None,
     market: Path | None = None,
+    visits: Path | None = None,
+    config: Path | None = None,
     as_of: str | None = None,
     max_issues: int = 20,
 ) -> CoverageInput:
-    """Read the market universe, our orders, reps, and optionally products and market data."""
+    """Read the market universe, our orders, reps, and optionally products, market data, the
+    visit log and the parameters (``--config``, TOML)."""
     as_of_date = parse_date_option(as_of, "--as-of")
+    try:
+        settings = load_config(config)
+    except OSError as error:
+        raise InputError.single(str(config), f"cannot be read: {error.strerror}") from None
+    except ParamsError as error:
+        raise InputError.single(str(config), error.problem, column=error.key) from None
     frames = read_all(
         [
             (customers, CUSTOMERS),
@@ -54,10 +67,11 @@ def check_coverage(
             (reps, REPS),
             (products, PRODUCTS),
             (market, MARKET),
+            (visits, VISITS),
         ],
         max_issues=max_issues,
     )
-    customer_frame, order_frame, rep_frame, product_frame, market_frame = frames
+    customer_frame, order_frame, rep_frame, product_frame, market_frame, visit_frame = frames
     assert customer_frame is not None and order_frame is not None and rep_frame is not None
     check_known_reps(
         customer_frame, rep_frame, customers_path=customers, reps_path=reps, max_issues=max_issues
@@ -83,6 +97,8 @@ def check_coverage(
         products=product_frame,
         market=market_frame,
         as_of=as_of_date,
+        visits=visit_frame,
+        config=settings,
     )
 
 
@@ -101,6 +117,10 @@ CONTRACT_COLUMNS = (
     "visits_per_month",
     "rep_id",
     "reason",
+    "current_mode",
+    "current_visits_per_month",
+    "expected_margin_current",
+    "expected_margin_recommended",
 )
 
 
@@ -119,10 +139,12 @@ class CoverageResult:
         s = self.summary
         out = [f"Coverage at {s['as_of']} of {s['shops']:,} shops ({s['served']:,} served):"]
         out.append(
-            "  recommendations: "
-            + ", ".join(f"{name} {self.counts.get(name, 0):,}" for name in _ORDER)
-            + f" (of which {s['prospects_not_added']:,} prospects kept as prospects)"
+            "  recommendations: prospects "
+            + ", ".join(f"{name} {self.counts.get(name, 0):,}" for name in _PROSPECTS)
+            + "; served shops "
+            + ", ".join(f"{name} {self.counts.get(name, 0):,}" for name in _SERVED)
         )
+        out.append(f"  today's service of the served shops: {s['today_service']}")
         out.append(
             f"  potential covered: {s['potential_covered']:,.0f} of {s['potential_total']:,.0f} "
             f"({s['potential_covered_share']:.0%}) today, {s['potential_covered_after']:,.0f} "
@@ -138,20 +160,21 @@ class CoverageResult:
             f"{s['net_value_recommended']:,.0f} recommended"
         )
         out.append(f"  potential: {s['potential_method']}")
+        out.append(f"  economics: {s['economics']}")
         if s.get("potential_cv"):
             out.append(f"  {s['potential_cv']}")
         out.append(f"  shops added assigned by {s['assignment']}")
         if s.get("followed"):
             out.append(
-                f"  follow-up of {s['followed']} customers added in the last 12 months: "
-                f"{s['followup_status']}"
+                f"  follow-up of {s['followed']} {s['followup_who']}: {s['followup_status']}"
             )
         out.extend(f"  note: {note}" for note in self.notes)
         out.append(f"Files in {self.out_dir}: " + ", ".join(p.name for p in self.files.values()))
         return out
 
 
-_ORDER = ("add", "keep", "grow", "reduce", "drop", "change_mode")
+_PROSPECTS = ("add", "not_now")
+_SERVED = ("keep", "grow", "reduce", "drop", "change_mode")
 
 
 def do_coverage(
@@ -164,25 +187,28 @@ def do_coverage(
     """Compute the coverage recommendations and write them to ``out_dir``.
 
     Writes ``customers.csv`` (the CONTRACTS.md columns, then the evidence: segment name,
-    yearly sales, chance, expected sales and net value, distance…), ``assignments.csv`` (the
+    yearly sales, chance, expected sales, margins, distance…), ``assignments.csv`` (the
     shops to add, as ``salescope assign`` writes), ``segments.csv`` (segment profiles per
     quarter), ``transitions.csv`` (customers' moves between segments), ``reps.csv`` (load and
-    capacity per rep), ``followup.csv`` (customers added in the last 12 months: sales against
-    the expected), ``coverage_map.png`` and ``summary.json``. Everything is computed first and
-    written to a temporary directory, then moved into place: a failure leaves no file half
-    written. ``previous`` (a former run's customers.csv) names the added customers to follow up;
-    ``visits`` (the visits table) gives the cost to serve from the visit log.
+    capacity per rep), ``followup.csv`` (new customers: sales against the expected),
+    ``coverage_map.png`` and ``summary.json`` (with the parameters in force). Everything is
+    computed first and written to a temporary directory, then moved into place: a failure
+    leaves no file half written. ``previous`` (a former run's customers.csv) names the added
+    customers to follow up; ``visits`` (the visits table; default: the request's) gives today's
+    service and its cost from the visit log.
     """
     from salescope.coverage.followup import added_customers, follow_up
-    from salescope.coverage.kpis import compute_kpis, kpis_by_period, line_values, period_ends
-    from salescope.coverage.prospects import conversion_chance
-    from salescope.coverage.recommend import (
-        CoverageParams,
-        assign_added,
-        margin_rate,
-        recommend,
+    from salescope.coverage.kpis import (
+        KPIParams,
+        compute_kpis,
+        kpis_by_period,
+        line_values,
+        period_ends,
     )
+    from salescope.coverage.prospects import conversion_chance
+    from salescope.coverage.recommend import assign_added, margin_rate, recommend
     from salescope.coverage.segmentation import segment_periods
+    from salescope.coverage.today import describe_sources, todays_service
     from salescope.coverage.wallet import WalletEstimator
     from salescope.reports.maps import coverage_map
     from salescope.reports.plots import save
@@ -190,18 +216,35 @@ def do_coverage(
     began = time.perf_counter()
     customers, orders, reps = request.customers, request.orders, request.reps
     as_of = request.as_of
+    visits = visits if visits is not None else request.visits
+    config = request.config or load_config(None)
+    params = config.coverage
     if customers.height == 0:
         raise InputError.single("--customers", "holds no shops: nothing to recommend")
     if reps.height == 0:
         raise InputError.single("--reps", "holds no reps: nobody to serve the shops")
-    params = CoverageParams()
     lines = line_values(orders, request.products).filter(pl.col("order_date") < as_of)
     notes: list[str] = []
 
-    wallet = WalletEstimator().fit(
+    wallet = WalletEstimator(config.wallet).fit(
         customers, orders, request.market, as_of=as_of, products=request.products
     )
     notes.extend(wallet.notes_)
+    customers, served = _status(customers, lines, as_of, notes)
+    universe = customers  # the shops' own attributes, before today's service is added
+    service = todays_service(
+        customers, served, lines, reps, as_of=as_of, visits=visits, params=params
+    )
+    customers = customers.drop(
+        "interaction_mode", "visits_per_month", "current_mode", strict=False
+    ).with_columns(
+        service["current_mode"].alias("interaction_mode"),
+        service["current_visits_per_month"].alias("visits_per_month"),
+        service["current_mode"],
+        service["current_visits_per_month"],
+        service["service_source"],
+    )
+    kpi_params = KPIParams.from_coverage(params)
     kpis = compute_kpis(
         orders,
         customers,
@@ -210,28 +253,34 @@ def do_coverage(
         visits=visits,
         reps=reps,
         wallet=wallet.result_,
+        params=kpi_params,
         lines=lines,
     )
     first_day = lines.select(pl.col("order_date").min()).item() or as_of
     periods = period_ends(first_day, as_of)
     history = kpis_by_period(
-        orders, customers, periods=periods, products=request.products, visits=visits, reps=reps
+        orders,
+        customers,
+        periods=periods,
+        products=request.products,
+        visits=visits,
+        reps=reps,
+        params=kpi_params,
     )
     segmentation = segment_periods(history)
     latest = periods[-1][0]
     segment = segmentation.memberships.filter(pl.col("period") == latest).drop("period")
 
-    customers, served = _status(customers, kpis, notes)
     yearly = customers.select("customer_id").join(
         kpis.select("customer_id", "revenue_annualised"),
         on="customer_id",
         how="left",
         maintain_order="left",
     )["revenue_annualised"]
-    chance = conversion_chance(customers, served, own_revenue=yearly)
+    chance = conversion_chance(universe, served, own_revenue=yearly)
     rate = margin_rate(lines, request.products, params)
     recs = recommend(customers, kpis, reps, chance=chance, margin=rate, params=params)
-    assignments, how = assign_added(recs, customers, reps, params)
+    assignments, how = assign_added(recs, customers, reps, params, config.assign)
 
     added = added_customers(lines, customers, as_of=as_of, previous=previous)
     followup = follow_up(lines, added, as_of=as_of, wallet=wallet.result_)
@@ -248,6 +297,37 @@ def do_coverage(
     figure = coverage_map(shops, reps, title=f"Coverage at {as_of}")
     counts = dict(table.group_by("recommendation").len().iter_rows())
     summary = _summary(table, recs.summary, wallet, as_of, how, followup)
+    summary["today_service"] = describe_sources(service, params)
+    summary["economics"] = (
+        f"margin {rate:.0%} of our sales"
+        + (
+            " (from the products' unit costs)"
+            if params.margin_rate is None and rate != params.default_margin_rate
+            else ""
+        )
+        + f", rep time {params.cost_per_minute:g}/min, travel {params.travel_speed_kmh:g} km/h "
+        f"({params.travel_share:.0%} of a round trip charged to a visit), minutes per contact "
+        + ", ".join(f"{m} {v:g}" for m, v in params.contact_minutes.items())
+        + f", one-off costs over {params.horizon_years:g} year(s), "
+        f"{params.capacity_share:.0%} of the reps' capacity for visits"
+        + (f" (from {config.path})" if config.path else " (defaults; --config sets them)")
+    )
+    summary["followup_who"] = _followup_who(followup, lines)
+    summary["params"] = {
+        "coverage": params.as_dict(),
+        "wallet": dataclasses.asdict(config.wallet),
+        "assign": dataclasses.asdict(config.assign),
+        "config_file": str(config.path) if config.path else None,
+    }
+    if request.market is None:
+        notes.insert(
+            0,
+            "no --market given: without observed totals, a shop's potential is our yearly "
+            f"sales ÷ {round(100 * config.wallet.default_share)} % (the share of wallet "
+            "assumed, [wallet] "
+            "default_share in --config), and for shops not buying from us a model of that "
+            "from their attributes; ranges are wide",
+        )
     summary["seconds"] = round(time.perf_counter() - began, 2)
 
     outputs = {
@@ -269,29 +349,40 @@ def do_coverage(
         write_csv_file(followup, stage / outputs["followup"])
         save(figure, stage / outputs["map"])
         (stage / outputs["summary"]).write_text(
-            json.dumps(summary | {"counts": counts}, indent=2, default=str), encoding="utf-8"
+            json.dumps(summary | {"counts": counts, "notes": notes}, indent=2, default=str),
+            encoding="utf-8",
         )
     files = {key: out_dir / name for key, name in outputs.items()}
     return CoverageResult(out_dir, files, counts, summary, notes)
 
 
+def _followup_who(followup: pl.DataFrame, lines: pl.DataFrame) -> str:
+    sources = set(followup["source"].to_list()) if followup.height else set()
+    if "previous run" in sources:
+        return "customers added by the previous run"
+    if "served_from" in sources:
+        return "customers served since less than 12 months (served_from)"
+    first = lines.select(pl.col("order_date").min()).item() if lines.height else None
+    return "customers whose first order came in the last 12 months" + (
+        f" (order history from {first})" if first is not None else ""
+    )
+
+
 def _status(
-    customers: pl.DataFrame, kpis: pl.DataFrame, notes: list[str]
+    customers: pl.DataFrame, lines: pl.DataFrame, as_of: dt.date, notes: list[str]
 ) -> tuple[pl.DataFrame, pl.Series]:
     """Customers with the status the engines use, and the served mask.
 
     The status given wins, except that a shop marked served which never ordered from us is a
     prospect (a note says how many); without a status, served = bought in the last 12 months.
     """
+    since = as_of - dt.timedelta(days=365)
+    bought = lines.group_by("customer_id").agg(
+        (pl.col("order_date") >= since).any().alias("recent"),
+        pl.lit(True).alias("ever"),
+    )
     facts = customers.select("customer_id").join(
-        kpis.select(
-            "customer_id",
-            (pl.col("revenue_12m") > 0).alias("recent"),
-            pl.col("last_order").is_not_null().alias("ever"),
-        ),
-        on="customer_id",
-        how="left",
-        maintain_order="left",
+        bought, on="customer_id", how="left", maintain_order="left"
     )
     recent = facts["recent"].fill_null(False)
     ever = facts["ever"].fill_null(False)
@@ -374,6 +465,7 @@ def _customers_table(
     )
     extra = [
         "segment_name",
+        "service_source",
         "revenue_annualised",
         "orders_12m",
         "orders_per_month",
@@ -384,14 +476,15 @@ def _customers_table(
         "potential_source",
         "competitor_share",
         "chance",
-        "mode_today",
-        "visits_today",
+        "minutes_today",
         "minutes_per_month",
         "expected_sales",
+        "cost_today",
         "cost_to_serve",
-        "net_value",
-        "net_value_today",
         "distance_km",
+        "low_potential",
+        "low_value",
+        "lower_half",
     ]
     money = [
         "revenue_12m",
@@ -401,14 +494,21 @@ def _customers_table(
         "revenue_annualised",
         "gap",
         "expected_sales",
+        "cost_today",
         "cost_to_serve",
-        "net_value",
-        "net_value_today",
+        "expected_margin_current",
+        "expected_margin_recommended",
     ]
     return frame.select(*CONTRACT_COLUMNS, *extra).with_columns(
         pl.col(money).round(2),
         pl.col("share_of_wallet", "competitor_share", "chance", "trend").round(4),
-        pl.col("orders_per_month", "visits_today", "minutes_per_month", "distance_km").round(2),
+        pl.col(
+            "orders_per_month",
+            "current_visits_per_month",
+            "minutes_today",
+            "minutes_per_month",
+            "distance_km",
+        ).round(2),
     )
 
 
@@ -444,9 +544,7 @@ def _summary(
         "as_of": as_of.isoformat(),
         "shops": table.height,
         "served": served.height,
-        "prospects_not_added": table.filter(
-            (pl.col("status") == "prospect") & (pl.col("recommendation") == "keep")
-        ).height,
+        "prospects_not_added": table.filter(pl.col("recommendation") == "not_now").height,
         "potential_total": total,
         "potential_covered": covered,
         "potential_covered_share": covered / total if total else 0.0,
