@@ -519,7 +519,7 @@ class NextOrderModel:
                     frames.append(frame)
                     adoption.append(extension)
         train, valid = _split(frames, p)
-        adoption_train, adoption_valid = _split(adoption, p)
+        adoption_train, adoption_valid = _split(adoption, p, learn_from_half=True)
         self.development_rate_ = development_rate(valid if valid.height else train)
         self.prior_ = fit_acceptance_prior(
             pl.concat(adoption, how="diagonal_relaxed").filter(pl.col("horizon"))
@@ -972,17 +972,24 @@ def _packs(
     return (packs if packs.height else None), inferred.height
 
 
-def _split(frames: list[pl.DataFrame], p: EngineParams) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _split(
+    frames: list[pl.DataFrame], p: EngineParams, *, learn_from_half: bool = False
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Training rows (a random ``negative_rate`` of the negatives, at most
-    ``max_train_rows``) and validation rows of the events' candidates."""
+    ``max_train_rows``) and validation rows of the events' candidates; ``learn_from_half``:
+    the validation events of half the customers are learned from too (the adoption model:
+    adoptions are rare, and a customer's latest order holds many of them)."""
     if not frames:
         empty = pl.DataFrame(
             schema={EVENT: pl.UInt32, "c": pl.UInt32, "p": pl.UInt32, "label": pl.Int8}
         )
         return empty, empty
     frame = pl.concat(frames, how="diagonal_relaxed")
-    valid = frame.filter(pl.col("valid"))
-    train = _subsample(frame.filter(~pl.col("valid")), p.negative_rate, p.seed)
+    validating = pl.col("valid")
+    if learn_from_half:
+        validating = validating & (pl.col("c").hash(p.seed + 1) % 2 == 0)
+    valid = frame.filter(validating)
+    train = _subsample(frame.filter(~validating), p.negative_rate, p.seed)
     if train.height > p.max_train_rows:
         train = train.sample(p.max_train_rows, seed=p.seed)
     return train.sort(EVENT, "p"), valid.sort(EVENT, "p")
