@@ -347,6 +347,18 @@ class NextOrderModel:
         """The engine's lines of ``customers`` (codes)."""
         return rows_of(self.lines_, self.line_index_, customers)
 
+    def _of(self, name: str, customers: pl.Series) -> pl.DataFrame:
+        """The rows of ``customers`` in the fitted frame ``name`` (sorted by customer)."""
+        frame: pl.DataFrame = getattr(self, name)
+        indexes: dict[str, tuple[pl.DataFrame, np.ndarray]] = self.__dict__.setdefault(
+            "_indexes", {}
+        )
+        known = indexes.get(name)
+        if known is None or known[0] is not frame:
+            known = (frame, frame["c"].to_numpy().astype(np.int64))
+            indexes[name] = known
+        return rows_of(frame, known[1], customers)
+
     def _labelled(self, snap: Snapshot, events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Candidates of ``events`` (``ev, c, o, t, valid``; one per customer) labelled with
         the event's order, and the extension candidates (for the adoption model) labelled the
@@ -429,7 +441,7 @@ class NextOrderModel:
                 .unique()
                 .join(scored.select("c", "p"), on=["c", "p"], how="anti")
                 .join(extra.select("c", "p"), on=["c", "p"], how="anti")
-                .join(self.bought_, on=["c", "p"], how="anti")
+                .join(self._of("bought_", targets["c"]), on=["c", "p"], how="anti")
             )
             if missing.height:
                 more = pair_scores(
@@ -495,7 +507,7 @@ class NextOrderModel:
         self.context_: Context = build_context(
             codes, customers, products, geo_neighbours=p.novelties.geo_neighbours
         )
-        self.bought_ = lines.select("c", "p").unique()
+        self.bought_ = lines.select("c", "p").unique().sort("c", "p")
         progress("tuning the customer vectors (TIFU-KNN)", 0.02)
         seconds: dict[str, float] = {"reading": time.perf_counter() - started}
         clock = time.perf_counter()
@@ -546,7 +558,7 @@ class NextOrderModel:
         seconds["snapshot"] = time.perf_counter() - clock
         self.development_ = development_table(
             self.snapshot_.window, self.cutoff_, self.context_, p.novelties
-        )
+        ).sort("c", "p")
         self.fallback_ = _popularity(self.lines_, self.cutoff_, self.codes_.n_products)
         self.fitted_on_ = {
             "cutoff": self.cutoff_.isoformat(),
@@ -722,7 +734,7 @@ class NextOrderModel:
             top=top,
             customer_ids=self.codes_.customers,
             product_ids=self.codes_.products,
-            bought=self.bought_,
+            bought=self._of("bought_", ready.coded["c"].drop_nulls()),
             max_novelties=self.params_.novelties.max_novelties,
             lapsed_lines=self.params_.lapsed_lines,
             ranked_by=self.ranking_.scorer,
@@ -815,7 +827,8 @@ class NextOrderModel:
         ctx = self.context_
         margin = ctx.products.select("p", "margin", "offerable")
         development = (
-            self.development_.join(scored, on=["c", "p"])
+            self._of("development_", scored["c"])
+            .join(scored, on=["c", "p"])
             .join(ctx.customers.select("c", "segment"), on="c", how="left")
             .with_columns(
                 rounded(

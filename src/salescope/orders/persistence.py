@@ -352,7 +352,7 @@ def _read(folder: Path, manifest: dict[str, Any]) -> NextOrderModel:
     model.spacing_ = int(s["spacing_days"])
     model.tifu_ = TifuParams(**s["tifu"])
     model.tifu_recall_ = float("nan") if s["tifu_recall"] is None else float(s["tifu_recall"])
-    model.bought_ = model.lines_.select("c", "p").unique()
+    model.bought_ = model.lines_.select("c", "p").unique().sort("c", "p")
     snap = s["snapshot"]
     cutoff = dt.date.fromisoformat(snap["cutoff"])
     model.snapshot_ = Snapshot(
