@@ -335,7 +335,11 @@ def test_gate_bars_per_kind_objectives_lower() -> None:
     assert sorted(shown(out)) == [("C0", "ext-bar"), ("C1", "obj-ok"), ("C2", "dev-ok")]
     assert out.filter(pl.col("product_id") == "obj-ok")["expected_value"].item() == 2.5
     strict = gate(
-        candidates, NoveltyParams(min_probability=0.5, min_objective_probability=0.3), KEY
+        candidates,
+        NoveltyParams(
+            min_probability=0.5, min_objective_probability=0.3, min_development_probability=0.5
+        ),
+        KEY,
     )
     assert shown(strict) == []
 
@@ -627,7 +631,9 @@ def fitted(company: DemoCompany) -> NextOrderModel:
     )
 
 
-PERMISSIVE = NoveltyParams(min_probability=0.003, min_objective_probability=0.001)
+PERMISSIVE = NoveltyParams(
+    min_probability=0.003, min_objective_probability=0.001, min_development_probability=0.003
+)
 
 
 @pytest.fixture(scope="module")
@@ -672,6 +678,8 @@ def bars_respected(lines: pl.DataFrame) -> bool:
     bar = (
         pl.when(pl.col("kind") == "objective")
         .then(params.min_objective_probability)
+        .when(pl.col("kind") == "development")
+        .then(params.min_development_probability)
         .otherwise(params.min_probability)
     )
     return bool(novelties_of(lines).select((pl.col("probability") >= bar - 1e-12).all()).item())

@@ -70,6 +70,7 @@ from salescope.orders.novelties import (
     merge_novelties,
     objective_pairs,
     pair_context,
+    prior_bar,
 )
 from salescope.orders.quantities import QuantityModel, rounded, selling_multiples
 from salescope.orders.ranker import (
@@ -538,6 +539,7 @@ class NextOrderModel:
             if adoption
             else pl.DataFrame()
         )
+        self.prior_bar_ = prior_bar(self.prior_, adoption_valid, p.novelties.explore_share)
         seconds["examples"] = time.perf_counter() - clock
         clock = time.perf_counter()
         if self.keep_training_data:
@@ -824,6 +826,15 @@ class NextOrderModel:
         the proposals (``customer_id, order_date, product_id``); a development line raises
         the quantity of one of them, so products outside them are not developed."""
         p = self.params_.novelties
+        if acceptance is None:  # no feedback yet: the bar of the history's scale
+            p = replace(
+                p,
+                min_probability=min(p.min_probability, self.prior_bar_),
+                min_objective_probability=min(
+                    p.min_objective_probability,
+                    self.prior_bar_ * p.min_objective_probability / max(p.min_probability, 1e-9),
+                ),
+            )
         ctx = self.context_
         margin = ctx.products.select("p", "margin", "offerable")
         development = (
@@ -909,6 +920,7 @@ class NextOrderModel:
                 p,
                 min_probability=0.0,
                 min_objective_probability=0.0,
+                min_development_probability=0.0,
                 min_value=-1e18,
                 max_novelties=3 * p.max_novelties,
             ),

@@ -54,8 +54,12 @@ class NoveltyParams:
     """Knobs of the novelties (loadable with the engine's TOML, table ``novelties``)."""
 
     max_novelties: int = 3
-    min_probability: float = 0.02  # acceptance probability to show an extension / development
-    min_objective_probability: float = 0.01  # the business wants these: a lower bar
+    min_probability: float = 0.3  # acceptance probability to show an extension / development
+    min_objective_probability: float = 0.2  # the business wants these: a lower bar
+    min_development_probability: float = 0.3  # takes the larger quantity (history's own scale)
+    # before any feedback: the best this share of the history's candidates by their acceptance
+    # (on the history's adoption scale) is shown instead, so that feedback can set the scale
+    explore_share: float = 0.05
     min_value: float = 0.0  # expected margin of the line (probability x quantity x unit margin)
     lapsed_days: int = 365  # bought before, but not in this many days: an extension again
     adoption_orders: int = 1  # adopted: bought within this many orders (acceptance prior)
@@ -505,6 +509,19 @@ def fit_acceptance_prior(rows: pl.DataFrame) -> Isotonic | None:
     return Isotonic.fit(share, rows["adopted"].to_numpy().astype(np.float64))
 
 
+def prior_bar(prior: Isotonic | None, candidates: pl.DataFrame, share: float) -> float:
+    """The acceptance a novelty needs before any feedback: the ``1 - share`` quantile of the
+    acceptance prior over the history's extension ``candidates`` — the best ``share`` of them
+    pass. Before feedback the engine cannot know how often a shop says yes to a proposal (the
+    history holds none); showing its most promising few is what lets feedback set the scale.
+    1.0 (nothing passes) without candidates."""
+    if candidates.height == 0 or "nb_share" not in candidates.columns:
+        return 1.0
+    values = candidates.select(acceptance_prior(prior)).to_series()
+    bar = values.quantile(1.0 - share, interpolation="higher")
+    return float(bar) if bar is not None else 1.0
+
+
 def acceptance_prior(prior: Isotonic | None) -> pl.Expr:
     """A novelty's acceptance before feedback: ``similar_share`` through the history's
     adoption curve (``fit_acceptance_prior``), or the share itself when there is none."""
@@ -693,6 +710,8 @@ def gate(novelties: pl.DataFrame, params: NoveltyParams, key: list[str]) -> pl.D
     bar = (
         pl.when(pl.col("kind") == LineKind.OBJECTIVE.value)
         .then(pl.lit(params.min_objective_probability))
+        .when(pl.col("kind") == LineKind.DEVELOPMENT.value)
+        .then(pl.lit(params.min_development_probability))
         .otherwise(pl.lit(params.min_probability))
     )
     value = pl.col("probability") * pl.col("value_per_acceptance")
