@@ -70,7 +70,8 @@ from salescope.orders.novelties import (
     merge_novelties,
     objective_pairs,
     pair_context,
-    prior_bar,
+    share_bar,
+    similar_share,
 )
 from salescope.orders.quantities import QuantityModel, rounded, selling_multiples
 from salescope.orders.ranker import (
@@ -539,7 +540,7 @@ class NextOrderModel:
             if adoption
             else pl.DataFrame()
         )
-        self.prior_bar_ = prior_bar(self.prior_, adoption_valid, p.novelties.explore_share)
+        self.share_bar_ = share_bar(adoption_valid, p.novelties.explore_share)
         seconds["examples"] = time.perf_counter() - clock
         clock = time.perf_counter()
         if self.keep_training_data:
@@ -826,15 +827,6 @@ class NextOrderModel:
         the proposals (``customer_id, order_date, product_id``); a development line raises
         the quantity of one of them, so products outside them are not developed."""
         p = self.params_.novelties
-        if acceptance is None:  # no feedback yet: the bar of the history's scale
-            p = replace(
-                p,
-                min_probability=min(p.min_probability, self.prior_bar_),
-                min_objective_probability=min(
-                    p.min_objective_probability,
-                    self.prior_bar_ * p.min_objective_probability / max(p.min_probability, 1e-9),
-                ),
-            )
         ctx = self.context_
         margin = ctx.products.select("p", "margin", "offerable")
         development = (
@@ -861,6 +853,7 @@ class NextOrderModel:
             novelties.join(margin.filter(pl.col("offerable")), on="p")
             .with_columns(
                 acceptance_prior(self.prior_).alias("model_probability"),
+                similar_share().alias("_share"),
                 (pl.col("quantity") * pl.col("margin") * pl.col("weight").fill_null(1.0)).alias(
                     "value_per_acceptance"
                 ),
@@ -878,8 +871,22 @@ class NextOrderModel:
             "reason",
         ]
         offers = pl.concat(
-            [development.select(columns), extension.select(columns)], how="vertical_relaxed"
+            [
+                development.select(columns).with_columns(
+                    pl.lit(None, dtype=pl.Float64).alias("_share")
+                ),
+                extension.select(*columns, "_share"),
+            ],
+            how="vertical_relaxed",
         ).with_columns(pl.col("model_probability").clip(0.0, 1.0))
+        if acceptance is None:
+            # no feedback yet: the acceptance of a new product is the history's adoption rate,
+            # which cannot tell a good proposal from a bad one; the most promising (by the
+            # share of similar shops buying it) are shown, for feedback to set the scale
+            developed = pl.col("kind") == LineKind.DEVELOPMENT.value
+            offers = offers.filter(developed | (pl.col("_share") >= self.share_bar_))
+            p = replace(p, min_probability=0.0, min_objective_probability=0.0)
+        offers = offers.drop("_share")
         offers = self.codes_.decode(offers).rename({"t": "order_date"})
         if usual is not None:
             developed = pl.col("kind") == LineKind.DEVELOPMENT.value

@@ -274,7 +274,7 @@ def _write(
         "tifu": dataclasses.asdict(model.tifu_),
         "tifu_recall": model.tifu_recall_,
         "development_rate": model.development_rate_,
-        "prior_bar": model.prior_bar_,
+        "share_bar": model.share_bar_,
         "inferred_packs": model.inferred_packs_,
         "fitted_on": model.fitted_on_,
         "coverage": model.coverage_,
@@ -397,7 +397,7 @@ def _read(folder: Path, manifest: dict[str, Any]) -> NextOrderModel:
     model.adoption_ = adoption
     model.prior_ = r.curve(s["prior"])
     model.development_rate_ = float(s["development_rate"])
-    model.prior_bar_ = float(s["prior_bar"])
+    model.share_bar_ = float(s["share_bar"])
     model.fitted_on_ = dict(s["fitted_on"])
     model.coverage_ = list(s["coverage"])
     model.fit_seconds_ = float(s["fit_seconds"])
