@@ -138,7 +138,7 @@ def _nearest(
     lat: FloatArray, lon: FloatArray, reps: pl.DataFrame, mask: npt.NDArray[np.bool_]
 ) -> tuple[IntArray, FloatArray]:
     """Index (into reps) and distance of the nearest rep among ``mask`` for each shop."""
-    from salescope.coverage._geo import NeighbourIndex
+    from salescope.geo import NeighbourIndex
 
     n = lat.shape[0]
     chosen = np.flatnonzero(mask)

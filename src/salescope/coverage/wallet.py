@@ -49,8 +49,8 @@ import numpy.typing as npt
 import polars as pl
 from scipy.stats import spearmanr
 
-from salescope.coverage._geo import NeighbourIndex
 from salescope.coverage.kpis import DAYS_PER_YEAR, line_values, purchase_kpis
+from salescope.geo import NeighbourIndex
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -32,16 +32,6 @@ def _offset_for_mean(logits: FloatArray, target: float) -> float:
     return (lo + hi) / 2
 
 
-def _haversine_km(
-    lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray
-) -> FloatArray:
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dlat = p2 - p1
-    dlon = np.radians(lon2) - np.radians(lon1)
-    a = np.sin(dlat / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
-    return np.asarray(2 * 6371.0 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))), dtype=np.float64)
-
-
 def _choice_rows(rng: np.random.Generator, probabilities: FloatArray) -> IntArray:
     """One draw per row of a matrix of probabilities (rows sum to 1)."""
     cum = np.cumsum(probabilities, axis=1)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from salescope.data.demo.common import _Calendar, _choice_rows, _haversine_km, _ids
+from salescope.data.demo.common import _Calendar, _choice_rows, _ids
 from salescope.data.demo.config import DemoConfig
 from salescope.data.demo.constants import (
     _AUTOMATIC,
@@ -28,6 +28,7 @@ from salescope.data.demo.constants import (
     IntArray,
 )
 from salescope.data.demo.world import _Geo, _Shops
+from salescope.geo import haversine_km
 
 
 @dataclass
@@ -223,7 +224,7 @@ def _assign(rng: np.random.Generator, shops: _Shops, params: _Params, reps: _Rep
     s = len(idx)
     region = shops.region[idx]
     lat, lon = shops.lat[idx], shops.lon[idx]
-    dist = _haversine_km(lat[:, None], lon[:, None], reps.lat[None, :], reps.lon[None, :])
+    dist = haversine_km(lat[:, None], lon[:, None], reps.lat[None, :], reps.lon[None, :])
     is_rep = np.array(reps.role) == "rep"
     same = region[:, None] == reps.region[None, :]
     field_d = np.where(same & is_rep[None, :], dist, np.inf)
