@@ -400,37 +400,69 @@ def _codes(values: pl.Series) -> tuple[IntArray, int]:
     return np.asarray(codes, dtype=np.int64), levels.len()
 
 
+@dataclass
+class _Features:
+    """The feature columns of the universe as they are added, and notes about the data."""
+
+    n: int
+    params: WalletParams
+    columns: list[FloatArray] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    categorical: list[int] = field(default_factory=list)
+    te_codes: list[tuple[str, IntArray]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, name: str, values: npt.ArrayLike, *, native: bool = False) -> None:
+        if native:
+            self.categorical.append(len(self.names))
+        self.columns.append(np.asarray(values, dtype=np.float64))
+        self.names.append(name)
+
+    def add_string(self, name: str, values: pl.Series) -> None:
+        codes, levels = _codes(values)
+        if levels < 2:  # nothing to tell shops apart (e.g. few names share a first word)
+            return
+        counts = np.bincount(codes[codes >= 0], minlength=levels)
+        self.add(
+            f"{name}:count", np.where(codes >= 0, np.log1p(counts[np.maximum(codes, 0)]), np.nan)
+        )
+        self.te_codes.append((f"{name}:mean", codes))
+        if levels <= self.params.max_categories:
+            self.add(f"{name}:level", np.where(codes >= 0, codes, np.nan), native=True)
+
+
 def _design(
     customers: pl.DataFrame, own: pl.DataFrame, params: WalletParams
 ) -> tuple[_Design, list[str]]:
     """The features of every shop (rows in the order of ``customers``) and notes."""
     n = customers.height
-    columns: list[FloatArray] = []
-    names: list[str] = []
-    categorical: list[int] = []
-    te_codes: list[tuple[str, IntArray]] = []
-    notes: list[str] = []
-
-    def add(name: str, values: npt.ArrayLike, *, native: bool = False) -> None:
-        if native:
-            categorical.append(len(names))
-        columns.append(np.asarray(values, dtype=np.float64))
-        names.append(name)
-
+    features = _Features(n, params)
     for name in own.columns:
         if name != "customer_id":
-            add(name, own[name].cast(pl.Float64).to_numpy())
+            features.add(name, own[name].cast(pl.Float64).to_numpy())
+    _attribute_features(features, customers)
+    if "name" in customers.columns and customers["name"].drop_nulls().len() > 0:
+        _name_features(features, customers["name"])
+    lat = _float_column(customers, "latitude", n)
+    lon = _float_column(customers, "longitude", n)
+    own_revenue = np.nan_to_num(own["own_revenue"].to_numpy().astype(np.float64))
+    _location_features(features, lat, lon, own_revenue)
+    design = _Design(
+        x=np.column_stack(features.columns) if features.columns else np.zeros((n, 0)),
+        names=features.names,
+        categorical=features.categorical,
+        te_codes=features.te_codes,
+        lat=lat,
+        lon=lon,
+        own=own_revenue,
+        optional=[],
+    )
+    return design, features.notes
 
-    def add_string(name: str, values: pl.Series) -> None:
-        codes, levels = _codes(values)
-        if levels < 2:  # nothing to tell shops apart (e.g. few names share a first word)
-            return
-        counts = np.bincount(codes[codes >= 0], minlength=levels)
-        add(f"{name}:count", np.where(codes >= 0, np.log1p(counts[np.maximum(codes, 0)]), np.nan))
-        te_codes.append((f"{name}:mean", codes))
-        if levels <= params.max_categories:
-            add(f"{name}:level", np.where(codes >= 0, codes, np.nan), native=True)
 
+def _attribute_features(features: _Features, customers: pl.DataFrame) -> None:
+    """The shops' own columns: numbers as they are, text by its levels."""
+    n, params = features.n, features.params
     for name, dtype in customers.schema.items():
         if name in NOT_ATTRIBUTES:
             continue
@@ -442,83 +474,74 @@ def _design(
         if dtype.is_numeric() or dtype == pl.Boolean:
             values = series.cast(pl.Float64)
             if values.drop_nulls().n_unique() >= 2:
-                add(name, values.to_numpy())
+                features.add(name, values.to_numpy())
         elif dtype in (pl.String, pl.Categorical, pl.Enum):
             distinct = series.drop_nulls().n_unique()
             if 2 <= distinct <= max(params.max_categories, 0.5 * n):
-                add_string(name, series.cast(pl.String))
+                features.add_string(name, series.cast(pl.String))
             elif distinct > 0.5 * n:
-                notes.append(f"customers column {name!r} ignored: almost one value per shop")
+                features.notes.append(
+                    f"customers column {name!r} ignored: almost one value per shop"
+                )
 
-    if "name" in customers.columns and customers["name"].drop_nulls().len() > 0:
-        words = _name_words(customers["name"])
-        frequency = (
-            words.group_by("word")
-            .len()
-            .filter((pl.col("len") >= max(5, int(0.002 * n))) & (pl.col("len") <= 0.4 * n))
-        )
-        top = frequency.sort(["len", "word"], descending=[True, False]).head(params.max_name_words)
-        for word in top["word"].to_list():
-            rows = words.filter(pl.col("word") == word)["row"].to_numpy()
-            flag = np.zeros(n)
-            flag[rows] = 1.0
-            add(f"name:{word}", flag)
-        first = (
-            customers["name"]
-            .fill_null("")
-            .str.to_uppercase()
-            .str.replace_all(_WORD.pattern, " ")
-            .str.strip_chars()
-        )
-        head = first.str.split(" ").list.first()
-        head2 = first.str.split(" ").list.slice(0, 2).list.join(" ")
-        for label, series in (("name_first", head), ("name_first2", head2)):
-            words_of = pl.DataFrame({"w": series.replace("", None)})
-            kept = words_of.select(
-                pl.when(pl.len().over("w") >= 3).then(pl.col("w")).alias(label)
-            ).to_series()
-            add_string(label, kept)
 
-    lat = _float_column(customers, "latitude", n)
-    lon = _float_column(customers, "longitude", n)
-    located = np.isfinite(lat) & np.isfinite(lon)
-    own_revenue = np.nan_to_num(own["own_revenue"].to_numpy().astype(np.float64))
-    if located.sum() >= 10:
-        index = NeighbourIndex(lat[located], lon[located])
-        k = min(20, int(located.sum()) - 1)
-        km, idx = index.query(lat[located], lon[located], k, exclude_self=True)
-        for rank in (1, 5, 20):
-            col = np.full(n, np.nan)
-            if rank <= k:
-                col[located] = np.log1p(km[:, rank - 1])
-            add(f"geo:km_to_{rank}th_shop", col)
-        kk = min(params.n_neighbours, k)
-        neighbours = np.where(idx[:, :kk] >= 0, idx[:, :kk], 0)
-        own_located = own_revenue[located]
-        valid = idx[:, :kk] >= 0
-        mean_own = np.where(valid, own_located[neighbours], 0.0).sum(1) / np.maximum(
-            valid.sum(1), 1
-        )
-        buying = np.where(valid, own_located[neighbours] > 0, False).sum(1) / np.maximum(
-            valid.sum(1), 1
-        )
-        for label, values in (("geo:neighbours_own", mean_own), ("geo:neighbours_buying", buying)):
-            col = np.full(n, np.nan)
-            col[located] = values
-            add(label, col)
-    else:
-        notes.append("too few shops with coordinates: no location features")
-    design = _Design(
-        x=np.column_stack(columns) if columns else np.zeros((n, 0)),
-        names=names,
-        categorical=categorical,
-        te_codes=te_codes,
-        lat=lat,
-        lon=lon,
-        own=own_revenue,
-        optional=[],
+def _name_features(features: _Features, names: pl.Series) -> None:
+    """The shops' names: their frequent words, and their first word or two."""
+    n, params = features.n, features.params
+    words = _name_words(names)
+    frequency = (
+        words.group_by("word")
+        .len()
+        .filter((pl.col("len") >= max(5, int(0.002 * n))) & (pl.col("len") <= 0.4 * n))
     )
-    return design, notes
+    top = frequency.sort(["len", "word"], descending=[True, False]).head(params.max_name_words)
+    for word in top["word"].to_list():
+        rows = words.filter(pl.col("word") == word)["row"].to_numpy()
+        flag = np.zeros(n)
+        flag[rows] = 1.0
+        features.add(f"name:{word}", flag)
+    first = (
+        names.fill_null("").str.to_uppercase().str.replace_all(_WORD.pattern, " ").str.strip_chars()
+    )
+    head = first.str.split(" ").list.first()
+    head2 = first.str.split(" ").list.slice(0, 2).list.join(" ")
+    for label, series in (("name_first", head), ("name_first2", head2)):
+        words_of = pl.DataFrame({"w": series.replace("", None)})
+        kept = words_of.select(
+            pl.when(pl.len().over("w") >= 3).then(pl.col("w")).alias(label)
+        ).to_series()
+        features.add_string(label, kept)
+
+
+def _location_features(
+    features: _Features, lat: FloatArray, lon: FloatArray, own_revenue: FloatArray
+) -> None:
+    """Distances to the nearest shops and what the nearest shops buy from us."""
+    n, params = features.n, features.params
+    located = np.isfinite(lat) & np.isfinite(lon)
+    if located.sum() < 10:
+        features.notes.append("too few shops with coordinates: no location features")
+        return
+    index = NeighbourIndex(lat[located], lon[located])
+    k = min(20, int(located.sum()) - 1)
+    km, idx = index.query(lat[located], lon[located], k, exclude_self=True)
+    for rank in (1, 5, 20):
+        col = np.full(n, np.nan)
+        if rank <= k:
+            col[located] = np.log1p(km[:, rank - 1])
+        features.add(f"geo:km_to_{rank}th_shop", col)
+    kk = min(params.n_neighbours, k)
+    neighbours = np.where(idx[:, :kk] >= 0, idx[:, :kk], 0)
+    own_located = own_revenue[located]
+    valid = idx[:, :kk] >= 0
+    mean_own = np.where(valid, own_located[neighbours], 0.0).sum(1) / np.maximum(valid.sum(1), 1)
+    buying = np.where(valid, own_located[neighbours] > 0, False).sum(1) / np.maximum(
+        valid.sum(1), 1
+    )
+    for label, values in (("geo:neighbours_own", mean_own), ("geo:neighbours_buying", buying)):
+        col = np.full(n, np.nan)
+        col[located] = values
+        features.add(label, col)
 
 
 def _float_column(frame: pl.DataFrame, name: str, n: int) -> FloatArray:
@@ -737,6 +760,69 @@ def _conformal(residuals: FloatArray, coverage: float) -> tuple[float, float]:
 # --------------------------------------------------------------------------- estimator
 
 
+def _targets(
+    observed_total: FloatArray,
+    own_amount: FloatArray,
+    params: WalletParams,
+    notes: list[str],
+) -> tuple[FloatArray, IntArray, str]:
+    """The log totals the model learns (NaN where unknown), the rows it learns from, and how
+    the potential is estimated: from the shops with market data, or with too few of them
+    from our own sales over the default share."""
+    is_observed = np.isfinite(observed_total)
+    n_observed = int(is_observed.sum())
+    y = np.full(observed_total.shape[0], np.nan)
+    if n_observed >= params.min_observed:
+        y[is_observed] = np.log1p(observed_total[is_observed])
+        return y, np.flatnonzero(is_observed), "model trained on the shops with market data"
+    method = (
+        f"fallback: only {n_observed} shops with market data; potential = own sales / "
+        f"{params.default_share:.0%} and, for shops not buying from us, a model of that "
+        "from their attributes"
+    )
+    notes.append(method)
+    train = np.flatnonzero((own_amount > 0) & ~is_observed)
+    y[train] = np.log1p(own_amount[train] / params.default_share)
+    y[is_observed] = np.log1p(observed_total[is_observed])
+    return y, train, method
+
+
+def _result(
+    universe: pl.DataFrame,
+    observed_total: FloatArray,
+    own_amount: FloatArray,
+    estimate: FloatArray,
+    low: FloatArray,
+    high: FloatArray,
+) -> pl.DataFrame:
+    """Potential and share of wallet with their ranges: the market's figure where observed,
+    else the estimate, never below our own sales."""
+    is_observed = np.isfinite(observed_total)
+    buyer = own_amount > 0
+    potential = np.where(is_observed, observed_total, np.maximum(estimate, own_amount))
+    low = np.where(is_observed, observed_total, np.maximum(low, own_amount))
+    high = np.where(is_observed, observed_total, np.maximum(high, potential))
+    low = np.minimum(low, potential)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(potential > 0, np.clip(own_amount / potential, 0.0, 1.0), np.nan)
+        share_low = np.where(high > 0, np.clip(own_amount / high, 0.0, 1.0), np.nan)
+        share_high = np.where(low > 0, np.clip(own_amount / low, 0.0, 1.0), np.nan)
+    return pl.DataFrame(
+        {
+            "customer_id": universe["customer_id"],
+            "potential": potential,
+            "potential_low": low,
+            "potential_high": high,
+            "own_amount": own_amount,
+            "share_of_wallet": share,
+            "share_low": share_low,
+            "share_high": share_high,
+            "source": np.where(is_observed, "observed", "estimated"),
+            "buyer": buyer,
+        }
+    ).with_columns(pl.col(pl.Float64).fill_nan(None))
+
+
 class WalletEstimator:
     """Potential and share of wallet of every shop of a market universe.
 
@@ -799,98 +885,34 @@ class WalletEstimator:
         is_observed = np.isfinite(observed_total)
         buyer = own_amount > 0
         n_observed = int(is_observed.sum())
-        y = np.full(universe.height, np.nan)
-        if n_observed >= params.min_observed:
-            method = "model trained on the shops with market data"
-            y[is_observed] = np.log1p(observed_total[is_observed])
-            train = np.flatnonzero(is_observed)
-        else:
-            method = (
-                f"fallback: only {n_observed} shops with market data; potential = own sales / "
-                f"{params.default_share:.0%} and, for shops not buying from us, a model of that "
-                "from their attributes"
-            )
-            notes.append(method)
-            train = np.flatnonzero(buyer & ~is_observed)
-            y[train] = np.log1p(own_amount[train] / params.default_share)
-            y[is_observed] = np.log1p(observed_total[is_observed])
+        y, train, method = _targets(observed_total, own_amount, params, notes)
         predict_rows = np.flatnonzero(~is_observed)
-        estimate = np.full(universe.height, np.nan)
-        low = np.full(universe.height, np.nan)
-        high = np.full(universe.height, np.nan)
-        cv: WalletCV | None = None
-        importance: dict[str, float] = {}
         if train.size >= 8:
-            oof, folds = self._cross_validate(design, y, train, params)
-            if design.optional and train.size >= 30:
-                # optional features stay only if they improve the cross-validated ranking
-                lean = design.without(set(design.optional))
-                oof_lean, _ = self._cross_validate(lean, y, train, params)
-                gain = _spearman(oof, y[train]) - _spearman(oof_lean, y[train])
-                if not gain > 0.003:
-                    notes.append(
-                        f"not used (cross-validation gain {gain:+.3f}): "
-                        + ", ".join(design.optional)
-                    )
-                    design, oof = lean, oof_lean
-                else:
-                    notes.append(
-                        f"used (cross-validation gain {gain:+.3f}): " + ", ".join(design.optional)
-                    )
-            elif design.optional:
-                design = design.without(set(design.optional))
-            residual = y[train] - oof
-            groups = buyer[train]
-            bands = {}
-            for group in (True, False):
-                r = residual[groups == group]
-                bands[group] = _conformal(r if r.size >= 20 else residual, params.coverage)
-            if n_observed >= params.min_observed:
-                cv = self._cv_report(y, train, oof, folds, buyer, own_amount, params, notes)
-            if predict_rows.size:
-                pred, model, names = _fit_predict(design, y, train, predict_rows, params)
-                importance = dict(
-                    zip(names, model.booster_.feature_importance("gain").tolist(), strict=True)
-                )
-                lo_band = np.where(buyer[predict_rows], bands[True][0], bands[False][0])
-                hi_band = np.where(buyer[predict_rows], bands[True][1], bands[False][1])
-                estimate[predict_rows] = np.expm1(np.maximum(pred, 0.0))
-                low[predict_rows] = np.expm1(np.maximum(pred + lo_band, 0.0))
-                high[predict_rows] = np.expm1(np.maximum(pred + hi_band, 0.0))
+            estimate, low, high, cv, importance = self._learn(
+                design,
+                y,
+                train,
+                predict_rows,
+                buyer,
+                own_amount,
+                params,
+                notes,
+                market=n_observed >= params.min_observed,
+            )
         else:
             notes.append("too few shops to learn from: potential = own sales / default share")
             guess = own_amount / params.default_share
             fill = float(np.median(guess[buyer])) if buyer.any() else 0.0
             estimate = np.where(buyer, guess, fill)
             low, high = estimate / 3.0, estimate * 3.0
+            cv, importance = None, {}
         if n_observed < params.min_observed:
             # pseudo-totals of buyers are their own sales / default share: keep that as estimate
             rows = np.flatnonzero(buyer & ~is_observed)
             estimate[rows] = own_amount[rows] / params.default_share
             low[rows] = np.minimum(low[rows], own_amount[rows] / min(1.0, 2 * params.default_share))
             high[rows] = np.maximum(high[rows], own_amount[rows] / (params.default_share / 2))
-        potential = np.where(is_observed, observed_total, np.maximum(estimate, own_amount))
-        low = np.where(is_observed, observed_total, np.maximum(low, own_amount))
-        high = np.where(is_observed, observed_total, np.maximum(high, potential))
-        low = np.minimum(low, potential)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(potential > 0, np.clip(own_amount / potential, 0.0, 1.0), np.nan)
-            share_low = np.where(high > 0, np.clip(own_amount / high, 0.0, 1.0), np.nan)
-            share_high = np.where(low > 0, np.clip(own_amount / low, 0.0, 1.0), np.nan)
-        self.result_ = pl.DataFrame(
-            {
-                "customer_id": universe["customer_id"],
-                "potential": potential,
-                "potential_low": low,
-                "potential_high": high,
-                "own_amount": own_amount,
-                "share_of_wallet": share,
-                "share_low": share_low,
-                "share_high": share_high,
-                "source": np.where(is_observed, "observed", "estimated"),
-                "buyer": buyer,
-            }
-        ).with_columns(pl.col(pl.Float64).fill_nan(None))
+        self.result_ = _result(universe, observed_total, own_amount, estimate, low, high)
         self.window_ = window
         self.cv_ = cv
         self.method_ = method
@@ -900,6 +922,75 @@ class WalletEstimator:
         )
         self.n_observed_ = n_observed
         return self
+
+    def _learn(
+        self,
+        design: _Design,
+        y: FloatArray,
+        train: IntArray,
+        predict_rows: IntArray,
+        buyer: BoolArray,
+        own_amount: FloatArray,
+        params: WalletParams,
+        notes: list[str],
+        *,
+        market: bool,
+    ) -> tuple[FloatArray, FloatArray, FloatArray, WalletCV | None, dict[str, float]]:
+        """The model's estimates of ``predict_rows`` with their conformal ranges (NaN
+        elsewhere), the cross-validation report (``market``: the targets are market data)
+        and the features' gains."""
+        n = y.shape[0]
+        estimate = np.full(n, np.nan)
+        low = np.full(n, np.nan)
+        high = np.full(n, np.nan)
+        cv: WalletCV | None = None
+        importance: dict[str, float] = {}
+        oof, folds = self._cross_validate(design, y, train, params)
+        design, oof = self._select_optional(design, oof, y, train, params, notes)
+        residual = y[train] - oof
+        groups = buyer[train]
+        bands = {}
+        for group in (True, False):
+            r = residual[groups == group]
+            bands[group] = _conformal(r if r.size >= 20 else residual, params.coverage)
+        if market:
+            cv = self._cv_report(y, train, oof, folds, buyer, own_amount, params, notes)
+        if predict_rows.size:
+            pred, model, names = _fit_predict(design, y, train, predict_rows, params)
+            importance = dict(
+                zip(names, model.booster_.feature_importance("gain").tolist(), strict=True)
+            )
+            lo_band = np.where(buyer[predict_rows], bands[True][0], bands[False][0])
+            hi_band = np.where(buyer[predict_rows], bands[True][1], bands[False][1])
+            estimate[predict_rows] = np.expm1(np.maximum(pred, 0.0))
+            low[predict_rows] = np.expm1(np.maximum(pred + lo_band, 0.0))
+            high[predict_rows] = np.expm1(np.maximum(pred + hi_band, 0.0))
+        return estimate, low, high, cv, importance
+
+    def _select_optional(
+        self,
+        design: _Design,
+        oof: FloatArray,
+        y: FloatArray,
+        train: IntArray,
+        params: WalletParams,
+        notes: list[str],
+    ) -> tuple[_Design, FloatArray]:
+        """The design without its optional features unless they improve the cross-validated
+        ranking, and the out-of-fold predictions of the design kept."""
+        if design.optional and train.size >= 30:
+            lean = design.without(set(design.optional))
+            oof_lean, _ = self._cross_validate(lean, y, train, params)
+            gain = _spearman(oof, y[train]) - _spearman(oof_lean, y[train])
+            if not gain > 0.003:
+                notes.append(
+                    f"not used (cross-validation gain {gain:+.3f}): " + ", ".join(design.optional)
+                )
+                return lean, oof_lean
+            notes.append(f"used (cross-validation gain {gain:+.3f}): " + ", ".join(design.optional))
+        elif design.optional:
+            design = design.without(set(design.optional))
+        return design, oof
 
     @staticmethod
     def _cross_validate(

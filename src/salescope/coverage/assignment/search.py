@@ -16,6 +16,7 @@ from salescope.coverage.assignment.problem import (
     _INF,
     _LNS_REPS,
     _LNS_SECONDS,
+    BoolArray,
     FloatArray,
     IntArray,
     _loads,
@@ -35,19 +36,11 @@ class _Searcher(_Pricer):
         rep if it has room; the others — by priority (when asked), then regret — take the
         cheapest rep with room (distance + capacity price × workload), else the nearest allowed
         rep with room, else none."""
-        prob, model = self.prob, self.model
+        prob = self.prob
         y_cap = np.zeros(prob.n_reps) if row_dual is None else self.duals(row_dual)[0]
         rep_of = np.where(prob.cur >= 0, prob.cur, -1).astype(np.int64)
         left = prob.cap - _loads(prob, rep_of)
-        x = (model.col_i >= 0) & (prob.cur[np.maximum(model.col_i, 0)] < 0)
-        ci, cr, cd = model.col_i[x], model.col_r[x], model.col_d[x]
-        if values is None or len(values) < model.n_cols:
-            cv = np.zeros(len(ci))
-        else:
-            cv = values[: model.n_cols][x]
-        adj = cd - y_cap[cr] * prob.w[ci]
-        order = np.lexsort((adj, ci))
-        ci, cr, cv, adj = ci[order], cr[order], cv[order], adj[order]
+        ci, cr, cv, adj = self._greedy_columns(y_cap, values)
         starts = np.searchsorted(ci, self.new_idx)
         ends = np.searchsorted(ci, self.new_idx, side="right")
         count = ends - starts
@@ -70,29 +63,46 @@ class _Searcher(_Pricer):
                 if left[r] >= w[i] - _CAP_TOL:
                     choice = r
             if choice < 0:
-                for j in range(s, e):
-                    r = int(cr[j])
-                    if left[r] >= w[i] - _CAP_TOL:
-                        choice = r
-                        break
+                choice = next((int(r) for r in cr[s:e] if left[r] >= w[i] - _CAP_TOL), -1)
             if choice >= 0:
                 rep_of[i] = choice
                 left[choice] -= w[i]
             else:
                 stranded.append(i)
         if stranded:
-            idx = np.asarray(stranded, dtype=np.int64)
-            for block in self.blocks(idx):
-                d = np.where(self.allowed(block), prob.dist(block), _INF)
-                for row, i in enumerate(block.tolist()):
-                    dd = np.where(left >= w[i] - _CAP_TOL, d[row], _INF)
-                    r = int(np.argmin(dd))
-                    if np.isfinite(dd[r]):
-                        rep_of[i] = r
-                        left[r] -= w[i]
-            placed = idx[rep_of[idx] >= 0]
-            model.add_columns(placed, rep_of[placed])
+            self._place_stranded(np.asarray(stranded, dtype=np.int64), rep_of, left)
         return rep_of
+
+    def _greedy_columns(
+        self, y_cap: FloatArray, values: FloatArray | None
+    ) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+        """The model's pairs of new customers (customer, rep, LP value, distance + capacity
+        price × workload), by customer and then by that cost."""
+        prob, model = self.prob, self.model
+        x = (model.col_i >= 0) & (prob.cur[np.maximum(model.col_i, 0)] < 0)
+        ci, cr, cd = model.col_i[x], model.col_r[x], model.col_d[x]
+        if values is None or len(values) < model.n_cols:
+            cv = np.zeros(len(ci))
+        else:
+            cv = values[: model.n_cols][x]
+        adj = cd - y_cap[cr] * prob.w[ci]
+        order = np.lexsort((adj, ci))
+        return ci[order], cr[order], cv[order], adj[order]
+
+    def _place_stranded(self, idx: IntArray, rep_of: IntArray, left: FloatArray) -> None:
+        """Customers none of whose model pairs had room: the nearest allowed rep with room,
+        else none (``rep_of`` and ``left`` are updated; the pairs join the model)."""
+        prob, w = self.prob, self.prob.w
+        for block in self.blocks(idx):
+            d = np.where(self.allowed(block), prob.dist(block), _INF)
+            for row, i in enumerate(block.tolist()):
+                dd = np.where(left >= w[i] - _CAP_TOL, d[row], _INF)
+                r = int(np.argmin(dd))
+                if np.isfinite(dd[r]):
+                    rep_of[i] = r
+                    left[r] -= w[i]
+        placed = idx[rep_of[idx] >= 0]
+        self.model.add_columns(placed, rep_of[placed])
 
     def lns(self, rep_of: IntArray, y_cap: FloatArray, seconds: float) -> IntArray:
         """Large-neighbourhood search on the distance (no moves): a rep and its nearest
@@ -155,7 +165,7 @@ class _Searcher(_Pricer):
         """The best re-placement of customers ``free`` among reps ``hood`` (or None if no
         better than today's)."""
         prob, model = self.prob, self.model
-        n_f, n_h = len(free), len(hood)
+        n_f = len(free)
         d = prob.dist(free)[:, hood]
         ok = self.allowed(free)[:, hood]
         fi, hj = np.nonzero(ok)
@@ -169,41 +179,9 @@ class _Searcher(_Pricer):
         # a rep over capacity with its own customers today has no room (and gets nobody)
         room = np.maximum(prob.cap[hood] - (load[hood] - freed[hood]), 0.0)
         lex_coef = [f.alpha[free] if f.alpha is not None else np.zeros(n_f) for f in lex]
-        # columns: pairs; rows: customers, reps of the neighbourhood, decided levels
-        rows = [fi, n_f + hj]
-        vals = [np.ones(m), prob.w[free][fi]]
-        cols = [np.arange(m), np.arange(m)]
-        rhs_lex = []
-        for k, coef in enumerate(lex_coef):
-            nz = coef[fi] != 0
-            rows.append(np.full(int(nz.sum()), n_f + n_h + k))
-            vals.append(coef[fi][nz])
-            cols.append(np.arange(m)[nz])
-            now = float(np.sum(coef[mine]))
-            rhs_lex.append(now + 1e-9 * max(1.0, abs(now)))
-        all_cols = np.concatenate(cols)
-        order = np.argsort(all_cols, kind="stable")
-        lp = highspy.HighsLp()
-        lp.num_col_ = m
-        lp.num_row_ = n_f + n_h + len(lex)
-        lp.col_cost_ = d[fi, hj]
-        lp.col_lower_ = np.zeros(m)
-        lp.col_upper_ = np.ones(m)
-        must = model.must[free]
-        lp.row_lower_ = np.concatenate([must.astype(np.float64), np.full(n_h + len(lex), -_HINF)])
-        lp.row_upper_ = np.concatenate([np.ones(n_f), room, np.asarray(rhs_lex)])
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = np.searchsorted(all_cols[order], np.arange(m + 1)).astype(np.int32)
-        lp.a_matrix_.index_ = np.concatenate(rows)[order].astype(np.int32)
-        lp.a_matrix_.value_ = np.concatenate(vals)[order]
-        lp.integrality_ = [highspy.HighsVarType.kInteger] * m
-        h = highspy._Highs()  # type: ignore[attr-defined]
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("mip_rel_gap", 1e-6)
-        h.setOptionValue("mip_feasibility_tolerance", 1e-7)
-        h.setOptionValue("random_seed", int(self.params.seed))
-        h.setOptionValue("time_limit", max(0.05, min(_LNS_SECONDS, deadline - time.perf_counter())))
-        h.passModel(lp)
+        lp = _neighbourhood_lp(
+            d[fi, hj], fi, hj, prob.w[free], model.must[free], room, lex_coef, mine
+        )
         at = {(int(a), int(b)): k for k, (a, b) in enumerate(zip(fi, hj, strict=True))}
         local_rep = {int(r): j for j, r in enumerate(hood.tolist())}
         start = np.zeros(m)
@@ -211,15 +189,9 @@ class _Searcher(_Pricer):
             if r >= 0 and r in local_rep and (a, local_rep[r]) in at:
                 start[at[(a, local_rep[r])]] = 1.0
         now_km = float(np.sum(d[fi, hj] * start))
-        sol = highspy.HighsSolution()
-        sol.col_value = start.tolist()
-        sol.value_valid = True
-        h.setSolution(sol)
-        h.run()
-        if h.getInfo().primal_solution_status != highspy.kSolutionStatusFeasible:
-            return None
-        values = np.asarray(h.getSolution().col_value) > 0.5
-        if float(np.sum(d[fi, hj][values])) >= now_km - 1e-9:
+        seconds = max(0.05, min(_LNS_SECONDS, deadline - time.perf_counter()))
+        values = _run_mip(lp, start, int(self.params.seed), seconds)
+        if values is None or float(np.sum(d[fi, hj][values])) >= now_km - 1e-9:
             return None
         found = rep_of.copy()
         found[free] = -1
@@ -228,3 +200,65 @@ class _Searcher(_Pricer):
         if not self.satisfies(found) or np.any(_loads(prob, found)[hood] - kept > room + _CAP_TOL):
             return None
         return found
+
+
+def _neighbourhood_lp(
+    cost: FloatArray,
+    fi: IntArray,
+    hj: IntArray,
+    w: FloatArray,
+    must: BoolArray,
+    room: FloatArray,
+    lex_coef: list[FloatArray],
+    mine: BoolArray,
+) -> highspy.HighsLp:
+    """The neighbourhood's MIP: columns are the pairs (customer ``fi``, rep ``hj``); rows the
+    customers (at most one rep; exactly one when ``must``), the reps' room and the decided
+    levels (held at their value today: ``mine``, the customers placed today)."""
+    n_f, n_h, m = len(w), len(room), len(fi)
+    rows = [fi, n_f + hj]
+    vals = [np.ones(m), w[fi]]
+    cols = [np.arange(m), np.arange(m)]
+    rhs_lex = []
+    for k, coef in enumerate(lex_coef):
+        nz = coef[fi] != 0
+        rows.append(np.full(int(nz.sum()), n_f + n_h + k))
+        vals.append(coef[fi][nz])
+        cols.append(np.arange(m)[nz])
+        now = float(np.sum(coef[mine]))
+        rhs_lex.append(now + 1e-9 * max(1.0, abs(now)))
+    all_cols = np.concatenate(cols)
+    order = np.argsort(all_cols, kind="stable")
+    lp = highspy.HighsLp()
+    lp.num_col_ = m
+    lp.num_row_ = n_f + n_h + len(lex_coef)
+    lp.col_cost_ = cost
+    lp.col_lower_ = np.zeros(m)
+    lp.col_upper_ = np.ones(m)
+    lp.row_lower_ = np.concatenate([must.astype(np.float64), np.full(n_h + len(lex_coef), -_HINF)])
+    lp.row_upper_ = np.concatenate([np.ones(n_f), room, np.asarray(rhs_lex)])
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.searchsorted(all_cols[order], np.arange(m + 1)).astype(np.int32)
+    lp.a_matrix_.index_ = np.concatenate(rows)[order].astype(np.int32)
+    lp.a_matrix_.value_ = np.concatenate(vals)[order]
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * m
+    return lp
+
+
+def _run_mip(lp: highspy.HighsLp, start: FloatArray, seed: int, seconds: float) -> BoolArray | None:
+    """Solve a small MIP from ``start``: the columns at one, or None without a solution."""
+    h = highspy._Highs()  # type: ignore[attr-defined]
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("mip_rel_gap", 1e-6)
+    h.setOptionValue("mip_feasibility_tolerance", 1e-7)
+    h.setOptionValue("random_seed", seed)
+    h.setOptionValue("time_limit", seconds)
+    h.passModel(lp)
+    sol = highspy.HighsSolution()
+    sol.col_value = start.tolist()
+    sol.value_valid = True
+    h.setSolution(sol)
+    h.run()
+    if h.getInfo().primal_solution_status != highspy.kSolutionStatusFeasible:
+        return None
+    return np.asarray(h.getSolution().col_value) > 0.5

@@ -231,9 +231,23 @@ def _assign(rng: np.random.Generator, shops: _Shops, params: _Params, reps: _Rep
     merch_d = np.where(same & ~is_rep[None, :], dist, np.inf)
     territory = reps.territory
     near_km = field_d[np.arange(s), territory]
-    has_merch = np.isfinite(merch_d).any(axis=1)
+    has_merch = np.asarray(np.isfinite(merch_d).any(axis=1), dtype=np.bool_)
     value_rank = np.argsort(np.argsort(params.value)) / max(s - 1, 1)
-    ch = shops.channel[idx]
+    mode = _modes(rng, shops.channel[idx], params, near_km, has_merch, value_rank)
+    _set_reps(rng, params, mode, territory, merch_d, same & is_rep[None, :])
+    _set_visits(rng, shops.size[idx], params, mode, value_rank)
+
+
+def _modes(
+    rng: np.random.Generator,
+    ch: IntArray,
+    params: _Params,
+    near_km: FloatArray,
+    has_merch: BoolArray,
+    value_rank: FloatArray,
+) -> IntArray:
+    """Interaction mode by value and distance to the rep, with a few oddities."""
+    s = len(ch)
     u = rng.random(s)
     mode = np.full(s, _FIELD, dtype=np.int64)
     small = value_rank < 0.35
@@ -249,13 +263,25 @@ def _assign(rng: np.random.Generator, shops: _Shops, params: _Params, reps: _Rep
     odd = rng.random(s) < 0.04
     odd_mode = rng.choice([_FIELD, _VIDEO, _DIGITAL, _AUTOMATIC, _WHOLESALER], size=s)
     params.mode_oddity = odd & (odd_mode != mode)
-    mode = np.where(odd, odd_mode, mode)
-    # rep: the territory's rep of the region (merchandiser for merchandiser shops), some oddities
+    return np.asarray(np.where(odd, odd_mode, mode), dtype=np.int64)
+
+
+def _set_reps(
+    rng: np.random.Generator,
+    params: _Params,
+    mode: IntArray,
+    territory: IntArray,
+    merch_d: FloatArray,
+    field_rep: BoolArray,
+) -> None:
+    """The rep: the territory's rep of the region (merchandiser for merchandiser shops), some
+    oddities (``field_rep``: shops × reps, a field rep of the shop's region)."""
+    s = len(mode)
     rep = territory.copy()
     merch_nearest = merch_d.argmin(axis=1)
     rep = np.where(mode == _MERCH, merch_nearest, rep)
     oddity = (mode != _MERCH) & (rng.random(s) < 0.08)
-    alt = np.where(same & is_rep[None, :], rng.random(dist.shape), -1.0)
+    alt = np.where(field_rep, rng.random(field_rep.shape), -1.0)
     alt[np.arange(s), territory] = -1.0
     alt_rep = alt.argmax(axis=1)
     has_alt = alt[np.arange(s), alt_rep] >= 0
@@ -265,7 +291,18 @@ def _assign(rng: np.random.Generator, shops: _Shops, params: _Params, reps: _Rep
     params.rep = rep
     params.territory_rep = territory
     params.assignment_oddity = oddity
-    # visits: at every ordering occasion (every other for weekly smaller shops)
+
+
+def _set_visits(
+    rng: np.random.Generator,
+    size: FloatArray,
+    params: _Params,
+    mode: IntArray,
+    value_rank: FloatArray,
+) -> None:
+    """Visits at every ordering occasion (every other for weekly smaller shops), and their
+    length by mode and shop size."""
+    s = len(mode)
     every = np.where((params.interval <= 7) & (value_rank < 0.6), 2, 1)
     contact = (mode == _FIELD) | (mode == _VIDEO) | (mode == _MERCH)
     vpm = np.where(
@@ -275,7 +312,6 @@ def _assign(rng: np.random.Generator, shops: _Shops, params: _Params, reps: _Rep
     )
     params.visit_every = every.astype(np.int64)
     params.visits_per_month = np.asarray(np.round(vpm, 2), dtype=np.float64)
-    size = shops.size[idx]
     field_min = np.clip(12 + 7 * np.log2(np.maximum(size, 4) / 10) + rng.normal(0, 4, s), 15, 75)
     merch_min = np.clip(
         40 + 12 * np.log2(np.maximum(size, 20) / 100) + rng.normal(0, 6, s), 30, 120
