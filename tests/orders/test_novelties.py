@@ -13,20 +13,18 @@ import polars as pl
 import pytest
 
 from salescope.data.demo import DemoCompany, DemoConfig, generate_demo
+from salescope.domain.statuses import NOVELTY_KINDS
 from salescope.orders.builder import OUTPUT_COLUMNS
+from salescope.orders.gating import amount, extension_reason, gate, merge_novelties
 from salescope.orders.history import Codes
 from salescope.orders.model import EngineParams, NextOrderModel
 from salescope.orders.novelties import (
     CONTEXT_FEATURES,
     NoveltyParams,
-    amount,
     build_context,
     context_evidence,
     development_table,
-    extension_reason,
     extra_candidates,
-    gate,
-    merge_novelties,
     objective_pairs,
     pair_context,
     promote_with,
@@ -36,7 +34,6 @@ from salescope.orders.promotions import PromotionModel, budget_use
 
 CUTOFF = dt.date(2024, 7, 1)
 KEY = ["customer_id", "order_date"]
-NOVELTY_KINDS = ("development", "extension", "objective")
 
 
 # -- tiny frames ------------------------------------------------------------------------------

@@ -11,13 +11,8 @@ import pytest
 
 from salescope.data.demo import DemoConfig, generate_demo
 from salescope.domain.schemas import PROMOTIONS
-from salescope.orders.promotions import (
-    ATTACHED_COLUMNS,
-    PromotionModel,
-    PromotionParams,
-    budget_use,
-    eligible_promotions,
-)
+from salescope.orders.eligibility import ATTACHED_COLUMNS, eligible_promotions
+from salescope.orders.promotions import PromotionModel, PromotionParams, budget_use
 
 JUNE_1, JUNE_30 = dt.date(2024, 6, 1), dt.date(2024, 6, 30)
 DAY = dt.date(2024, 6, 10)

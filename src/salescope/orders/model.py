@@ -26,6 +26,7 @@ from typing import Any, Self
 import numpy as np
 import polars as pl
 
+from salescope.domain.schemas import PROPOSAL_KEY
 from salescope.domain.statuses import LineKind
 from salescope.orders.baselines import last_order_validation, tune_tifu
 from salescope.orders.builder import fill_candidates, to_lines
@@ -39,6 +40,7 @@ from salescope.orders.examples import (
     training_events,
 )
 from salescope.orders.features import build_candidates, product_stats
+from salescope.orders.gating import merge_novelties
 from salescope.orders.history import Codes, encode, order_table, rows_of
 from salescope.orders.neighbours import (
     TifuParams,
@@ -59,7 +61,6 @@ from salescope.orders.novelties import (
     development_table,
     extra_candidates,
     fit_acceptance_prior,
-    merge_novelties,
     objective_pairs,
     pair_context,
     share_bar,
@@ -625,7 +626,7 @@ class NextOrderModel:
         usual = lines.filter(pl.col("kind") == LineKind.USUAL.value)
         offers = self.novelty_lines(
             scored, novelties, resting, acceptance, promote, usual=usual
-        ).join(lapsed, on=["customer_id", "order_date"], how="anti")
+        ).join(lapsed, on=list(PROPOSAL_KEY), how="anti")
         return merge_novelties(lines, offers, top)
 
     def unseen_ranking(self, targets: pl.DataFrame | Scored, top: int = 10) -> pl.DataFrame:

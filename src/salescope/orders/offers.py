@@ -9,14 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from salescope.domain.schemas import LINE_KEY, PROPOSAL_KEY
 from salescope.domain.statuses import LineKind
-from salescope.orders.novelties import (
-    acceptance_prior,
-    development_reason,
-    extension_reason,
-    gate,
-    similar_share,
-)
+from salescope.orders.gating import development_reason, extension_reason, gate
+from salescope.orders.novelties import acceptance_prior, similar_share
 from salescope.orders.quantities import rounded
 
 if TYPE_CHECKING:
@@ -112,7 +108,7 @@ def novelty_lines(
                 offers.filter(~developed),
                 offers.filter(developed).join(
                     usual.select("customer_id", "order_date", "product_id"),
-                    on=["customer_id", "order_date", "product_id"],
+                    on=list(LINE_KEY),
                     how="semi",
                 ),
             ]
@@ -132,7 +128,7 @@ def novelty_lines(
         probability.clip(0.0, 1.0).alias("probability"),
         pl.lit(None, dtype=pl.String).alias("promotion_id"),
     )
-    key = ["customer_id", "order_date"]
+    key = list(PROPOSAL_KEY)
     if promote is None or offers.height == 0:
         return gate(offers, p, key)
     # the most valuable few per proposal compete for the promotions' budgets; then only
