@@ -1099,3 +1099,41 @@ def test_development_reasons_carry_no_float_noise(proposals: pl.DataFrame) -> No
     assert reasons.len() > 0
     assert not reasons.str.contains(r"\d\.0\b").any()
     assert reasons.str.ends_with(" this order").all()
+
+
+def test_adoption_model_before_fit_raises_not_fitted() -> None:
+    """An unfitted adoption model refuses to predict instead of falling back silently."""
+    from salescope.domain.errors import NotFittedError
+    from salescope.orders.novelties import AdoptionModel
+
+    with pytest.raises(NotFittedError):
+        AdoptionModel().predict(pl.DataFrame({"nb_share": [0.5]}))
+
+
+def test_adoption_stand_in_is_a_named_fitted_state() -> None:
+    """Too few adoptions to learn from: the model is fitted with ``source_ == "stand_in"``
+    and predicts the transparent score (neighbours', segment's and nearby shares × the
+    customer's appetite for new products)."""
+    from salescope.orders.novelties import AdoptionModel, AdoptionParams
+
+    few = pl.DataFrame({"label": [1] * 3 + [0] * 50})
+    model = AdoptionModel(AdoptionParams(min_train_positives=4)).fit(few, few)
+    assert model.source_ == "stand_in"
+    assert not model.learned
+    frame = pl.DataFrame(
+        {
+            "nb_share": [1.0, 0.0],
+            "seg_share": [0.0, 1.0],
+            "geo_share": [0.0, 0.0],
+            "c_new_share": [0.5, 0.5],
+        }
+    )
+    np.testing.assert_allclose(model.predict(frame), [0.25, 0.15])
+
+
+def test_adoption_params_validate_themselves() -> None:
+    """An adoption model asked to learn from zero positives is refused when made."""
+    from salescope.orders.novelties import AdoptionParams
+
+    with pytest.raises(ValueError, match="min_train_positives"):
+        AdoptionParams(min_train_positives=0)

@@ -7,18 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from salescope.orders.baselines import TifuGrid
-from salescope.orders.examples import (
-    EventParams,
-)
-from salescope.orders.neighbours import (
-    TifuParams,
-)
-from salescope.orders.novelties import (
-    NoveltyParams,
-)
-from salescope.orders.ranker import (
-    RankerParams,
-)
+from salescope.orders.examples import EventParams
+from salescope.orders.neighbours import TifuParams
+from salescope.orders.novelties import AdoptionParams, NoveltyParams
+from salescope.orders.quantities import QuantityParams
+from salescope.orders.ranker import RankerParams
 
 ENGINE_GRID = TifuGrid(
     group_size=(3, 7, 20),
@@ -45,6 +38,8 @@ class EngineParams:
     explore: int = 60  # never-bought candidates per customer (from neighbours)
     item_neighbours: int = 50  # similar products per product for item-kNN (0: off)
     novelties: NoveltyParams = field(default_factory=NoveltyParams)
+    adoption: AdoptionParams = field(default_factory=AdoptionParams)  # seed, threads: below
+    quantities: QuantityParams = field(default_factory=QuantityParams)  # seed, threads: below
     negative_rate: float = 0.35  # share of the negative candidates kept for training
     max_train_rows: int = 2_500_000
     lapsed_intervals: float = 4.0  # lapsed: no order for this many usual intervals ...
@@ -53,6 +48,33 @@ class EngineParams:
     customers_per_bucket: int = 4000
     seed: int = 0
     threads: int = 2
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be at least 1"
+            for name in (
+                "lookback_days",
+                "max_repeat",
+                "max_train_rows",
+                "lapsed_lines",
+                "customers_per_bucket",
+                "threads",
+            )
+            if getattr(self, name) < 1
+        ]
+        problems += [
+            f"{name} must not be negative"
+            for name in ("explore", "item_neighbours", "lapsed_min_days")
+            if getattr(self, name) < 0
+        ]
+        if self.spacing_days is not None and self.spacing_days < 1:
+            problems.append("spacing_days must be at least 1")
+        if not 0.0 < self.negative_rate <= 1.0:
+            problems.append("negative_rate must be in (0, 1]")
+        if self.lapsed_intervals <= 0:
+            problems.append("lapsed_intervals must be positive")
+        if problems:
+            raise ValueError("invalid EngineParams: " + "; ".join(problems))
 
     @classmethod
     def from_toml(cls, path: str | Path) -> EngineParams:
@@ -72,6 +94,8 @@ class EngineParams:
             ("novelties", NoveltyParams),
             ("events", EventParams),
             ("ranker", RankerParams),
+            ("adoption", AdoptionParams),
+            ("quantities", QuantityParams),
         ):
             if name in table:
                 value = table.pop(name)

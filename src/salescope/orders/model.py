@@ -21,7 +21,8 @@ import datetime as dt
 import math
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Self
+from dataclasses import replace
+from typing import Any, Self, get_args
 
 import numpy as np
 import polars as pl
@@ -29,7 +30,7 @@ import polars as pl
 from salescope.domain.schemas import PROPOSAL_KEY
 from salescope.domain.statuses import LineKind
 from salescope.orders.baselines import last_order_validation, tune_tifu
-from salescope.orders.builder import fill_candidates, to_lines
+from salescope.orders.builder import OrderMode, fill_candidates, to_lines
 from salescope.orders.engine_params import ENGINE_GRID, EngineParams
 from salescope.orders.examples import (
     assign_anchors,
@@ -447,9 +448,11 @@ class NextOrderModel:
             train, valid, p.ranker, alpha=self.tifu_.alpha, seed=p.seed, threads=p.threads
         )
         progress("quantities", 0.9)
-        self.quantity_model_ = QuantityModel(seed=p.seed, threads=p.threads).fit(train, valid)
+        self.quantity_model_ = QuantityModel(
+            replace(p.quantities, seed=p.seed, threads=p.threads)
+        ).fit(train, valid)
         progress("adoption", 0.95)
-        self.adoption_ = AdoptionModel(seed=p.seed, threads=p.threads).fit(
+        self.adoption_ = AdoptionModel(replace(p.adoption, seed=p.seed, threads=p.threads)).fit(
             adoption_train, adoption_valid
         )
 
@@ -581,7 +584,7 @@ class NextOrderModel:
         self,
         targets: pl.DataFrame | Scored,
         *,
-        mode: str = "proposal",
+        mode: OrderMode = "proposal",
         top: int | None = None,
         objectives: pl.DataFrame | None = None,
         resting: pl.DataFrame | None = None,
@@ -601,6 +604,8 @@ class NextOrderModel:
         model_probability``) to calibrated probabilities (feedback), and ``promote`` attaches
         promotions to candidate novelty lines (ids, ``probability``, ``quantity``).
         """
+        if mode not in get_args(OrderMode):
+            raise ValueError(f"mode must be one of {get_args(OrderMode)}, not {mode!r}")
         ready = targets if isinstance(targets, Scored) else self.prepare(targets, objectives)
         scored, novelties = ready.scored, ready.novelties
         if mode == "rank" and novelties is not None:
@@ -724,7 +729,7 @@ class NextOrderModel:
                 "tuning_recall@10": self.tifu_recall_,
             },
             "quantities": {
-                "correction": self.quantity_model_.correction_ is not None,
+                "correction": self.quantity_model_.source_ == "corrected",
                 "inferred_selling_multiples": self.inferred_packs_,
             },
             "adoption": {"learned": self.adoption_.learned, **self.adoption_.summary_},

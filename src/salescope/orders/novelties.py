@@ -37,13 +37,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
-from sklearn.exceptions import NotFittedError
 
+from salescope.domain.errors import NotFittedError
 from salescope.orders.boosting import Isotonic, Platt, Trees, boosted, logit
 from salescope.orders.history import Codes
 
@@ -68,6 +68,35 @@ class NoveltyParams:
     segment_candidates: int = 20  # segment favourites a customer lacks, as candidates
     launch_days: int = 120  # products first sold (or launched) this recently are launches
     launch_candidates: int = 30
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be between 0 and 1"
+            for name in (
+                "min_probability",
+                "min_objective_probability",
+                "min_development_probability",
+                "explore_share",
+                "development_ratio",
+            )
+            if not 0.0 <= getattr(self, name) <= 1.0
+        ]
+        problems += [
+            f"{name} must not be negative"
+            for name in (
+                "max_novelties",
+                "lapsed_days",
+                "geo_neighbours",
+                "segment_candidates",
+                "launch_days",
+                "launch_candidates",
+            )
+            if getattr(self, name) < 0
+        ]
+        if self.adoption_orders < 1:
+            problems.append("adoption_orders must be at least 1")
+        if problems:
+            raise ValueError("invalid NoveltyParams: " + "; ".join(problems))
 
 
 # -- context: who is who ----------------------------------------------------------------------
@@ -405,57 +434,95 @@ def adoption_rows(frame: pl.DataFrame, lapsed_days: int) -> pl.DataFrame:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class AdoptionParams:
+    """The knobs of the adoption model (``AdoptionModel``)."""
+
+    n_estimators: int = 600
+    early_stopping_rounds: int = 50
+    min_train_positives: int = 20  # fewer adoptions to learn from: the stand-in score
+    min_valid_positives: int = 5
+    seed: int = 0
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be at least 1"
+            for name in (
+                "n_estimators",
+                "early_stopping_rounds",
+                "min_train_positives",
+                "min_valid_positives",
+                "threads",
+            )
+            if getattr(self, name) < 1
+        ]
+        if problems:
+            raise ValueError("invalid AdoptionParams: " + "; ".join(problems))
+
+
+AdoptionSource = Literal["learned", "stand_in"]
+
+
 class AdoptionModel:
     """P(a product the customer lacks is in its next order), LightGBM + Platt scaling.
 
-    Fitted states: ``trees_`` and ``platt_`` when there were enough adoptions to learn from;
-    None for both when not, and then a transparent score stands in (neighbours', segment's
-    and nearby shops' shares, scaled by the customer's appetite for new products)."""
+    ``AdoptionModel(params).fit(train, valid)``: ``params`` is stored as given and resolved in
+    ``fit`` (``params_``). Fitted state ``source_``: ``"learned"`` (``trees_`` and ``platt_``)
+    when there were enough adoptions to learn from; ``"stand_in"`` when not, and then a
+    transparent score stands in (neighbours', segment's and nearby shops' shares, scaled by
+    the customer's appetite for new products). ``predict`` before ``fit`` raises
+    ``NotFittedError``."""
 
-    def __init__(self, *, n_estimators: int = 600, seed: int = 0, threads: int = 2) -> None:
-        self.n_estimators = n_estimators
-        self.seed = seed
-        self.threads = threads
+    def __init__(self, params: AdoptionParams | None = None) -> None:
+        self.params = params
 
     def fit(self, train: pl.DataFrame, valid: pl.DataFrame) -> AdoptionModel:
         """Learn from labelled extension candidates; ``valid`` (a later cut-off) stops the
-        boosting and calibrates. Too few positives: the transparent score instead."""
+        boosting and calibrates. Too few positives: the stand-in score."""
+        p = self.params_ = self.params or AdoptionParams()
         self.trees_: Trees | None = None
         self.platt_: Platt | None = None
+        self.source_: AdoptionSource = "stand_in"
         self.summary_: dict[str, Any] = {
             "train_rows": train.height,
             "train_positives": int(train["label"].sum()) if train.height else 0,
             "valid_rows": valid.height,
             "valid_positives": int(valid["label"].sum()) if valid.height else 0,
         }
-        if self.summary_["train_positives"] < 20 or self.summary_["valid_positives"] < 5:
+        if (
+            self.summary_["train_positives"] < p.min_train_positives
+            or self.summary_["valid_positives"] < p.min_valid_positives
+        ):
             return self
         self.trees_ = boosted(
             "binary",
             _x(train),
             train["label"].to_numpy(),
             valid=(_x(valid), valid["label"].to_numpy()),
-            n_estimators=self.n_estimators,
-            seed=self.seed,
-            threads=self.threads,
+            n_estimators=p.n_estimators,
+            early_stopping_rounds=p.early_stopping_rounds,
+            seed=p.seed,
+            threads=p.threads,
         )
         self.platt_ = Platt.fit(logit(self.trees_.predict(_x(valid))), valid["label"].to_numpy())
+        self.source_ = "learned"
         self.summary_["best_iteration"] = self.trees_.iterations
         return self
 
     @property
     def learned(self) -> bool:
         """Whether the probabilities come from the learned model (not the stand-in)."""
-        return self.trees_ is not None
+        return getattr(self, "source_", None) == "learned"
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """Calibrated probabilities, one per row of ``frame``."""
-        if not hasattr(self, "trees_"):
+        if not hasattr(self, "source_"):
             raise NotFittedError("AdoptionModel.predict before fit")
         if frame.height == 0:
             return np.zeros(0)
-        if self.trees_ is None or self.platt_ is None:
-            fallback = frame.select(
+        if self.source_ == "stand_in" or self.trees_ is None or self.platt_ is None:
+            stand_in = frame.select(
                 (
                     0.5 * pl.col("nb_share").fill_null(0.0)
                     + 0.3 * pl.col("seg_share").fill_null(0.0)
@@ -463,7 +530,7 @@ class AdoptionModel:
                 )
                 * pl.col("c_new_share").fill_null(0.05).clip(0.01, 1.0)
             )
-            return fallback.to_series().to_numpy().astype(np.float64)
+            return stand_in.to_series().to_numpy().astype(np.float64)
         return self.platt_.predict(logit(self.trees_.predict(_x(frame))))
 
 

@@ -40,6 +40,24 @@ class WalletParams:
     window_days: int = 365
     random_state: int = 0
 
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be at least 1"
+            for name in ("n_folds", "n_neighbours", "n_estimators", "num_leaves", "n_bags")
+            if getattr(self, name) < 1
+        ]
+        problems += [
+            f"{name} must be between 0 and 1"
+            for name in ("coverage", "hurdle_weight", "learning_rate")
+            if not 0.0 <= getattr(self, name) <= 1.0
+        ]
+        if not 0.0 < self.default_share <= 1.0:
+            problems.append("default_share must be in (0, 1]")
+        if self.window_days < 1:
+            problems.append("window_days must be at least 1")
+        if problems:
+            raise ValueError("invalid WalletParams: " + "; ".join(problems))
+
 
 @dataclass(frozen=True, slots=True)
 class WalletWindow:
