@@ -44,6 +44,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from salescope.domain.errors import NotFittedError
+from salescope.geo import NeighbourIndex
 from salescope.orders.boosting import Isotonic, Platt, Trees, boosted, logit
 from salescope.orders.history import Codes
 
@@ -206,14 +207,12 @@ def _geo_matrix(customers: pl.DataFrame, k: int) -> sp.csr_matrix | None:
     )
     if located.height <= k or k < 1:
         return None
-    from sklearn.neighbors import BallTree
-
-    rad = np.radians(located.select("lat", "lon").to_numpy())
-    tree = BallTree(rad, metric="haversine")
-    _, idx = tree.query(rad, k=k + 1)
+    lat = located["lat"].to_numpy().astype(np.float64)
+    lon = located["lon"].to_numpy().astype(np.float64)
+    _, idx = NeighbourIndex(lat, lon).query(lat, lon, k, exclude_self=True)
     codes = located["c"].to_numpy().astype(np.int64)
     rows = np.repeat(codes, k)
-    cols = codes[idx[:, 1:]].ravel()
+    cols = codes[idx].ravel()
     n = customers.height
     return sp.csr_matrix((np.full(rows.size, 1.0 / k), (rows, cols)), shape=(n, n))
 
