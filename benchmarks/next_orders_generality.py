@@ -14,7 +14,9 @@ Histories (built from ../shared/data and the demo company by ``salescope.orders.
 * iowa-weekly — the same aggregated to one order per store and week;
 * iowa-200 — 200 stores drawn at random, their whole 2012-2022 history (ten years);
 * demo — the demo company (seed 7, two years);
-* demo-few — the demo with half the customers holding 1-2 orders.
+* demo-few — the demo with half the customers holding 1-2 orders;
+* demo-wide — the demo sold as 40 regional variants per product in a 70,000-product catalogue
+  (``shapes.wide_catalogue``: most of the catalogue never sells).
 
 Per history: customers scored, Recall@10 and NDCG@10 of the engine, tuned TIFU-KNN and
 P-TopFreq, the engine's ratio to TIFU-KNN, the calibration error (10 equal-count bins) and
@@ -57,19 +59,17 @@ def _iowa(data: Path, since: dt.date | None) -> Tables:
     return {"orders": orders, "products": tables.get("products"), "customers": None}
 
 
-def _demo(few: bool) -> Tables:
+def _demo(shape: str = "") -> Tables:
     from salescope.data.demo import DemoConfig, generate_demo
-    from salescope.orders.shapes import few_orders
+    from salescope.orders.shapes import few_orders, wide_catalogue
 
     company = generate_demo(DemoConfig())
-    orders = company.tables["orders"]
-    if few:
+    orders, products = company.tables["orders"], company.tables["products"]
+    if shape == "few":
         orders = few_orders(orders, share=0.5, seed=3)
-    return {
-        "orders": orders,
-        "products": company.tables["products"],
-        "customers": company.tables["customers"],
-    }
+    if shape == "wide":
+        orders, products = wide_catalogue(orders, products, size=70_000)
+    return {"orders": orders, "products": products, "customers": company.tables["customers"]}
 
 
 def histories(data: Path) -> dict[str, Callable[[], Tables]]:
@@ -107,8 +107,9 @@ def histories(data: Path) -> dict[str, Callable[[], Tables]]:
         "iowa": lambda: _iowa(data, dt.date(2020, 7, 1)),
         "iowa-weekly": iowa_weekly,
         "iowa-200": iowa_200,
-        "demo": lambda: _demo(False),
-        "demo-few": lambda: _demo(True),
+        "demo": _demo,
+        "demo-few": lambda: _demo("few"),
+        "demo-wide": lambda: _demo("wide"),
     }
 
 

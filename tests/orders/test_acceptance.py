@@ -69,6 +69,35 @@ def test_calibrator_recovers_a_known_miscalibration() -> None:
     assert held_after < held_before / 3
 
 
+def test_a_narrow_first_round_sets_the_level_without_reversing_the_order() -> None:
+    """The first novelties shown are the most promising few, their probabilities in a narrow
+    band; when their outcomes happen to favour the lower ones, the calibrator moves the level
+    to the acceptance observed but keeps the engine's order (slope near 1, never negative)
+    instead of ranking the least promising first."""
+    rng = np.random.default_rng(4)
+    n = 250
+    model = rng.uniform(0.55, 0.65, n)
+    taken = rng.random(n) < np.where(model < 0.6, 0.35, 0.2)  # noise against the order
+    outcomes = pl.DataFrame(
+        {
+            "kind": "extension",
+            "outcome": np.where(taken, "accepted", "removed"),
+            "probability": model,
+            "model_probability": model,
+            "promotion_id": None,
+        },
+        schema_overrides={"promotion_id": pl.String},
+    )
+    calibrator = AcceptanceCalibrator().fit(outcomes)
+    assert calibrator.is_fitted
+    assert 0.5 <= calibrator.slope_ <= 1.0
+    grid = pl.DataFrame({"kind": "extension", "model_probability": [0.1, 0.3, 0.55, 0.65, 0.9]})
+    calibrated = calibrator.apply(grid).to_numpy()
+    assert (np.diff(calibrated) > 0).all()
+    middle = calibrator.apply(pl.DataFrame({"kind": "extension", "model_probability": [0.6]}))
+    assert middle[0] == pytest.approx(taken.mean(), abs=0.05)
+
+
 def test_a_kind_with_few_outcomes_shares_the_common_intercept() -> None:
     """A kind with fewer than min_kind_outcomes outcomes gets no intercept of its own."""
     outcomes = synthetic_outcomes(

@@ -41,6 +41,26 @@ SHAPES: dict[str, Callable[[pl.DataFrame], pl.DataFrame]] = {
 }
 
 
+def test_a_catalogue_of_70000_products_mostly_unsold_is_served(company: DemoCompany) -> None:
+    """A distributor's catalogue of 70,000 products of which about 1,700 sell: the engine
+    fits and proposes every held-out customer's next order with finite probabilities, only
+    products of the catalogue, and the evidence computed on the products that sell (the
+    unsold are never usual lines)."""
+    orders, products = shapes.wide_catalogue(
+        company.tables["orders"], company.tables["products"], size=70_000
+    )
+    assert products.height == 70_000
+    history, held = shapes.hold_out_last_orders(orders)
+    model = NextOrderModel().fit(history, products)
+    targets = held.group_by("customer_id").agg(pl.col("order_date").first())
+    lines = model.recommend(targets, mode="proposal")
+    assert lines["probability"].is_finite().all()
+    assert set(lines["customer_id"]) == set(targets["customer_id"])
+    assert lines.join(products, on="product_id", how="anti").height == 0
+    usual = lines.filter(pl.col("kind") == "usual")
+    assert usual.join(history, on="product_id", how="anti").height == 0
+
+
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_engine_on_a_shape_is_sound_and_never_below_p_topfreq(
     company: DemoCompany, shape: str

@@ -13,8 +13,10 @@ from salescope.orders.history import encode, next_orders_after, order_table
 from salescope.orders.metrics import proposal_metrics, quantity_metrics, ranking_metrics
 from salescope.orders.neighbours import (
     TifuParams,
+    candidate_scores,
     item_similarity,
     nearest_neighbours,
+    pair_scores,
     tifu_top_k,
     tifu_vectors,
     to_csr,
@@ -128,6 +130,49 @@ def test_item_similarity_keeps_each_products_top_k_with_ties_to_the_lower_code()
             assert sorted(np.flatnonzero(found[j])) == sorted(expected)
             assert found[j, expected] == pytest.approx(sims[j, expected])
     assert not found[11].any() and not found[:, 11].any()
+
+
+def test_collaborative_evidence_by_hand_on_a_catalogue_mostly_never_bought() -> None:
+    """``candidate_scores`` and ``pair_scores`` on a wide catalogue (most products never
+    bought, as in a 70,000-product catalogue): the neighbours' mean vector, their share buying
+    and item-kNN equal the dense computation by hand; products nobody bought are never
+    candidates and score zero as pairs; chunk size changes nothing."""
+    rng = np.random.default_rng(3)
+    n, width = 30, 200
+    sold = np.sort(rng.choice(width, 12, replace=False))
+    dense = np.zeros((n, width))
+    dense[:, sold] = (rng.random((n, 12)) < 0.35) * rng.random((n, 12))
+    frame = pl.DataFrame(
+        [(i, j, float(dense[i, j])) for i in range(n) for j in range(width) if dense[i, j] > 0],
+        schema=["c", "p", "u"],
+        orient="row",
+    )
+    vectors = to_csr(frame, "u", (n, width))
+    items = item_similarity(vectors, top=5)
+    neighbours = nearest_neighbours(vectors, 4)
+    others = [neighbours[i][neighbours[i] >= 0] for i in range(n)]
+    zero = np.zeros(width)
+    nb = np.stack([dense[o].mean(axis=0) if len(o) else zero for o in others])
+    share = np.stack([(dense[o] > 0).mean(axis=0) if len(o) else zero for o in others])
+    ii = dense @ items.toarray()
+    for cells in (50, 20_000_000):
+        found = candidate_scores(vectors, neighbours, explore=3, items=items, cells=cells)
+        assert set(found["p"].to_list()) <= set(sold.tolist())
+        c, p = found["c"].to_numpy(), found["p"].to_numpy()
+        assert found["nb"].to_numpy() == pytest.approx(nb[c, p])
+        assert found["nb_share"].to_numpy() == pytest.approx(share[c, p])
+        assert found["ii"].to_numpy() == pytest.approx(ii[c, p])
+        assert (found["seen"].to_numpy() == (dense[c, p] > 0)).all()
+        never = np.setdiff1d(np.arange(width), sold)[:5]
+        pairs = pl.DataFrame(
+            {"c": np.repeat(np.arange(n), 8), "p": np.tile(np.r_[sold[:3], never], n)}
+        )
+        scored = pair_scores(vectors, neighbours, np.arange(n), pairs, items=items, cells=cells)
+        c, p = scored["c"].to_numpy().astype(int), scored["p"].to_numpy().astype(int)
+        assert scored["nb"].to_numpy() == pytest.approx(nb[c, p])
+        assert scored["nb_share"].to_numpy() == pytest.approx(share[c, p])
+        assert scored["ii"].to_numpy() == pytest.approx(ii[c, p])
+        assert (scored.filter(pl.col("p").is_in(never.tolist()))["nb_share"] == 0).all()
 
 
 def test_pair_history_rhythm_and_quantities_by_hand() -> None:

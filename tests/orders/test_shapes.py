@@ -87,3 +87,22 @@ def test_few_orders_leaves_two_or_three_orders_to_a_share_of_customers() -> None
     short = int((per <= 3).sum())
     assert 10 <= short <= 30
     assert set(per.to_list()) <= {2, 3, 10}
+
+
+def test_wide_catalogue_sells_variants_per_customer_group_among_unsold_products() -> None:
+    """Each line becomes its customer's group variant of the product (one group per
+    customer, the same for all its lines); the products table holds every variant and is
+    filled up to the size with products nobody buys."""
+    products = pl.DataFrame({"product_id": ["x", "y", "z"], "category": ["c1", "c1", "c2"]})
+    lines, catalogue = shapes.wide_catalogue(HISTORY, products, variants=4, size=50)
+    assert catalogue.height == 50
+    assert catalogue["product_id"].is_unique().all()
+    assert lines.height == HISTORY.height
+    assert lines.join(catalogue, on="product_id", how="anti").height == 0
+    groups = lines.select(
+        "customer_id", pl.col("product_id").str.split("-").list.last().alias("g")
+    ).unique()
+    assert groups["customer_id"].is_unique().all()
+    base = lines["product_id"].str.split("-").list.first()
+    assert (base == HISTORY["product_id"]).all()
+    assert catalogue.filter(pl.col("product_id").str.starts_with("X")).height == 50 - 12

@@ -7,9 +7,12 @@ spread (over- or under-confident), and differently for development, extension an
 lines. ``AcceptanceCalibrator`` corrects that from the outcomes of the novelties really shown
 (``salescope feedback``): Platt scaling with one slope shared by every kind and an intercept
 per kind where the kind has enough outcomes — partial pooling, mildly regularised, so a kind
-with few outcomes stays near the common level. It is always fitted on the engine's
-uncalibrated probability, never on a probability it already recalibrated, so refitting on more
-outcomes does not compound corrections.
+with few outcomes stays near the common level. The slope is shrunk toward 1 (the engine's own
+spread) and never negative: the first novelties shown are the most promising few, whose
+probabilities span a narrow range, and their outcomes set the level, not the order — a
+handful of outcomes cannot turn the engine's ranking upside down. It is always fitted on the
+engine's uncalibrated probability, never on a probability it already recalibrated, so
+refitting on more outcomes does not compound corrections.
 
 Pure computation on frames; the fitted state is a small JSON-ready dict.
 """
@@ -21,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sklearn.linear_model import LogisticRegression
+from scipy.optimize import minimize
 
 from salescope.domain.statuses import NOVELTY_KINDS, LineKind
 from salescope.orders.metrics import expected_calibration_error
@@ -51,17 +54,26 @@ class AcceptanceCalibrator:
     ``min_outcomes``: below this many outcomes of shown novelties (or when they are all taken
     or all turned down) the calibrator stays the identity. ``min_kind_outcomes``: a kind gets
     an intercept of its own from this many outcomes; the others share the common one.
-    ``inverse_penalty``: scikit-learn's ``C``, the inverse strength of the L2 penalty, which
-    shrinks the slope toward 0 and the kinds' offsets toward the common intercept; the
-    default is mild (an offset backed by 50 outcomes keeps most of its estimate).
+    ``inverse_penalty``: the inverse strength of the L2 penalty (as scikit-learn's ``C``) that
+    shrinks the kinds' offsets toward the common intercept; the default is mild (an offset
+    backed by 50 outcomes keeps most of its estimate). ``slope_spread``: how far from 1 the
+    slope is expected to be (a Gaussian prior's standard deviation): outcomes over a narrow
+    band of probabilities barely move it, thousands over a wide band set it. The slope is
+    bounded below by 0: more promising never means less likely.
     """
 
     def __init__(
-        self, *, min_outcomes: int = 30, min_kind_outcomes: int = 50, inverse_penalty: float = 1.0
+        self,
+        *,
+        min_outcomes: int = 30,
+        min_kind_outcomes: int = 50,
+        inverse_penalty: float = 1.0,
+        slope_spread: float = 0.25,
     ) -> None:
         self.min_outcomes = min_outcomes
         self.min_kind_outcomes = min_kind_outcomes
         self.inverse_penalty = inverse_penalty
+        self.slope_spread = slope_spread
 
     # -- fitting ------------------------------------------------------------------------------
     def fit(self, outcomes: pl.DataFrame) -> AcceptanceCalibrator:
@@ -85,12 +97,15 @@ class AcceptanceCalibrator:
         design = events.select(
             "x", *(pl.col("kind").eq(k).cast(pl.Float64).alias(k) for k in kinds)
         ).to_numpy()
-        model = LogisticRegression(C=self.inverse_penalty, max_iter=1000)
-        model.fit(design, events["taken"].to_numpy().astype(np.int8))
-        coef = model.coef_.ravel()
-        self.slope_ = float(coef[0])
-        self.intercept_ = float(model.intercept_[0])
-        self.kind_offsets_ = {k: float(c) for k, c in zip(kinds, coef[1:], strict=True)}
+        intercept, slope, offsets = _penalised_platt(
+            design,
+            events["taken"].to_numpy().astype(np.float64),
+            offset_strength=1.0 / self.inverse_penalty,
+            slope_strength=1.0 / self.slope_spread**2,
+        )
+        self.slope_ = slope
+        self.intercept_ = intercept
+        self.kind_offsets_ = {k: float(c) for k, c in zip(kinds, offsets, strict=True)}
         return self
 
     @property
@@ -133,6 +148,7 @@ class AcceptanceCalibrator:
             "min_outcomes": self.min_outcomes,
             "min_kind_outcomes": self.min_kind_outcomes,
             "inverse_penalty": self.inverse_penalty,
+            "slope_spread": self.slope_spread,
             "fitted": self.is_fitted,
             "outcomes": getattr(self, "outcomes_", 0),
             "taken_rate": _json_float(getattr(self, "taken_rate_", math.nan)),
@@ -150,6 +166,7 @@ class AcceptanceCalibrator:
             min_outcomes=int(state["min_outcomes"]),
             min_kind_outcomes=int(state["min_kind_outcomes"]),
             inverse_penalty=float(state["inverse_penalty"]),
+            slope_spread=float(state.get("slope_spread", 0.25)),
         )
         calibrator.fitted_ = bool(state["fitted"])
         calibrator.outcomes_ = int(state["outcomes"])
@@ -167,6 +184,39 @@ class AcceptanceCalibrator:
             f"AcceptanceCalibrator(outcomes={self.outcomes_}, slope={self.slope_:.3f}, "
             f"intercepts={ {k: round(v, 3) for k, v in self.intercepts().items()} })"
         )
+
+
+def _penalised_platt(
+    design: np.ndarray[Any, Any],
+    taken: np.ndarray[Any, Any],
+    *,
+    offset_strength: float,
+    slope_strength: float,
+) -> tuple[float, float, list[float]]:
+    """Logistic regression of ``taken`` on ``design`` (the logit of the engine's probability,
+    then one indicator column per kind with its own intercept): minimises the log loss plus
+    ``(slope_strength * (slope - 1)^2 + offset_strength * sum(offsets^2)) / 2``, the slope
+    bounded below by 0. Returns (intercept, slope, offsets)."""
+    x, kinds = design[:, 0], design[:, 1:]
+    n_kinds = kinds.shape[1]
+
+    def loss(theta: np.ndarray[Any, Any]) -> tuple[float, np.ndarray[Any, Any]]:
+        a, b, offsets = theta[0], theta[1], theta[2:]
+        z = a + b * x + kinds @ offsets
+        # log(1 + e^z) - y z, computed stably
+        value = float(np.sum(np.logaddexp(0.0, z) - taken * z))
+        residual = 1.0 / (1.0 + np.exp(-z)) - taken
+        gradient = np.concatenate(([residual.sum()], [residual @ x], kinds.T @ residual))
+        value += 0.5 * (slope_strength * (b - 1.0) ** 2 + offset_strength * (offsets @ offsets))
+        gradient[1] += slope_strength * (b - 1.0)
+        gradient[2:] += offset_strength * offsets
+        return value, gradient
+
+    start = np.concatenate(([0.0, 1.0], np.zeros(n_kinds)))
+    bounds = [(None, None), (0.0, None), *([(None, None)] * n_kinds)]
+    result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
+    theta = result.x
+    return float(theta[0]), float(theta[1]), [float(v) for v in theta[2:]]
 
 
 def _json_float(value: float) -> float | None:

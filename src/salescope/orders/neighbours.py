@@ -75,6 +75,13 @@ def to_csr(frame: pl.DataFrame, value: str, shape: tuple[int, int]) -> sp.csr_ma
     return sp.csr_matrix((data, (rows, cols)), shape=shape)
 
 
+def bought_columns(vectors: sp.csr_matrix) -> IntArray:
+    """The products (columns of ``vectors``) someone bought, in column order: the only ones
+    collaborative evidence can point to. A catalogue of 70,000 products of which a few
+    thousand sell is computed on those few thousand."""
+    return np.flatnonzero(vectors.getnnz(axis=0) > 0).astype(np.int64)
+
+
 def _chunks(n: int, size: int) -> Iterator[IntArray]:
     for start in range(0, n, size):
         yield np.arange(start, min(n, start + size), dtype=np.int64)
@@ -186,18 +193,18 @@ def item_similarity(
     scale = sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0))
     normed = (scale @ items).tocsr()
     n = normed.shape[0]
-    bought = np.flatnonzero(norms > 0)
-    normed_t = normed.T.tocsc()
+    bought = np.flatnonzero(norms > 0)  # products nobody bought are nobody's neighbour
+    normed_t = normed[bought].T.tocsc()
     parts_r: list[IntArray] = []
     parts_c: list[IntArray] = []
     parts_v: list[FloatArray] = []
-    for block in _chunks(len(bought), max(16, cells // max(1, n))):
+    for block in _chunks(len(bought), max(16, cells // max(1, len(bought)))):
         ids = bought[block]
         dense = (normed[ids] @ normed_t).toarray()
-        dense[np.arange(len(ids)), ids] = 0.0  # not its own neighbour
+        dense[np.arange(len(ids)), block] = 0.0  # not its own neighbour
         r, c = dense_top_k(dense, top)
         parts_r.append(ids[r])
-        parts_c.append(c)
+        parts_c.append(bought[c])
         parts_v.append(dense[r, c])
     if not parts_r:
         return sp.csr_matrix((n, n))
@@ -225,12 +232,16 @@ def candidate_scores(
     Products it lacks are kept when among its ``explore`` best by ``nb`` or by ``ii``;
     ``seen`` marks its own products. Computed densely by chunks of at most ``cells`` customer ×
     product cells, so memory stays bounded."""
-    n, n_products = vectors.shape
+    n = vectors.shape[0]
     rows = np.arange(n, dtype=np.int64) if rows is None else rows
+    columns_of = bought_columns(vectors)
+    vectors = vectors[:, columns_of].tocsr()
+    if items is not None:
+        items = items[columns_of][:, columns_of].tocsr()
     binary = vectors.copy()
     binary.data = np.ones_like(binary.data)
-    chunk = max(16, min(4096, cells // max(1, n_products)))
-    explore = min(explore, n_products)
+    chunk = max(16, min(4096, cells // max(1, len(columns_of))))
+    explore = min(explore, len(columns_of))
     parts: list[pl.DataFrame] = []
     for block in _chunks(len(rows), chunk):
         ids = rows[block]
@@ -255,7 +266,7 @@ def candidate_scores(
                 keep = masked[local, cols] > 0
                 picked.append((local[keep], cols[keep].astype(np.int64), False))
         for local_rows, cols, seen in picked:
-            frame = {"c": ids[local_rows], "p": cols}
+            frame = {"c": ids[local_rows], "p": columns_of[cols]}
             frame.update({k: v[local_rows, cols] for k, v in scores.items()})
             parts.append(pl.DataFrame(frame).with_columns(pl.lit(seen).alias("seen")))
     columns = {"c": pl.UInt32, "p": pl.UInt32, "nb": pl.Float64, "nb_share": pl.Float64}
@@ -287,17 +298,24 @@ def pair_scores(
     position = np.full(n, -1, dtype=np.int64)
     position[rows] = np.arange(len(rows))
     c = pairs["c"].to_numpy().astype(np.int64)
-    p = pairs["p"].to_numpy().astype(np.int64)
     out = {name: np.zeros(len(c)) for name in ("nb", "nb_share", "ii")}
+    # products nobody bought have no evidence (zeros): the dense blocks skip their columns
+    columns_of = bought_columns(vectors)
+    compact = np.full(n_products, -1, dtype=np.int64)
+    compact[columns_of] = np.arange(len(columns_of))
+    p = compact[pairs["p"].to_numpy().astype(np.int64)]
+    vectors = vectors[:, columns_of].tocsr()
+    if items is not None:
+        items = items[columns_of][:, columns_of].tocsr()
     binary = vectors.copy()
     binary.data = np.ones_like(binary.data)
-    wanted = np.unique(c[position[c] >= 0])
-    chunk = max(16, min(4096, cells // max(1, n_products)))
+    wanted = np.unique(c[(position[c] >= 0) & (p >= 0)])
+    chunk = max(16, min(4096, cells // max(1, len(columns_of))))
     for block in _chunks(len(wanted), chunk):
         ids = wanted[block]
         local = np.full(n, -1, dtype=np.int64)
         local[ids] = np.arange(len(ids))
-        hit = np.flatnonzero(local[c] >= 0)
+        hit = np.flatnonzero((local[c] >= 0) & (p >= 0))
         r, col = local[c[hit]], p[hit]
         weights = neighbour_matrix(neighbours[position[ids]], n)
         out["nb"][hit] = np.asarray((weights @ vectors).todense())[r, col]

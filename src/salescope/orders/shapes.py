@@ -128,3 +128,26 @@ def few_orders(lines: pl.DataFrame, *, share: float = 0.5, seed: int = 0) -> pl.
     keep_last = 2 + (pl.col("_h") % 2)
     kept = orders.filter(~short | (pl.col("k") >= pl.col("n") - keep_last))
     return lines.join(kept.select(ORDER_KEY), on=ORDER_KEY, how="semi")
+
+
+def wide_catalogue(
+    lines: pl.DataFrame, products: pl.DataFrame, *, variants: int = 40, size: int = 70_000
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A catalogue of ``size`` products of which few sell, as a distributor's master data
+    holds them: each product is sold as ``variants`` regional variants (``P1-0`` … ``P1-39``,
+    one per group of customers), and the products table is filled up to ``size`` rows with
+    variants nobody bought (copies of real ones, ``X0``, ``X1``, …). Returns the lines and
+    the products table."""
+    group = (pl.col("customer_id").hash(11) % variants).cast(pl.Utf8)
+    wide_lines = lines.with_columns((pl.col("product_id") + "-" + group).alias("product_id"))
+    copies = pl.DataFrame({"_v": [str(i) for i in range(variants)]})
+    sold = (
+        products.join(copies, how="cross")
+        .with_columns((pl.col("product_id") + "-" + pl.col("_v")).alias("product_id"))
+        .drop("_v")
+    )
+    extra = max(0, size - sold.height)
+    unsold = sold.sample(extra, with_replacement=True, seed=1).with_columns(
+        (pl.lit("X") + pl.int_range(extra).cast(pl.Utf8)).alias("product_id")
+    )
+    return wide_lines, pl.concat([sold, unsold])

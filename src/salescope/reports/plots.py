@@ -169,5 +169,8 @@ def proposals_figure(kinds: dict[str, int], before: pl.DataFrame, after: pl.Data
     reliability.set_xlabel("acceptance probability shown")
     reliability.set_ylabel("true acceptance probability")
     reliability.set_title("Novelties: calibration (dot size: lines)")
-    reliability.legend(fontsize=8)
+    if before.height or after.height:
+        reliability.legend(fontsize=8)
+    else:
+        reliability.text(0.5, 0.5, "no novelty shown", ha="center", va="center", color="#616161")
     return figure
