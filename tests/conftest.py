@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from salescope.runtime import quiet_openmp
 from tests.pg import postgres_server_url, postgres_url  # noqa: F401 (fixtures)
+
+quiet_openmp()  # before any test imports LightGBM or scikit-learn (the CLI's main does the same)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SALESCOPE_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -380,7 +380,6 @@ def show_import(report: ImportReport, settings: Settings) -> None:
 
 
 # -- engines ---------------------------------------------------------------------------------
-FileOpt = Annotated[Path, typer.Option(dir_okay=False)]
 
 
 @app.command("next-orders")
@@ -995,8 +994,10 @@ def main() -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from salescope.data.outputs import describe_os_error
+    from salescope.runtime import quiet_openmp
     from salescope.storage.db import describe_database_error
 
+    quiet_openmp()
     _install_notes()
     handled = (signal.SIGTERM, signal.SIGINT)
     previous = {signum: signal.getsignal(signum) for signum in handled}

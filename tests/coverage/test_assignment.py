@@ -99,29 +99,17 @@ def random_instance(
     return reps, customers
 
 
-def exact(reps: pl.DataFrame, customers: pl.DataFrame, max_moves: int) -> tuple[float, float]:
-    """(priority covered, total km) of the lexicographic optimum, from a dense MIP (scipy's
-    milp) over every customer × rep pair: most priority, least overload, most zero-priority
-    customers, least distance — each level held before the next."""
+def _allowed(
+    reps: pl.DataFrame,
+    customers: pl.DataFrame,
+    cur: np.ndarray,
+    over: np.ndarray,
+    max_moves: int,
+) -> np.ndarray:
+    """Customers × reps: the pair may be chosen (same region, rep not overloaded today, an
+    existing customer keeps its rep unless moves are allowed)."""
     n, n_reps = customers.height, reps.height
-    index = {r: k for k, r in enumerate(reps["rep_id"].to_list())}
-    cur = np.array([index[r] if r is not None else -1 for r in customers["rep_id"].to_list()])
-    w = customers["workload_minutes"].to_numpy()
-    cap = reps["capacity_minutes"].to_numpy()
-    p = (
-        customers["priority"].fill_null(1.0).to_numpy()
-        if "priority" in customers.columns
-        else np.ones(n)
-    )
-    d = km(
-        customers["latitude"].to_numpy()[:, None],
-        customers["longitude"].to_numpy()[:, None],
-        reps["latitude"].to_numpy()[None, :],
-        reps["longitude"].to_numpy()[None, :],
-    )
     old = cur >= 0
-    load = np.bincount(cur[old], weights=w[old], minlength=n_reps)
-    over = load > cap + 1e-6
     allowed = np.ones((n, n_reps), dtype=bool)
     allowed[:, over] = False
     if "region" in customers.columns and "region" in reps.columns:
@@ -135,10 +123,26 @@ def exact(reps: pl.DataFrame, customers: pl.DataFrame, max_moves: int) -> tuple[
         if max_moves == 0:
             allowed[i, :] = False
         allowed[i, cur[i]] = True
+    return allowed
+
+
+def _rows(
+    n_reps: int,
+    nv: int,
+    n_o: int,
+    cur: np.ndarray,
+    w: np.ndarray,
+    cap: np.ndarray,
+    over: np.ndarray,
+    max_moves: int,
+) -> tuple[list[np.ndarray], list[float], list[float]]:
+    """The constraint rows (one rep per customer, capacity, moves) with their bounds."""
+    n = len(cur)
     nx = n * n_reps
-    n_o = n_reps if max_moves > 0 else 0
-    nv = nx + n_o
-    rows, lo, hi = [], [], []
+    old = cur >= 0
+    rows: list[np.ndarray] = []
+    lo: list[float] = []
+    hi: list[float] = []
     for i in range(n):
         a = np.zeros(nv)
         a[i * n_reps : (i + 1) * n_reps] = 1
@@ -163,6 +167,37 @@ def exact(reps: pl.DataFrame, customers: pl.DataFrame, max_moves: int) -> tuple[
         rows.append(a)
         lo.append(-np.inf)
         hi.append(float(max_moves))
+    return rows, lo, hi
+
+
+def exact(reps: pl.DataFrame, customers: pl.DataFrame, max_moves: int) -> tuple[float, float]:
+    """(priority covered, total km) of the lexicographic optimum, from a dense MIP (scipy's
+    milp) over every customer × rep pair: most priority, least overload, most zero-priority
+    customers, least distance — each level held before the next."""
+    n, n_reps = customers.height, reps.height
+    index = {r: k for k, r in enumerate(reps["rep_id"].to_list())}
+    cur = np.array([index[r] if r is not None else -1 for r in customers["rep_id"].to_list()])
+    w = customers["workload_minutes"].to_numpy()
+    cap = reps["capacity_minutes"].to_numpy()
+    p = (
+        customers["priority"].fill_null(1.0).to_numpy()
+        if "priority" in customers.columns
+        else np.ones(n)
+    )
+    d = km(
+        customers["latitude"].to_numpy()[:, None],
+        customers["longitude"].to_numpy()[:, None],
+        reps["latitude"].to_numpy()[None, :],
+        reps["longitude"].to_numpy()[None, :],
+    )
+    old = cur >= 0
+    load = np.bincount(cur[old], weights=w[old], minlength=n_reps)
+    over = load > cap + 1e-6
+    allowed = _allowed(reps, customers, cur, over, max_moves)
+    nx = n * n_reps
+    n_o = n_reps if max_moves > 0 else 0
+    nv = nx + n_o
+    rows, lo, hi = _rows(n_reps, nv, n_o, cur, w, cap, over, max_moves)
     upper = np.concatenate([allowed.ravel().astype(float), np.where(over, load - cap, 0.0)[:n_o]])
     bounds = Bounds(np.zeros(nv), upper)
     integrality = np.concatenate([np.ones(nx), np.zeros(n_o)])

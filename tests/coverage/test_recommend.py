@@ -12,12 +12,12 @@ import pytest
 from tests.coverage.rules import broken_rules
 
 from salescope.coverage.kpis import compute_kpis, line_values
+from salescope.coverage.plans import allocate
 from salescope.coverage.prospects import conversion_chance
 from salescope.coverage.recommend import (
     CoverageParams,
     Recommendations,
     ResponseCurve,
-    _allocate,
     assign_added,
     margin_rate,
     recommend,
@@ -176,7 +176,7 @@ def test_allocation_matches_brute_force_on_a_small_instance() -> None:
     owner = np.where(minutes > 0, 0, -1)
     allowed = np.ones_like(net, dtype=bool)
     capacity = np.array([200.0])
-    pick, _ = _allocate(net, minutes, owner, capacity, allowed)
+    pick, _ = allocate(net, minutes, owner, capacity, allowed)
     rows = np.arange(5)
     assert minutes[rows, pick].sum() <= capacity[0] + 1e-9
     best = max(
@@ -185,7 +185,7 @@ def test_allocation_matches_brute_force_on_a_small_instance() -> None:
         if minutes[rows, list(c)].sum() <= capacity[0]
     )
     assert net[rows, pick].sum() >= 0.9 * best
-    free, _ = _allocate(net, minutes, owner, np.array([1e9]), allowed)
+    free, _ = allocate(net, minutes, owner, np.array([1e9]), allowed)
     assert (free == net.argmax(axis=1)).all()
 
 

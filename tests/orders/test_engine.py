@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -114,15 +115,51 @@ def test_engine_beats_the_baselines_on_the_demo(
     assert engine > knn
 
 
-def test_target_date_changes_the_order(model: NextOrderModel, company: DemoCompany) -> None:
-    """A product bought every few weeks is less likely right after it was bought than when due."""
-    customer = company.tables["orders"]["customer_id"][0]
-    end = company.config.end
-    soon = pl.DataFrame({"customer_id": [customer], "order_date": [end + dt.timedelta(days=1)]})
-    later = pl.DataFrame({"customer_id": [customer], "order_date": [end + dt.timedelta(days=30)]})
-    a = model.recommend(soon, mode="rank", top=30).select("product_id", "probability")
-    b = model.recommend(later, mode="rank", top=30).select("product_id", "probability")
-    assert not a.equals(b)
+def _rhythm_history(customers: int = 80, weeks: int = 40) -> pl.DataFrame:
+    """Weekly orders: product A in every order, B in every fourth (each customer in its own
+    phase), a customer-group product and three random fillers."""
+    rng = np.random.default_rng(0)
+    rows = []
+    start = dt.date(2024, 1, 1)
+    for c in range(customers):
+        phase = int(rng.integers(4))
+        for w in range(weeks):
+            products = ["A", f"C{c % 5}"]
+            if (w + phase) % 4 == 0:
+                products.append("B")
+            products += [f"X{k}" for k in rng.choice(30, 3, replace=False)]
+            day = start + dt.timedelta(days=7 * w)
+            rows += [(f"O{c}-{w}", f"K{c:03d}", day, p, 1.0, 10.0) for p in products]
+    return pl.DataFrame(
+        rows,
+        schema=["order_id", "customer_id", "order_date", "product_id", "quantity", "amount"],
+        orient="row",
+    )
+
+
+def test_target_date_moves_a_rhythmic_product_the_right_way() -> None:
+    """A product bought every fourth week is less likely the week after it was bought than
+    four weeks after, when it is due again."""
+    orders = _rhythm_history()
+    model = NextOrderModel(EngineParams(seed=1)).fit(orders)
+    end = orders["order_date"].max()
+    assert isinstance(end, dt.date)
+    just = orders.filter((pl.col("order_date") == end) & (pl.col("product_id") == "B"))
+    customers = just["customer_id"].unique().sort()
+    assert customers.len() >= 10
+
+    def probability_of_b(days: int) -> float:
+        targets = pl.DataFrame(
+            {
+                "customer_id": customers,
+                "order_date": [end + dt.timedelta(days=days)] * len(customers),
+            }
+        )
+        lines = model.recommend(targets, mode="rank", top=40)
+        b = lines.filter(pl.col("product_id") == "B")["probability"]
+        return float(b.sum()) / len(customers)  # absent from the top 40: probability 0
+
+    assert probability_of_b(7) < probability_of_b(28)
 
 
 def test_quantities_follow_packs(

@@ -13,20 +13,18 @@ import polars as pl
 import pytest
 
 from salescope.data.demo import DemoCompany, DemoConfig, generate_demo
+from salescope.domain.statuses import NOVELTY_KINDS
 from salescope.orders.builder import OUTPUT_COLUMNS
+from salescope.orders.gating import amount, extension_reason, gate, merge_novelties
 from salescope.orders.history import Codes
 from salescope.orders.model import EngineParams, NextOrderModel
 from salescope.orders.novelties import (
     CONTEXT_FEATURES,
     NoveltyParams,
-    amount,
     build_context,
     context_evidence,
     development_table,
-    extension_reason,
     extra_candidates,
-    gate,
-    merge_novelties,
     objective_pairs,
     pair_context,
     promote_with,
@@ -36,7 +34,6 @@ from salescope.orders.promotions import PromotionModel, budget_use
 
 CUTOFF = dt.date(2024, 7, 1)
 KEY = ["customer_id", "order_date"]
-NOVELTY_KINDS = ("development", "extension", "objective")
 
 
 # -- tiny frames ------------------------------------------------------------------------------
@@ -115,6 +112,8 @@ def test_context_segment_falls_back_to_channel_then_to_one_segment() -> None:
 
 
 def test_context_without_tables_every_product_is_offerable_at_margin_one() -> None:
+    """Without customers and products tables every customer is in one segment, every product is
+    offerable at margin 1, and there is no geography."""
     ctx = build_context(codes(3, 4), None, None)
     assert ctx.customers["segment"].to_list() == ["all"] * 3
     assert ctx.customers["region"].null_count() == 3
@@ -157,6 +156,8 @@ def test_context_products_offerable_and_margins() -> None:
 
 
 def test_geo_matrix_needs_coordinates_and_links_nearest_customers() -> None:
+    """Nearby shops need coordinates, and more located customers than neighbours wanted; then
+    each located customer is linked to its nearest located customers, weights summing to 1."""
     located = pl.DataFrame(
         {
             "customer_id": ["C0", "C1", "C2", "C3", "C4"],
@@ -222,6 +223,8 @@ def targets_on(*days: dt.date, customers: int = 3) -> pl.DataFrame:
 
 
 def test_objectives_apply_inclusively_between_their_dates() -> None:
+    """An objective applies on its start and end dates and between them (an open end never ends),
+    not the day before or after."""
     cd = codes(3, 2)
     ctx = build_context(cd, OBJ_CUSTOMERS, None)
     june = objectives(
@@ -281,6 +284,8 @@ def test_objectives_match_segment_region_and_channel_or_apply_to_all() -> None:
 
 
 def test_no_objectives_no_pairs() -> None:
+    """No objectives table, or an empty one, gives no objective pairs, with the columns still
+    there."""
     cd = codes(3, 1)
     ctx = build_context(cd, OBJ_CUSTOMERS, None)
     for table in (None, objectives().clear()):
@@ -323,6 +328,8 @@ def shown(frame: pl.DataFrame) -> list[tuple[str, str]]:
 
 
 def test_gate_bars_per_kind_objectives_lower() -> None:
+    """Each kind has its acceptance bar (extension and development 0.3, objectives 0.2): lines
+    just below are gated out, lines at the bar pass."""
     candidates = offers(
         ("C0", "ext-low", "extension", 0.29, 10.0),
         ("C0", "ext-bar", "extension", 0.30, 10.0),
@@ -345,6 +352,8 @@ def test_gate_bars_per_kind_objectives_lower() -> None:
 
 
 def test_gate_min_value_and_at_most_max_novelties_most_valuable_first() -> None:
+    """The gate drops lines below the minimum expected value and keeps at most ``max_novelties``
+    per proposal, the most valuable first."""
     candidates = offers(
         ("C0", "a", "extension", 0.5, 10.0),  # 5.0
         ("C0", "b", "extension", 0.9, 10.0),  # 9.0
@@ -413,6 +422,8 @@ def novelty_offers(*rows: tuple[str, str, str]) -> pl.DataFrame:
 
 
 def test_merge_puts_novelties_after_usual_lines_and_development_replaces_usual() -> None:
+    """Merged proposals list the usual lines first, then the novelties; a development line
+    replaces the usual line of its product; ranks stay contiguous."""
     lines = proposal_lines(
         ("B", "x", 1), ("B", "y", 2), ("A", "x", 1), ("A", "y", 2), ("A", "z", 3)
     )
@@ -476,6 +487,8 @@ def test_development_flags_a_customer_far_below_peers_of_its_segment_and_size() 
 
 @pytest.mark.parametrize(("buyers", "flagged"), [(4, False), (5, True)])
 def test_development_needs_five_peers(buyers: int, flagged: bool) -> None:
+    """A customer buying far less than its segment's peers is developed only when at least five
+    peers buy the product."""
     rows = buying(0, {0: 1.0, 1: 9.0})
     for c in range(1, buyers):
         rows += buying(c, {0: 10.0})
@@ -564,6 +577,7 @@ def test_pair_context_segment_category_and_brand_shares() -> None:
 
 
 def test_acceptance_prior_is_the_neighbours_share_else_the_segments() -> None:
+    """The similar-shops share is the neighbours' share where known, else the segment's, else 0."""
     frame = pl.DataFrame(
         {"nb_share": [0.4, 0.0, None, None, 0.7], "seg_share": [0.9, 0.2, 0.3, None, None]}
     )
@@ -690,6 +704,8 @@ def bars_respected(lines: pl.DataFrame) -> bool:
 def test_proposals_hold_every_kind_and_at_most_three_novelties_after_the_usual_lines(
     proposals: pl.DataFrame, targets: pl.DataFrame
 ) -> None:
+    """Proposals on the demo hold every kind of line, at most three novelties, all after the usual
+    lines, with contiguous ranks, one proposal per target."""
     assert tuple(proposals.columns) == OUTPUT_COLUMNS
     assert set(proposals["kind"]) == {"usual", *NOVELTY_KINDS}
     assert novelty_counts(proposals, targets).max() == 3
@@ -738,6 +754,8 @@ def test_before_feedback_some_proposals_carry_no_novelty(
 def test_extensions_and_objectives_are_offerable_products_not_bought_in_the_last_year(
     proposals: pl.DataFrame, company: DemoCompany, as_of: dt.date
 ) -> None:
+    """Extension and objective lines are own, active products the customer did not buy in the last
+    year."""
     orders = company.tables["orders"]
     last_year = orders.filter(pl.col("order_date") >= as_of - dt.timedelta(days=365))
     bought = last_year.select("customer_id", "product_id").unique()
@@ -756,6 +774,8 @@ def test_extensions_and_objectives_are_offerable_products_not_bought_in_the_last
 def test_objective_lines_follow_the_objectives_of_the_customer(
     proposals: pl.DataFrame, company: DemoCompany, as_of: dt.date
 ) -> None:
+    """Every objective line is an objective active on the date for the customer's segment, region
+    or channel."""
     t = company.tables
     active = t["objectives"].filter(
         (pl.col("start_date").is_null() | (pl.col("start_date") <= as_of))
@@ -785,6 +805,7 @@ def test_objective_lines_follow_the_objectives_of_the_customer(
 def test_without_objectives_there_are_no_objective_lines(
     model: NextOrderModel, targets: pl.DataFrame
 ) -> None:
+    """Without an objectives table a proposal holds no objective line, but still extensions."""
     lines = model.recommend(targets.head(40), mode="proposal")
     assert "objective" not in set(lines["kind"])
     assert {"extension"} <= set(lines["kind"])
@@ -796,6 +817,8 @@ def test_resting_novelties_are_not_offered_and_development_gives_back_the_usual_
     proposals: pl.DataFrame,
     company: DemoCompany,
 ) -> None:
+    """A resting product is not offered as a novelty; a resting development product is still
+    proposed as a usual line at its usual quantity."""
     before = novelties_of(proposals)
     resting = before.select("customer_id", "product_id")
     lines = model.recommend(targets, objectives=company.tables["objectives"], resting=resting)
@@ -815,6 +838,8 @@ def test_resting_novelties_are_not_offered_and_development_gives_back_the_usual_
 def test_acceptance_of_zero_shows_no_novelty(
     model: NextOrderModel, targets: pl.DataFrame, proposals: pl.DataFrame, company: DemoCompany
 ) -> None:
+    """A calibrator that says no novelty is ever accepted leaves the proposals without novelties;
+    it is asked once, with the kinds and model probabilities."""
     seen: list[pl.DataFrame] = []
 
     def never(frame: pl.DataFrame) -> np.ndarray:
@@ -840,6 +865,8 @@ def test_acceptance_of_zero_shows_no_novelty(
 def test_acceptance_of_one_shows_novelties_and_keeps_the_model_probability(
     model: NextOrderModel, targets: pl.DataFrame, company: DemoCompany
 ) -> None:
+    """A calibrator that says every novelty is accepted shows novelties with probability 1 and
+    keeps the engine's own probability in ``model_probability``."""
     seen: list[pl.DataFrame] = []
 
     def always(frame: pl.DataFrame) -> np.ndarray:
@@ -881,6 +908,8 @@ def test_calibrated_acceptance_is_gated_so_some_proposals_carry_none(
 def test_rank_mode_orders_the_products_a_customer_lacks_by_the_adoption_model(
     model: NextOrderModel, targets: pl.DataFrame, company: DemoCompany
 ) -> None:
+    """Rank mode gives exactly k lines per target; the products a customer lacks fill their places
+    in the adoption model's order."""
     k = 30
     objectives = company.tables["objectives"]
     lines = model.recommend(targets, mode="rank", top=k, objectives=objectives)
@@ -991,6 +1020,8 @@ def test_a_binding_budget_is_spent_on_lines_that_are_shown(
     company: DemoCompany,
     budgeted: tuple[pl.DataFrame, PromotionModel],
 ) -> None:
+    """With a promotion budget that binds, every promoted use goes to a line the gate shows, never
+    to a hidden one."""
     t = company.tables
     promote = promote_with(budgeted[1])
     attached: list[pl.DataFrame] = []
@@ -1014,6 +1045,8 @@ def test_a_binding_budget_is_spent_on_lines_that_are_shown(
 def test_targets_all_unknown_to_the_history_get_the_most_ordered_products(
     model: NextOrderModel, as_of: dt.date, mode: str
 ) -> None:
+    """Customers unknown to the history get the most ordered products, saying so in the reason (k
+    lines each in rank mode)."""
     new = pl.DataFrame({"customer_id": ["NEW-1", "NEW-2"], "order_date": [as_of, as_of]})
     lines = model.recommend(new, mode=mode, top=10)
     assert set(lines["customer_id"]) == {"NEW-1", "NEW-2"}
@@ -1025,6 +1058,8 @@ def test_targets_all_unknown_to_the_history_get_the_most_ordered_products(
 def test_unknown_customers_get_a_starter_of_at_most_max_novelties_extension_lines(
     model: NextOrderModel, as_of: dt.date
 ) -> None:
+    """An unknown customer's proposal is a starter of at most ``max_novelties`` extension lines,
+    whose probability is the model's own."""
     new = pl.DataFrame({"customer_id": ["NEW-1"], "order_date": [as_of]})
     lines = model.recommend(new, mode="proposal")
     assert 0 < lines.height <= model.params.novelties.max_novelties
@@ -1092,13 +1127,54 @@ def test_a_promoted_line_is_valued_with_the_promotions_increment_not_its_lift_al
 
 
 def test_amounts_in_reasons_read_as_a_rep_says_them() -> None:
+    """Amounts in reasons are rounded the way a rep says them: whole above 10, one decimal below,
+    no trailing .0."""
     values = pl.DataFrame({"x": [672.0, 671.6, 2.5, 3.0, 0.26, 12.04]})
     said = values.select(amount(pl.col("x")))["x"].to_list()
     assert said == ["672", "672", "2.5", "3", "0.3", "12"]
 
 
 def test_development_reasons_carry_no_float_noise(proposals: pl.DataFrame) -> None:
+    """Development reasons carry no float noise (no ``12.0``) and end with 'this order'."""
     reasons = proposals.filter(pl.col("kind") == "development")["reason"]
     assert reasons.len() > 0
     assert not reasons.str.contains(r"\d\.0\b").any()
     assert reasons.str.ends_with(" this order").all()
+
+
+def test_adoption_model_before_fit_raises_not_fitted() -> None:
+    """An unfitted adoption model refuses to predict instead of falling back silently."""
+    from salescope.domain.errors import NotFittedError
+    from salescope.orders.novelties import AdoptionModel
+
+    with pytest.raises(NotFittedError):
+        AdoptionModel().predict(pl.DataFrame({"nb_share": [0.5]}))
+
+
+def test_adoption_stand_in_is_a_named_fitted_state() -> None:
+    """Too few adoptions to learn from: the model is fitted with ``source_ == "stand_in"``
+    and predicts the transparent score (neighbours', segment's and nearby shares × the
+    customer's appetite for new products)."""
+    from salescope.orders.novelties import AdoptionModel, AdoptionParams
+
+    few = pl.DataFrame({"label": [1] * 3 + [0] * 50})
+    model = AdoptionModel(AdoptionParams(min_train_positives=4)).fit(few, few)
+    assert model.source_ == "stand_in"
+    assert not model.learned
+    frame = pl.DataFrame(
+        {
+            "nb_share": [1.0, 0.0],
+            "seg_share": [0.0, 1.0],
+            "geo_share": [0.0, 0.0],
+            "c_new_share": [0.5, 0.5],
+        }
+    )
+    np.testing.assert_allclose(model.predict(frame), [0.25, 0.15])
+
+
+def test_adoption_params_validate_themselves() -> None:
+    """An adoption model asked to learn from zero positives is refused when made."""
+    from salescope.orders.novelties import AdoptionParams
+
+    with pytest.raises(ValueError, match="min_train_positives"):
+        AdoptionParams(min_train_positives=0)

@@ -11,13 +11,8 @@ import pytest
 
 from salescope.data.demo import DemoConfig, generate_demo
 from salescope.domain.schemas import PROMOTIONS
-from salescope.orders.promotions import (
-    ATTACHED_COLUMNS,
-    PromotionModel,
-    PromotionParams,
-    budget_use,
-    eligible_promotions,
-)
+from salescope.orders.eligibility import ATTACHED_COLUMNS, eligible_promotions
+from salescope.orders.promotions import PromotionModel, PromotionParams, budget_use
 
 JUNE_1, JUNE_30 = dt.date(2024, 6, 1), dt.date(2024, 6, 30)
 DAY = dt.date(2024, 6, 10)
@@ -89,6 +84,8 @@ ALL_LINES = lines(*[(c, p) for c in ("C1", "C2", "C3") for p in ("P1", "P2", "P3
 
 
 def test_dates_are_inclusive_of_start_and_end() -> None:
+    """A promotion applies on its start and end dates and between them, not the day before or
+    after."""
     days = [dt.date(2024, 5, 31), JUNE_1, JUNE_30, dt.date(2024, 7, 1)]
     frame = pl.concat([lines(("C1", "P1"), day=d) for d in days]).with_columns(
         pl.lit(None, dtype=pl.String).alias("promotion_id")  # a proposal's empty column
@@ -109,6 +106,8 @@ def test_dates_are_inclusive_of_start_and_end() -> None:
     ],
 )
 def test_product_and_category(restriction: dict[str, str], expected_products: set[str]) -> None:
+    """A promotion of a product applies to that product only; one of a category to its products;
+    one of neither to every product."""
     pairs = eligible_pairs(
         lines(("C1", "P1"), ("C1", "P2"), ("C1", "P3")),
         promotions({"promotion_id": "X", **restriction}),
@@ -127,11 +126,14 @@ def test_product_and_category(restriction: dict[str, str], expected_products: se
     ],
 )
 def test_segment_and_region(restriction: dict[str, str], expected_customers: set[str]) -> None:
+    """A promotion restricted to a segment or a region applies only to the customers of that
+    segment or region."""
     pairs = eligible_pairs(ALL_LINES, promotions({"promotion_id": "X", **restriction}))
     assert {c for c, _, _ in pairs} == expected_customers
 
 
 def test_channel_stands_for_a_missing_segment_column() -> None:
+    """When customers carry no segment column, their channel stands for it."""
     by_channel = CUSTOMERS.rename({"segment": "channel"})
     pairs = eligible_pairs(
         ALL_LINES, promotions({"promotion_id": "X", "segment": "bar"}), by_channel
@@ -140,6 +142,8 @@ def test_channel_stands_for_a_missing_segment_column() -> None:
 
 
 def test_missing_tables_or_columns_mean_no_restriction() -> None:
+    """Without the customers or products table (or the column), a restriction on it does not
+    exclude anyone."""
     promos = promotions(
         {"promotion_id": "SEG", "segment": "grocery"},
         {"promotion_id": "REG", "region": "North"},
@@ -165,6 +169,8 @@ def test_missing_tables_or_columns_mean_no_restriction() -> None:
 
 
 def test_prior_without_history() -> None:
+    """Without promoted history each promotion's lift is its mechanic's conservative prior,
+    growing with the discount or free units; no mechanic, no lift."""
     promos = promotions(
         {"promotion_id": "D20", "value": 20.0},
         {"promotion_id": "D80", "value": 80.0},
@@ -253,6 +259,8 @@ def _synthetic_history(
 
 
 def test_learned_lift_recovers_a_known_effect() -> None:
+    """On a synthetic history with a known lift the learned lift and quantity lift recover it,
+    counting only the customers the promotion applied to."""
     orders, promos, products, customers = _synthetic_history()
     model = PromotionModel(PromotionParams(shrinkage=1.0)).fit(orders, promos, products, customers)
     lifts = {r["promotion_id"]: r for r in model.lifts_.iter_rows(named=True)}
@@ -271,6 +279,8 @@ def test_learned_lift_recovers_a_known_effect() -> None:
 
 
 def test_shrinkage_pulls_thin_evidence_toward_the_prior() -> None:
+    """Strong shrinkage keeps the prior; weak shrinkage lets plentiful evidence move the lift away
+    from it."""
     orders, promos, products, customers = _synthetic_history()
     strong = PromotionModel(PromotionParams(shrinkage=1e6)).fit(orders, promos, products, customers)
     weak = PromotionModel(PromotionParams(shrinkage=1.0)).fit(orders, promos, products, customers)
@@ -329,6 +339,8 @@ GENEROUS = {"discount_slope": 6.0, "free_units_lift": 1.4, "max_prior_lift": 2.0
 
 
 def test_best_promotion_by_incremental_margin() -> None:
+    """Among eligible promotions a line gets the one with the best expected incremental margin,
+    not the largest lift."""
     promos = promotions(
         {"promotion_id": "FREE", "mechanic": "free_units", "value": 1.0},  # lift 1.4
         {"promotion_id": "DISC", "value": 5.0},  # lift 1.3
@@ -366,6 +378,7 @@ def test_best_promotion_by_incremental_margin() -> None:
 
 
 def test_only_novelties_get_promotions_and_lines_keep_their_order() -> None:
+    """Only novelty lines get a promotion; usual lines never do, and the lines keep their order."""
     promos = promotions({"promotion_id": "FREE", "mechanic": "free_units", "value": 1.0})
     model = _model(promos, **GENEROUS)
     frame = pl.concat(
@@ -385,6 +398,8 @@ def test_only_novelties_get_promotions_and_lines_keep_their_order() -> None:
 
 
 def test_margin_without_products_and_mechanic_inside_cost() -> None:
+    """Without unit prices and costs a unit is worth 1 and margin 1, and the mechanic's cost comes
+    off the incremental margin."""
     promos = promotions({"promotion_id": "DISC", "value": 10.0})  # lift 1.6
     frame = lines(("C1", "P1")).with_columns(
         pl.lit(0.5).alias("probability"), pl.lit(2.0).alias("quantity")
@@ -398,6 +413,7 @@ def test_margin_without_products_and_mechanic_inside_cost() -> None:
 
 
 def test_promotion_texts() -> None:
+    """Each mechanic's text says what the customer gets and until when, in a rep's words."""
     promos = promotions(
         {"promotion_id": "A", "value": 15.0, "product_id": "P1"},
         {
@@ -487,6 +503,8 @@ def _greedy(model: PromotionModel, frame: pl.DataFrame, promos: pl.DataFrame) ->
 
 
 def test_budgets_are_never_exceeded_and_go_to_the_best_lines() -> None:
+    """No promotion is attached to more lines than its budget, and a scarce budget goes to the
+    lines worth the most."""
     promos = promotions(
         {"promotion_id": "FREE", "mechanic": "free_units", "value": 1.0, "budget_uses": 15.0},
         {"promotion_id": "DISC", "value": 5.0, "budget_uses": 40.0},
@@ -523,6 +541,8 @@ def test_budgets_are_never_exceeded_and_go_to_the_best_lines() -> None:
 
 @pytest.mark.parametrize("seed", [2, 3, 4])
 def test_deferred_acceptance_equals_the_greedy_assignment(seed: int) -> None:
+    """On random instances the budgets' deferred-acceptance assignment equals the greedy one
+    (lines by value, each to its best promotion with budget left)."""
     rng = np.random.default_rng(seed)
     promos = promotions(
         *[
@@ -545,6 +565,8 @@ def test_deferred_acceptance_equals_the_greedy_assignment(seed: int) -> None:
 
 
 def test_uses_in_the_history_come_off_the_budget() -> None:
+    """Uses of a promotion already in the history come off its budget before any proposal
+    gets it."""
     promos = promotions(
         {"promotion_id": "FREE", "mechanic": "free_units", "value": 1.0, "budget_uses": 6.0}
     )
@@ -573,6 +595,7 @@ def test_uses_in_the_history_come_off_the_budget() -> None:
 
 
 def test_parameters_are_checked() -> None:
+    """Out-of-range promotion parameters are refused, naming the parameter."""
     with pytest.raises(ValueError, match="shrinkage"):
         PromotionParams(shrinkage=0.0)
     with pytest.raises(ValueError, match="min_lift"):

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from salescope.coverage._geo import NeighbourIndex, haversine_expr
 from salescope.coverage.params import DEFAULT_CONTACT_MINUTES, CoverageParams
 from salescope.domain.statuses import InteractionMode
+from salescope.geo import NeighbourIndex, haversine_expr
 
 DAYS_PER_MONTH = 30.44
 DAYS_PER_YEAR = 365.25

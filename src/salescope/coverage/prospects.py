@@ -16,7 +16,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from salescope.coverage.wallet import WalletParams, _design, _fold_ids, _fold_matrix
+from salescope.coverage.wallet.features import _design
+from salescope.coverage.wallet.learning import _fold_ids, _fold_matrix
+from salescope.coverage.wallet.params import WalletParams
+from salescope.lgbm import lgbm_params
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,17 +72,13 @@ def conversion_chance(
         test = np.flatnonzero(folds == f)
         matrix, _ = _fold_matrix(design, y, train, wallet_params)
         model: Any = LGBMClassifier(
-            n_estimators=params.n_estimators,
-            learning_rate=params.learning_rate,
-            num_leaves=params.num_leaves,
-            min_child_samples=max(5, min(20, train.size // 50)),
-            subsample=0.8,
-            subsample_freq=1,
-            colsample_bytree=0.8,
-            reg_lambda=1.0,
-            random_state=params.random_state,
-            n_jobs=1,
-            verbose=-1,
+            **lgbm_params(
+                n_estimators=params.n_estimators,
+                learning_rate=params.learning_rate,
+                num_leaves=params.num_leaves,
+                min_child_samples=max(5, min(20, train.size // 50)),
+                seed=params.random_state,
+            )
         )
         model.fit(
             matrix[train],

@@ -23,16 +23,14 @@ import numpy.typing as npt
 import polars as pl
 import polars.selectors as cs
 
+from salescope.domain.statuses import RuleSegment
+
 FloatArray = npt.NDArray[np.float64]
 
-NEW = "new"
-LAPSED = "lapsed"
-NO_ORDERS = "no_orders"
-RULE_NAMES = {
-    NEW: "New customers",
-    LAPSED: "Lapsed (no recent order)",
-    NO_ORDERS: "No orders (prospects)",
-}
+NEW = RuleSegment.NEW.value
+LAPSED = RuleSegment.LAPSED.value
+NO_ORDERS = RuleSegment.NO_ORDERS.value
+RULE_NAMES = {segment.value: segment.label for segment in RuleSegment}
 
 #: (KPI column, transform, weight, words for high / low)
 _DIMENSIONS: tuple[tuple[str, str, float, str, str], ...] = (
@@ -78,29 +76,17 @@ class Segmentation:
 def kmeans(
     z: FloatArray, k: int, *, seed: int = 0, n_init: int = 8, iters: int = 100
 ) -> FloatArray:
-    """Centres of a k-means (k-means++ starts, Lloyd iterations; best of ``n_init``)."""
-    rng = np.random.default_rng(seed)
-    n = z.shape[0]
-    best, best_inertia = z[:1].copy(), np.inf
-    for _ in range(n_init if k > 1 else 1):
-        centres = z[[int(rng.integers(n))]]
-        for _ in range(1, k):
-            d2 = ((z[:, None, :] - centres[None, :, :]) ** 2).sum(2).min(1)
-            p = d2 / d2.sum() if d2.sum() > 0 else np.full(n, 1.0 / n)
-            centres = np.vstack([centres, z[int(rng.choice(n, p=p))]])
-        for _ in range(iters):
-            label = ((z[:, None, :] - centres[None, :, :]) ** 2).sum(2).argmin(1)
-            counts = np.bincount(label, minlength=k)
-            sums = np.zeros_like(centres)
-            np.add.at(sums, label, z)
-            moved = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centres)
-            if np.allclose(moved, centres):
-                break
-            centres = moved
-        inertia = ((z[:, None, :] - centres[None, :, :]) ** 2).sum(2).min(1).sum()
-        if inertia < best_inertia:
-            best, best_inertia = centres, inertia
-    return np.asarray(best, dtype=np.float64)
+    """Centres of a k-means: scikit-learn's ``KMeans`` (k-means++ starts, Lloyd iterations,
+    the best of ``n_init``)."""
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():  # fewer distinct rows than k: some centres coincide
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = KMeans(
+            n_clusters=k, n_init=n_init if k > 1 else 1, max_iter=iters, random_state=seed
+        ).fit(z)
+    return np.asarray(model.cluster_centers_, dtype=np.float64)
 
 
 def _matrix(kpis: pl.DataFrame) -> FloatArray:

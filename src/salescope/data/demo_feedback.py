@@ -22,9 +22,12 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from salescope.domain.statuses import LineKind
 from salescope.orders.metrics import reliability
 
-NOVELTY_KINDS = ("extension", "objective")
+#: The novelty kinds whose product the shop lacks: the truth knows their adoption propensity
+#: (a development line raises the quantity of a product the shop buys already).
+NEW_PRODUCT_KINDS = (LineKind.EXTENSION.value, LineKind.OBJECTIVE.value)
 
 
 def true_acceptance(lines: pl.DataFrame, truth: dict[str, pl.DataFrame]) -> pl.DataFrame:
@@ -32,7 +35,7 @@ def true_acceptance(lines: pl.DataFrame, truth: dict[str, pl.DataFrame]) -> pl.D
     min(1, propensity x lift of the attached promotion)."""
     lifts = truth["promotion_lift"].select("promotion_id", "lift")
     return (
-        lines.filter(pl.col("kind").is_in(NOVELTY_KINDS))
+        lines.filter(pl.col("kind").is_in(NEW_PRODUCT_KINDS))
         .join(
             truth["adoption"].select("customer_id", "product_id", "propensity"),
             on=["customer_id", "product_id"],

@@ -184,7 +184,6 @@ def _convert(column: Column, dtype: pl.DataType) -> tuple[pl.Expr, list[_Check]]
     name = column.name
     checks: list[_Check] = []
     target = column.type
-    is_string = dtype == pl.String
 
     if dtype.is_nested() or dtype == pl.Object:
         # lists, arrays and structs (Parquet can hold them) are never a canonical value
@@ -194,126 +193,161 @@ def _convert(column: Column, dtype: pl.DataType) -> tuple[pl.Expr, list[_Check]]
         return pl.lit(None, dtype=target.polars).alias(name), checks
 
     if target in (ColumnType.STRING, ColumnType.PERIOD):
-        if is_string:
-            value = raw
-        elif dtype.is_float():
-            # 12.0 read as float from a spreadsheet-made file: an id, not a number
-            value = (
-                pl.when(raw == raw.round(0))
-                .then(raw.cast(pl.Int64, strict=False).cast(pl.String))
-                .otherwise(raw.cast(pl.String))
-            )
-        else:
-            value = raw.cast(pl.String)
-        if target is ColumnType.PERIOD:
-            checks.append(
-                _Check(
-                    name,
-                    value.is_not_null() & ~value.str.contains(_PERIOD),
-                    value,
-                    "is not a period (expected YYYY-MM or YYYY)",
-                )
-            )
+        value = _to_text(raw, name, dtype, target, checks)
     elif target in (ColumnType.FLOAT, ColumnType.INT):
-        if is_string:
-            number = raw.cast(pl.Float64, strict=False)
-            checks.append(
-                _Check(
-                    name,
-                    raw.is_not_null() & number.is_null(),
-                    raw,
-                    pl.when(raw.str.contains(r"^[-+]?\d+,\d+$"))
-                    .then(pl.lit("is not a number (decimals are written with a point: 2.5)"))
-                    .otherwise(pl.lit("is not a number")),
-                )
-            )
-        elif dtype.is_numeric() or dtype == pl.Boolean:
-            number = raw.cast(pl.Float64)
-        else:
-            checks.append(
-                _Check(name, raw.is_not_null(), raw.cast(pl.String), f"is a {dtype}, not a number")
-            )
-            number = pl.lit(None, dtype=pl.Float64)
-        checks.append(
-            _Check(
-                name,
-                number.is_not_null() & ~number.is_finite(),
-                number.cast(pl.String),
-                "is not a finite number",
-            )
-        )
-        if target is ColumnType.INT:
-            checks.append(
-                _Check(
-                    name,
-                    number.is_finite() & (number != number.round(0)),
-                    number.cast(pl.String),
-                    "is not a whole number",
-                )
-            )
-            value = pl.when(number.is_finite()).then(number).cast(pl.Int64, strict=False)
-        else:
-            value = pl.when(number.is_finite()).then(number)
+        value = _to_number(raw, name, dtype, target, checks)
     elif target is ColumnType.DATE:
-        if is_string:
-            iso = raw.str.contains(_ISO_DATE)
-            # a timestamp with time of day is accepted: "2011-01-04 10:00:00" -> 2011-01-04
-            head = raw.str.slice(0, 10)
-            parsed = (
-                pl.when(iso | raw.str.contains(r"^\d{4}-\d{2}-\d{2}[ T]"))
-                .then(head.str.to_date("%Y-%m-%d", strict=False))
-                .otherwise(None)
-            )
-            shape_ok = head.str.contains(_ISO_DATE)
-            checks.append(
-                _Check(
-                    name,
-                    raw.is_not_null() & ~shape_ok,
-                    raw,
-                    "is not a date in YYYY-MM-DD form",
-                )
-            )
-            checks.append(
-                _Check(
-                    name,
-                    raw.is_not_null() & shape_ok & parsed.is_null(),
-                    raw,
-                    "is not a real calendar date",
-                )
-            )
-            value = parsed
-        elif dtype == pl.Date:
-            value = raw
-        elif isinstance(dtype, pl.Datetime):
-            value = raw.dt.date()
-        else:
-            checks.append(
-                _Check(name, raw.is_not_null(), raw.cast(pl.String), f"is a {dtype}, not a date")
-            )
-            value = pl.lit(None, dtype=pl.Date)
+        value = _to_date(raw, name, dtype, target, checks)
     elif target is ColumnType.BOOL:
-        if dtype == pl.Boolean:
-            value = raw
-        else:
-            text = raw.cast(pl.String).str.to_lowercase()
-            value = (
-                pl.when(text.is_in(_TRUE))
-                .then(pl.lit(True))
-                .when(text.is_in(_FALSE))
-                .then(pl.lit(False))
-                .otherwise(None)
-            )
-            checks.append(
-                _Check(
-                    name,
-                    raw.is_not_null() & value.is_null(),
-                    raw.cast(pl.String),
-                    "is not true or false",
-                )
-            )
+        value = _to_bool(raw, name, dtype, target, checks)
     else:  # pragma: no cover - exhaustive over ColumnType
         raise AssertionError(target)
     return value.cast(target.polars).alias(name), checks
+
+
+def _to_text(
+    raw: pl.Expr, name: str, dtype: pl.DataType, target: ColumnType, checks: list[_Check]
+) -> pl.Expr:
+    """A string or period column's values; checks appended to ``checks``."""
+    is_string = dtype == pl.String
+    if is_string:
+        value = raw
+    elif dtype.is_float():
+        # 12.0 read as float from a spreadsheet-made file: an id, not a number
+        value = (
+            pl.when(raw == raw.round(0))
+            .then(raw.cast(pl.Int64, strict=False).cast(pl.String))
+            .otherwise(raw.cast(pl.String))
+        )
+    else:
+        value = raw.cast(pl.String)
+    if target is ColumnType.PERIOD:
+        checks.append(
+            _Check(
+                name,
+                value.is_not_null() & ~value.str.contains(_PERIOD),
+                value,
+                "is not a period (expected YYYY-MM or YYYY)",
+            )
+        )
+    return value
+
+
+def _to_number(
+    raw: pl.Expr, name: str, dtype: pl.DataType, target: ColumnType, checks: list[_Check]
+) -> pl.Expr:
+    """A number column's values; checks appended to ``checks``."""
+    is_string = dtype == pl.String
+    if is_string:
+        number = raw.cast(pl.Float64, strict=False)
+        checks.append(
+            _Check(
+                name,
+                raw.is_not_null() & number.is_null(),
+                raw,
+                pl.when(raw.str.contains(r"^[-+]?\d+,\d+$"))
+                .then(pl.lit("is not a number (decimals are written with a point: 2.5)"))
+                .otherwise(pl.lit("is not a number")),
+            )
+        )
+    elif dtype.is_numeric() or dtype == pl.Boolean:
+        number = raw.cast(pl.Float64)
+    else:
+        checks.append(
+            _Check(name, raw.is_not_null(), raw.cast(pl.String), f"is a {dtype}, not a number")
+        )
+        number = pl.lit(None, dtype=pl.Float64)
+    checks.append(
+        _Check(
+            name,
+            number.is_not_null() & ~number.is_finite(),
+            number.cast(pl.String),
+            "is not a finite number",
+        )
+    )
+    if target is ColumnType.INT:
+        checks.append(
+            _Check(
+                name,
+                number.is_finite() & (number != number.round(0)),
+                number.cast(pl.String),
+                "is not a whole number",
+            )
+        )
+        value = pl.when(number.is_finite()).then(number).cast(pl.Int64, strict=False)
+    else:
+        value = pl.when(number.is_finite()).then(number)
+    return value
+
+
+def _to_date(
+    raw: pl.Expr, name: str, dtype: pl.DataType, target: ColumnType, checks: list[_Check]
+) -> pl.Expr:
+    """A date column's values; checks appended to ``checks``."""
+    is_string = dtype == pl.String
+    if is_string:
+        iso = raw.str.contains(_ISO_DATE)
+        # a timestamp with time of day is accepted: "2011-01-04 10:00:00" -> 2011-01-04
+        head = raw.str.slice(0, 10)
+        parsed = (
+            pl.when(iso | raw.str.contains(r"^\d{4}-\d{2}-\d{2}[ T]"))
+            .then(head.str.to_date("%Y-%m-%d", strict=False))
+            .otherwise(None)
+        )
+        shape_ok = head.str.contains(_ISO_DATE)
+        checks.append(
+            _Check(
+                name,
+                raw.is_not_null() & ~shape_ok,
+                raw,
+                "is not a date in YYYY-MM-DD form",
+            )
+        )
+        checks.append(
+            _Check(
+                name,
+                raw.is_not_null() & shape_ok & parsed.is_null(),
+                raw,
+                "is not a real calendar date",
+            )
+        )
+        value = parsed
+    elif dtype == pl.Date:
+        value = raw
+    elif isinstance(dtype, pl.Datetime):
+        value = raw.dt.date()
+    else:
+        checks.append(
+            _Check(name, raw.is_not_null(), raw.cast(pl.String), f"is a {dtype}, not a date")
+        )
+        value = pl.lit(None, dtype=pl.Date)
+    return value
+
+
+def _to_bool(
+    raw: pl.Expr, name: str, dtype: pl.DataType, target: ColumnType, checks: list[_Check]
+) -> pl.Expr:
+    """A true/false column's values; checks appended to ``checks``."""
+    if dtype == pl.Boolean:
+        value = raw
+    else:
+        text = raw.cast(pl.String).str.to_lowercase()
+        value = (
+            pl.when(text.is_in(_TRUE))
+            .then(pl.lit(True))
+            .when(text.is_in(_FALSE))
+            .then(pl.lit(False))
+            .otherwise(None)
+        )
+        checks.append(
+            _Check(
+                name,
+                raw.is_not_null() & value.is_null(),
+                raw.cast(pl.String),
+                "is not true or false",
+            )
+        )
+    return value
 
 
 def _number_text(col: pl.Expr) -> pl.Expr:

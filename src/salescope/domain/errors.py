@@ -123,3 +123,10 @@ class RateLimitedError(SalescopeError):
 
 class StaleError(ConflictError):
     """The thing changed since the caller read it (optimistic locking)."""
+
+
+class NotFittedError(ValueError, AttributeError):
+    """An estimator used before ``fit`` (a bug, not the user's input: it is not a
+    ``SalescopeError``). Like scikit-learn's, it is a ``ValueError`` and an
+    ``AttributeError``. An estimator that could not learn is still fitted: its fallback is a
+    fitted state with its own name (``source_``), never a silent default of ``predict``."""

@@ -250,6 +250,12 @@ VISITS = TableSchema(
     ),
 )
 
+#: One proposal: a customer's next order on a date. Its lines are keyed by ``LINE_KEY``; the
+#: targets, the proposals written and read back, the feedback and the stored proposals all use
+#: these two keys.
+PROPOSAL_KEY: tuple[str, ...] = ("customer_id", "order_date")
+LINE_KEY: tuple[str, ...] = (*PROPOSAL_KEY, "product_id")
+
 TARGETS = TableSchema(
     name="targets",
     description="Customers and dates to propose the next order for.",
@@ -257,7 +263,7 @@ TARGETS = TableSchema(
         Column("customer_id", S, required=True),
         Column("order_date", D, required=True),
     ),
-    key=("customer_id", "order_date"),
+    key=PROPOSAL_KEY,
 )
 
 PROPOSALS = TableSchema(
@@ -282,7 +288,7 @@ PROPOSALS = TableSchema(
             description="the engine's probability before acceptance calibration (novelties)",
         ),
     ),
-    key=("customer_id", "order_date", "product_id"),
+    key=LINE_KEY,
 )
 
 ASSIGN_CUSTOMERS = TableSchema(

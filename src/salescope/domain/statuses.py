@@ -296,3 +296,46 @@ class LineOutcome(StrEnum):
     def taken(self) -> bool:
         """Whether a proposed line was ordered (accepted, possibly with another quantity)."""
         return self in (LineOutcome.ACCEPTED, LineOutcome.QUANTITY_CHANGED)
+
+
+# -- vocabularies the engines, plots and screens share (issue 14) ------------------------------
+
+#: The line kinds that complete an order beyond its usual products (development, extension,
+#: objective): the kinds gated, calibrated on feedback and rested.
+NOVELTY_KINDS: tuple[str, ...] = tuple(k.value for k in LineKind if k.is_novelty)
+
+#: Labels and colours of the line kinds (the proposals plot; next, the order screens).
+LINE_KIND_LABELS: dict[LineKind, str] = {
+    LineKind.USUAL: "Usual",
+    LineKind.DEVELOPMENT: "Development (more of a product it buys)",
+    LineKind.EXTENSION: "Extension (a product it never bought)",
+    LineKind.OBJECTIVE: "Objective (wanted sold to its segment)",
+}
+LINE_KIND_COLOURS: dict[LineKind, str] = {
+    LineKind.USUAL: "#90a4ae",
+    LineKind.DEVELOPMENT: "#2e7d32",
+    LineKind.EXTENSION: "#1565c0",
+    LineKind.OBJECTIVE: "#ef6c00",
+}
+
+#: Colours of the customer statuses, in drawing order (prospects under the served shops).
+CUSTOMER_STATUS_COLOURS: dict[CustomerStatus, str] = {
+    CustomerStatus.PROSPECT: "#b0bec5",
+    CustomerStatus.SERVED: "#1565c0",
+}
+
+
+class RuleSegment(StrEnum):
+    """Segments given by a rule before the clustering of established customers."""
+
+    NEW = "new"
+    LAPSED = "lapsed"
+    NO_ORDERS = "no_orders"
+
+    @property
+    def label(self) -> str:
+        return {
+            "new": "New customers",
+            "lapsed": "Lapsed (no recent order)",
+            "no_orders": "No orders (prospects)",
+        }[self.value]

@@ -26,11 +26,10 @@ import numpy as np
 import polars as pl
 from scipy.optimize import minimize
 
-from salescope.domain.statuses import LineKind
+from salescope.domain.statuses import NOVELTY_KINDS, LineKind
 from salescope.orders.metrics import expected_calibration_error
 from salescope.orders.outcomes import TAKEN, novelty_events
 
-NOVELTY_KINDS: tuple[str, ...] = tuple(k.value for k in LineKind if k.is_novelty)
 _EPS = 1e-4
 _FORMAT = 1
 

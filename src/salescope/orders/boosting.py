@@ -19,6 +19,8 @@ import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 
+from salescope.lgbm import lgbm_params
+
 FloatArray = npt.NDArray[np.float64]
 Kind = Literal["lambdarank", "binary", "l1"]
 
@@ -66,21 +68,17 @@ def boosted(
 ) -> Trees:
     """Fit a LightGBM ranker (``lambdarank``, groups of rows), classifier (``binary``) or
     absolute-error regressor (``l1``), early-stopped on ``valid`` when given."""
-    common: dict[str, Any] = {
-        "n_estimators": n_estimators,
-        "learning_rate": learning_rate,
-        "num_leaves": num_leaves,
-        "min_child_samples": min_child_samples,
-        "subsample": 0.8,
-        "subsample_freq": 1,
-        "colsample_bytree": feature_fraction,
-        "reg_lambda": 1.0,
-        "random_state": seed,
-        "n_jobs": threads,
-        "verbose": -1,
-        "deterministic": True,
-        "force_row_wise": True,
-    }
+    common = lgbm_params(
+        n_estimators=n_estimators,
+        learning_rate=learning_rate,
+        num_leaves=num_leaves,
+        min_child_samples=min_child_samples,
+        seed=seed,
+        threads=threads,
+        colsample_bytree=feature_fraction,
+        deterministic=True,
+        force_row_wise=True,
+    )
     fit: dict[str, Any] = {}
     if sample_weight is not None:
         fit["sample_weight"] = sample_weight

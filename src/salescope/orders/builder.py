@@ -11,9 +11,15 @@ Every line carries a reason a rep can read aloud, built from the evidence behind
 
 from __future__ import annotations
 
+from typing import Literal
+
 import polars as pl
 
 from salescope.domain.statuses import LineKind
+
+OrderMode = Literal["proposal", "rank"]
+"""How ``next-orders`` lists a customer's lines: the proposal (usual lines cut at the best
+expected F1, then gated novelties) or every candidate ranked."""
 
 OUTPUT_COLUMNS = (
     "customer_id",
@@ -135,7 +141,7 @@ def fill_candidates(
 def to_lines(
     frame: pl.DataFrame,
     *,
-    mode: str,
+    mode: OrderMode,
     top: int | None,
     customer_ids: pl.DataFrame,
     product_ids: pl.DataFrame,

@@ -31,10 +31,6 @@ class Codes:
     def n_products(self) -> int:
         return self.products.height
 
-    def encode_customers(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Add ``c`` to a frame holding ``customer_id`` (null for unknown customers)."""
-        return frame.join(self.customers, on="customer_id", how="left")
-
     def decode(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Replace ``c`` and ``p`` by ``customer_id`` and ``product_id``."""
         out = frame

@@ -21,18 +21,18 @@ import datetime as dt
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
-from typing import Any, Self
+from dataclasses import replace
+from typing import Any, Self, get_args
 
 import numpy as np
 import polars as pl
 
+from salescope.domain.schemas import PROPOSAL_KEY
 from salescope.domain.statuses import LineKind
-from salescope.orders.baselines import TifuGrid, last_order_validation, tune_tifu
-from salescope.orders.builder import fill_candidates, to_lines
+from salescope.orders.baselines import last_order_validation, tune_tifu
+from salescope.orders.builder import OrderMode, fill_candidates, to_lines
+from salescope.orders.engine_params import ENGINE_GRID, EngineParams
 from salescope.orders.examples import (
-    EventParams,
     assign_anchors,
     lines_before,
     merge_anchors,
@@ -40,7 +40,8 @@ from salescope.orders.examples import (
     spread_dates,
     training_events,
 )
-from salescope.orders.features import ProductStats, build_candidates, product_stats
+from salescope.orders.features import build_candidates, product_stats
+from salescope.orders.gating import merge_novelties
 from salescope.orders.history import Codes, encode, order_table, rows_of
 from salescope.orders.neighbours import (
     TifuParams,
@@ -54,193 +55,36 @@ from salescope.orders.neighbours import (
 from salescope.orders.novelties import (
     AdoptionModel,
     Context,
-    Evidence,
-    NoveltyParams,
-    acceptance_prior,
     adoption_rows,
     build_context,
     context_evidence,
     development_rate,
-    development_reason,
     development_table,
-    extension_reason,
     extra_candidates,
     fit_acceptance_prior,
-    gate,
-    merge_novelties,
     objective_pairs,
     pair_context,
     share_bar,
-    similar_share,
 )
-from salescope.orders.quantities import QuantityModel, rounded, selling_multiples
+from salescope.orders.offers import Acceptance, Promote, novelty_lines, rank_extensions
+from salescope.orders.quantities import QuantityModel, rounded
 from salescope.orders.ranker import (
     EVENT,
-    RankerParams,
     Ranking,
     fit_ranking,
     frequency_score,
     tifu_score,
 )
-from salescope.progress import Progress, no_progress
-
-Acceptance = Callable[[pl.DataFrame], Any]
-"""Maps novelty lines (``kind``, ``model_probability``) to calibrated acceptance probabilities."""
-Promote = Callable[[pl.DataFrame], pl.DataFrame]
-"""Attaches promotions to candidate novelty lines (ids, ``probability``, ``quantity``), raising
-``probability`` where one applies and appending its terms to ``reason``."""
-
-ENGINE_GRID = TifuGrid(
-    group_size=(3, 7, 20),
-    within_decay=(0.9,),
-    group_decay=(0.6, 0.8, 1.0),
-    k=(50, 100, 300),
-    alpha=(0.5, 0.7, 0.9),
-    metric=("cosine",),
+from salescope.orders.snapshot import Scored, Snapshot
+from salescope.orders.training import (
+    as_date,
+    pack_sizes,
+    popularity,
+    recent_part,
+    spacing_of,
+    split_rows,
 )
-"""The TIFU-KNN grid the engine tunes its customer vectors on (a part of the evaluation's)."""
-
-
-@dataclass(frozen=True)
-class EngineParams:
-    """Every knob of the next-order engine (loadable from a TOML table)."""
-
-    lookback_days: int = 730  # each customer's history, back from its own last order
-    spacing_days: int | None = None  # default: the customers' median order interval, 7..60
-    events: EventParams = field(default_factory=EventParams)
-    ranker: RankerParams = field(default_factory=RankerParams)
-    tifu: TifuParams = field(default_factory=TifuParams)  # when not tuned
-    tune_tifu: bool = True  # tune the customer vectors (TIFU-KNN) on the history first
-    max_repeat: int = 300  # repeat candidates per customer
-    explore: int = 60  # never-bought candidates per customer (from neighbours)
-    item_neighbours: int = 50  # similar products per product for item-kNN (0: off)
-    novelties: NoveltyParams = field(default_factory=NoveltyParams)
-    negative_rate: float = 0.35  # share of the negative candidates kept for training
-    max_train_rows: int = 2_500_000
-    lapsed_intervals: float = 4.0  # lapsed: no order for this many usual intervals ...
-    lapsed_min_days: int = 90  # ... and at least this many days
-    lapsed_lines: int = 3  # usual lines proposed to a lapsed customer
-    customers_per_bucket: int = 4000
-    seed: int = 0
-    threads: int = 2
-
-    @classmethod
-    def from_toml(cls, path: str | Path) -> EngineParams:
-        import tomllib
-
-        with Path(path).open("rb") as handle:
-            table = tomllib.load(handle)
-        return cls.from_dict(table.get("engine", table), str(path))
-
-    @classmethod
-    def from_dict(cls, table: dict[str, Any], where: str = "engine parameters") -> EngineParams:
-        """Parameters from a (TOML-like) table; unknown keys are refused."""
-        table = dict(table)
-        nested: dict[str, Any] = {}
-        for name, kind in (
-            ("tifu", TifuParams),
-            ("novelties", NoveltyParams),
-            ("events", EventParams),
-            ("ranker", RankerParams),
-        ):
-            if name in table:
-                value = table.pop(name)
-                nested[name] = value if isinstance(value, kind) else kind(**value)
-        known = {f.name for f in fields(cls)}
-        unknown = set(table) - known
-        if unknown:
-            raise ValueError(f"{where}: unknown engine parameters {sorted(unknown)}")
-        return cls(**nested, **table)
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """The broadcast artefacts of one anchor date: what is known of every customer and
-    product before it."""
-
-    cutoff: dt.date
-    window: pl.DataFrame
-    products: ProductStats
-    neighbour: pl.DataFrame
-    extra: pl.DataFrame  # candidates the neighbours miss (segment favourites, launches)
-    matrix: Any  # the customers' TIFU vectors (sparse)
-    neighbours: np.ndarray  # neighbour rows of the ``active`` customers
-    active: np.ndarray
-    items: Any  # product similarities (sparse) or None
-    evidence: Evidence  # segment, category, brand, nearby and adoption evidence
-    _neighbour_c: np.ndarray = field(init=False, repr=False)
-    _extra_c: np.ndarray = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        # ``neighbour`` and ``extra`` are sorted by customer: a request slices its own rows
-        object.__setattr__(self, "_neighbour_c", self.neighbour["c"].to_numpy().astype(np.int64))
-        object.__setattr__(self, "_extra_c", self.extra["c"].to_numpy().astype(np.int64))
-
-    def neighbour_of(self, customers: pl.Series) -> pl.DataFrame:
-        """The neighbour evidence of ``customers`` (codes)."""
-        return rows_of(self.neighbour, self._neighbour_c, customers)
-
-    def extra_of(self, customers: pl.Series) -> pl.DataFrame:
-        """The extra candidate pairs of ``customers`` (codes)."""
-        return rows_of(self.extra, self._extra_c, customers)
-
-
-@dataclass(frozen=True, slots=True)
-class Scored:
-    """One scoring of a set of targets, shared by rank mode, proposal mode and the
-    range-extension list (``NextOrderModel.prepare``)."""
-
-    coded: pl.DataFrame  # _target_id, t, c (null: unknown to the history)
-    scored: pl.DataFrame  # NextOrderModel.score_candidates of ``known``
-    novelties: pl.DataFrame | None  # NextOrderModel.score_novelties (None: nothing scored)
-
-
-def _spacing_of(orders: pl.DataFrame) -> int:
-    """Days between calendar cut-offs: the median interval between the customers' last ten
-    orders, between 7 and 60."""
-    gaps = (
-        orders.select("customer_id", "order_date")
-        .unique()
-        .sort("customer_id", "order_date")
-        .filter(pl.int_range(pl.len()).over("customer_id") >= pl.len().over("customer_id") - 11)
-        .select(pl.col("order_date").diff().over("customer_id").dt.total_days().median())
-        .item()
-    )
-    return int(np.clip(gaps if gaps is not None else 14, 7, 60))
-
-
-def _recent_part(
-    history: pl.DataFrame, cutoff: dt.date, spacing: int, params: EngineParams
-) -> pl.DataFrame:
-    """The lines the engine reads line by line: per customer, the look-back before the oldest
-    of its training events (its ``label_orders``-th last order, or the oldest calendar
-    cut-off)."""
-    oldest = cutoff - dt.timedelta(days=spacing * params.events.calendar_cutoffs)
-    dates = (
-        history.lazy()
-        .select("customer_id", "order_date")
-        .unique()
-        .group_by("customer_id")
-        .agg(
-            pl.col("order_date")
-            .sort(descending=True)
-            .get(pl.min_horizontal(pl.len() - 1, params.events.label_orders))
-            .alias("_from")
-        )
-        .with_columns(
-            (
-                pl.min_horizontal(pl.col("_from"), pl.lit(oldest))
-                - pl.duration(days=params.lookback_days)
-            ).alias("_from")
-        )
-    )
-    return (
-        history.lazy()
-        .join(dates, on="customer_id")
-        .filter(pl.col("order_date") >= pl.col("_from"))
-        .drop("_from")
-        .collect()
-    )
+from salescope.progress import Progress, no_progress
 
 
 class NextOrderModel:
@@ -349,7 +193,7 @@ class NextOrderModel:
         """The engine's lines of ``customers`` (codes)."""
         return rows_of(self.lines_, self.line_index_, customers)
 
-    def _of(self, name: str, customers: pl.Series) -> pl.DataFrame:
+    def rows_of(self, name: str, customers: pl.Series) -> pl.DataFrame:
         """The rows of ``customers`` in the fitted frame ``name`` (sorted by customer)."""
         frame: pl.DataFrame = getattr(self, name)
         indexes: dict[str, tuple[pl.DataFrame, np.ndarray]] = self.__dict__.setdefault(
@@ -443,7 +287,7 @@ class NextOrderModel:
                 .unique()
                 .join(scored.select("c", "p"), on=["c", "p"], how="anti")
                 .join(extra.select("c", "p"), on=["c", "p"], how="anti")
-                .join(self._of("bought_", targets["c"]), on=["c", "p"], how="anti")
+                .join(self.rows_of("bought_", targets["c"]), on=["c", "p"], how="anti")
             )
             if missing.height:
                 more = pair_scores(
@@ -474,11 +318,70 @@ class NextOrderModel:
         margins, segments and coordinates to the novelties."""
         started = time.perf_counter()
         p = self.params_
-        self.cutoff_: dt.date = cutoff or (_date(orders["order_date"].max()) + dt.timedelta(days=1))
+        self._read(orders, products, customers, cutoff)
+        progress("tuning the customer vectors (TIFU-KNN)", 0.02)
+        seconds: dict[str, float] = {"reading": time.perf_counter() - started}
+        clock = time.perf_counter()
+        self.tifu_, self.tifu_recall_ = self._tuned_tifu()
+        seconds["tuning"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        events, anchors = training_events(
+            self.lines_, self.cutoff_, step_days=self.spacing_, params=p.events
+        )
+        self.coverage_: list[dict[str, Any]] = []
+        frames, adoption = self._examples(events, progress)
+        train, valid = split_rows(frames, p)
+        adoption_train, adoption_valid = split_rows(adoption, p, learn_from_half=True)
+        self.development_rate_ = development_rate(valid if valid.height else train)
+        self.prior_ = fit_acceptance_prior(
+            pl.concat(adoption, how="diagonal_relaxed").filter(pl.col("horizon"))
+            if adoption
+            else pl.DataFrame()
+        )
+        self.share_bar_ = share_bar(adoption_valid, p.novelties.explore_share)
+        seconds["examples"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        if self.keep_training_data:
+            self.training_data_ = (train, valid)
+        self._learn(train, valid, adoption_train, adoption_valid, progress)
+        seconds["learning"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        self.snapshot_ = self._snapshot(self.cutoff_)
+        seconds["snapshot"] = time.perf_counter() - clock
+        self.development_ = development_table(
+            self.snapshot_.window, self.cutoff_, self.context_, p.novelties
+        ).sort("c", "p")
+        self.fallback_ = popularity(self.lines_, self.cutoff_, self.codes_.n_products)
+        self.fitted_on_ = {
+            "cutoff": self.cutoff_.isoformat(),
+            "spacing_days": self.spacing_,
+            "anchors": [a.isoformat() for a in anchors],
+            "events": events.height,
+            "validation_events": int(events["valid"].sum()) if events.height else 0,
+            "training_rows": train.height,
+            "seconds": {k: round(v, 1) for k, v in seconds.items()},
+        }
+        self.fit_seconds_ = time.perf_counter() - started
+        progress("fitted", 1.0)
+        return self
+
+    def _read(
+        self,
+        orders: pl.DataFrame,
+        products: pl.DataFrame | None,
+        customers: pl.DataFrame | None,
+        cutoff: dt.date | None,
+    ) -> None:
+        """The lines the fit reads (each customer's look-back before its oldest training
+        event), their codes, first dates, pack sizes and the novelties' context."""
+        p = self.params_
+        self.cutoff_: dt.date = cutoff or (
+            as_date(orders["order_date"].max()) + dt.timedelta(days=1)
+        )
         history = orders.filter(pl.col("order_date") < self.cutoff_)
         if history.height == 0:
             raise ValueError(f"no order lines before {self.cutoff_} to learn from")
-        self.spacing_ = p.spacing_days or _spacing_of(history)
+        self.spacing_ = p.spacing_days or spacing_of(history)
         # each customer's look-back before its oldest training event is read line by line;
         # first dates (tenure, product age) and identifiers come from the whole history
         firsts = history.lazy().select("customer_id", "product_id", "order_date")
@@ -491,7 +394,7 @@ class NextOrderModel:
             firsts.group_by("product_id").agg(pl.col("order_date").min().alias("first_d")).collect()
         )
         lines, codes = encode(
-            _recent_part(history, self.cutoff_, self.spacing_, p),
+            recent_part(history, self.cutoff_, self.spacing_, p),
             products,
             customers=first_customer.select("customer_id"),
             known_products=first_product.select("product_id"),
@@ -505,21 +408,17 @@ class NextOrderModel:
         self.first_order_ = codes.customers.join(first_customer, on="customer_id").select(
             "c", "c_first"
         )
-        self.packs_, self.inferred_packs_ = _packs(products, codes, lines)
+        self.packs_, self.inferred_packs_ = pack_sizes(products, codes, lines)
         self.context_: Context = build_context(
             codes, customers, products, geo_neighbours=p.novelties.geo_neighbours
         )
         self.bought_ = lines.select("c", "p").unique().sort("c", "p")
-        progress("tuning the customer vectors (TIFU-KNN)", 0.02)
-        seconds: dict[str, float] = {"reading": time.perf_counter() - started}
-        clock = time.perf_counter()
-        self.tifu_, self.tifu_recall_ = self._tuned_tifu()
-        seconds["tuning"] = time.perf_counter() - clock
-        clock = time.perf_counter()
-        events, anchors = training_events(
-            lines, self.cutoff_, step_days=self.spacing_, params=p.events
-        )
-        self.coverage_: list[dict[str, Any]] = []
+
+    def _examples(
+        self, events: pl.DataFrame, progress: Progress
+    ) -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
+        """The labelled candidates of every training event and their adoption rows, one
+        snapshot per anchor date."""
         frames: list[pl.DataFrame] = []
         adoption: list[pl.DataFrame] = []
         used = sorted(set(events["a"].to_list()))
@@ -532,49 +431,30 @@ class NextOrderModel:
                 if frame.height:
                     frames.append(frame)
                     adoption.append(extension)
-        train, valid = _split(frames, p)
-        adoption_train, adoption_valid = _split(adoption, p, learn_from_half=True)
-        self.development_rate_ = development_rate(valid if valid.height else train)
-        self.prior_ = fit_acceptance_prior(
-            pl.concat(adoption, how="diagonal_relaxed").filter(pl.col("horizon"))
-            if adoption
-            else pl.DataFrame()
-        )
-        self.share_bar_ = share_bar(adoption_valid, p.novelties.explore_share)
-        seconds["examples"] = time.perf_counter() - clock
-        clock = time.perf_counter()
-        if self.keep_training_data:
-            self.training_data_ = (train, valid)
+        return frames, adoption
+
+    def _learn(
+        self,
+        train: pl.DataFrame,
+        valid: pl.DataFrame,
+        adoption_train: pl.DataFrame,
+        adoption_valid: pl.DataFrame,
+        progress: Progress,
+    ) -> None:
+        """The ranking, the quantity model and the adoption model."""
+        p = self.params_
         progress("learning", 0.7)
         self.ranking_: Ranking = fit_ranking(
             train, valid, p.ranker, alpha=self.tifu_.alpha, seed=p.seed, threads=p.threads
         )
         progress("quantities", 0.9)
-        self.quantity_model_ = QuantityModel(seed=p.seed, threads=p.threads).fit(train, valid)
+        self.quantity_model_ = QuantityModel(
+            replace(p.quantities, seed=p.seed, threads=p.threads)
+        ).fit(train, valid)
         progress("adoption", 0.95)
-        self.adoption_ = AdoptionModel(seed=p.seed, threads=p.threads).fit(
+        self.adoption_ = AdoptionModel(replace(p.adoption, seed=p.seed, threads=p.threads)).fit(
             adoption_train, adoption_valid
         )
-        seconds["learning"] = time.perf_counter() - clock
-        clock = time.perf_counter()
-        self.snapshot_ = self._snapshot(self.cutoff_)
-        seconds["snapshot"] = time.perf_counter() - clock
-        self.development_ = development_table(
-            self.snapshot_.window, self.cutoff_, self.context_, p.novelties
-        ).sort("c", "p")
-        self.fallback_ = _popularity(self.lines_, self.cutoff_, self.codes_.n_products)
-        self.fitted_on_ = {
-            "cutoff": self.cutoff_.isoformat(),
-            "spacing_days": self.spacing_,
-            "anchors": [a.isoformat() for a in anchors],
-            "events": events.height,
-            "validation_events": int(events["valid"].sum()) if events.height else 0,
-            "training_rows": train.height,
-            "seconds": {k: round(v, 1) for k, v in seconds.items()},
-        }
-        self.fit_seconds_ = time.perf_counter() - started
-        progress("fitted", 1.0)
-        return self
 
     def _tuned_tifu(self) -> tuple[TifuParams, float]:
         """The customer vectors' parameters: tuned on each customer's last order of the
@@ -704,7 +584,7 @@ class NextOrderModel:
         self,
         targets: pl.DataFrame | Scored,
         *,
-        mode: str = "proposal",
+        mode: OrderMode = "proposal",
         top: int | None = None,
         objectives: pl.DataFrame | None = None,
         resting: pl.DataFrame | None = None,
@@ -724,10 +604,12 @@ class NextOrderModel:
         model_probability``) to calibrated probabilities (feedback), and ``promote`` attaches
         promotions to candidate novelty lines (ids, ``probability``, ``quantity``).
         """
+        if mode not in get_args(OrderMode):
+            raise ValueError(f"mode must be one of {get_args(OrderMode)}, not {mode!r}")
         ready = targets if isinstance(targets, Scored) else self.prepare(targets, objectives)
         scored, novelties = ready.scored, ready.novelties
         if mode == "rank" and novelties is not None:
-            scored = _rank_extensions(scored, novelties)
+            scored = rank_extensions(scored, novelties)
         fill = top if top is not None else (10 if mode == "rank" else 30)
         popular = self.fallback_.filter(self._offerable())
         frame = fill_candidates(scored, ready.coded, popular, fill)
@@ -737,7 +619,7 @@ class NextOrderModel:
             top=top,
             customer_ids=self.codes_.customers,
             product_ids=self.codes_.products,
-            bought=self._of("bought_", ready.coded["c"].drop_nulls()),
+            bought=self.rows_of("bought_", ready.coded["c"].drop_nulls()),
             max_novelties=self.params_.novelties.max_novelties,
             lapsed_lines=self.params_.lapsed_lines,
             ranked_by=self.ranking_.scorer,
@@ -749,7 +631,7 @@ class NextOrderModel:
         usual = lines.filter(pl.col("kind") == LineKind.USUAL.value)
         offers = self.novelty_lines(
             scored, novelties, resting, acceptance, promote, usual=usual
-        ).join(lapsed, on=["customer_id", "order_date"], how="anti")
+        ).join(lapsed, on=list(PROPOSAL_KEY), how="anti")
         return merge_novelties(lines, offers, top)
 
     def unseen_ranking(self, targets: pl.DataFrame | Scored, top: int = 10) -> pl.DataFrame:
@@ -826,123 +708,7 @@ class NextOrderModel:
         ``promotion_id``, ``reason`` and ``expected_value``. ``usual``: the usual lines of
         the proposals (``customer_id, order_date, product_id``); a development line raises
         the quantity of one of them, so products outside them are not developed."""
-        p = self.params_.novelties
-        ctx = self.context_
-        margin = ctx.products.select("p", "margin", "offerable")
-        development = (
-            self._of("development_", scored["c"])
-            .join(scored, on=["c", "p"])
-            .join(ctx.customers.select("c", "segment"), on="c", how="left")
-            .with_columns(
-                rounded(
-                    pl.col("_q") * (pl.col("peer_rate") / pl.col("own_rate")).clip(1.25, 2.0)
-                ).alias("quantity"),
-                pl.col("quantity").alias("_usual_q"),
-                (pl.col("probability") * self.development_rate_).alias("model_probability"),
-                pl.lit(LineKind.DEVELOPMENT.value).alias("kind"),
-            )
-            .join(margin, on="p")
-            .with_columns(
-                ((pl.col("quantity") - pl.col("_usual_q")) * pl.col("margin")).alias(
-                    "value_per_acceptance"
-                ),
-                development_reason().alias("reason"),
-            )
-        )
-        extension = (
-            novelties.join(margin.filter(pl.col("offerable")), on="p")
-            .with_columns(
-                acceptance_prior(self.prior_).alias("model_probability"),
-                similar_share().alias("_share"),
-                (pl.col("quantity") * pl.col("margin") * pl.col("weight").fill_null(1.0)).alias(
-                    "value_per_acceptance"
-                ),
-            )
-            .with_columns(extension_reason().alias("reason"))
-        )
-        columns = [
-            "c",
-            "t",
-            "p",
-            "kind",
-            "model_probability",
-            "quantity",
-            "value_per_acceptance",
-            "reason",
-        ]
-        offers = pl.concat(
-            [
-                development.select(columns).with_columns(
-                    pl.lit(None, dtype=pl.Float64).alias("_share")
-                ),
-                extension.select(*columns, "_share"),
-            ],
-            how="vertical_relaxed",
-        ).with_columns(pl.col("model_probability").clip(0.0, 1.0))
-        if acceptance is None:
-            # no feedback yet: the acceptance of a new product is the history's adoption rate,
-            # which cannot tell a good proposal from a bad one; the most promising (by the
-            # share of similar shops buying it) are shown, for feedback to set the scale
-            developed = pl.col("kind") == LineKind.DEVELOPMENT.value
-            offers = offers.filter(developed | (pl.col("_share") >= self.share_bar_))
-            p = replace(p, min_probability=0.0, min_objective_probability=0.0)
-        offers = offers.drop("_share")
-        offers = self.codes_.decode(offers).rename({"t": "order_date"})
-        if usual is not None:
-            developed = pl.col("kind") == LineKind.DEVELOPMENT.value
-            offers = pl.concat(
-                [
-                    offers.filter(~developed),
-                    offers.filter(developed).join(
-                        usual.select("customer_id", "order_date", "product_id"),
-                        on=["customer_id", "order_date", "product_id"],
-                        how="semi",
-                    ),
-                ]
-            )
-        if resting is not None and resting.height:
-            offers = offers.join(
-                resting.select("customer_id", "product_id").unique(),
-                on=["customer_id", "product_id"],
-                how="anti",
-            )
-        probability = (
-            pl.Series(acceptance(offers), dtype=pl.Float64)
-            if acceptance is not None and offers.height
-            else offers["model_probability"]
-        )
-        offers = offers.with_columns(
-            probability.clip(0.0, 1.0).alias("probability"),
-            pl.lit(None, dtype=pl.String).alias("promotion_id"),
-        )
-        key = ["customer_id", "order_date"]
-        if promote is None or offers.height == 0:
-            return gate(offers, p, key)
-        # the most valuable few per proposal compete for the promotions' budgets; then only
-        # the lines shown, until every promoted line is shown (the pool shrinks each round),
-        # so no budget goes to a line the gate hides
-        pool = gate(
-            offers,
-            replace(
-                p,
-                min_probability=0.0,
-                min_objective_probability=0.0,
-                min_development_probability=0.0,
-                min_value=-1e18,
-                max_novelties=3 * p.max_novelties,
-            ),
-            key,
-        ).drop("expected_value")
-        ids = [*key, "product_id"]
-        while True:
-            promoted = promote(pool)
-            shown = gate(promoted, p, key)
-            wasted = promoted.filter(pl.col("promotion_id").is_not_null()).join(
-                shown.select(ids), on=ids, how="anti"
-            )
-            if wasted.height == 0:
-                return shown
-            pool = pool.join(shown.select(ids), on=ids, how="semi")
+        return novelty_lines(self, scored, novelties, resting, acceptance, promote, usual)
 
     def summary(self) -> dict[str, Any]:
         """What the fit did, for the command's summary and the model's manifest: the training
@@ -963,7 +729,7 @@ class NextOrderModel:
                 "tuning_recall@10": self.tifu_recall_,
             },
             "quantities": {
-                "correction": self.quantity_model_.correction_ is not None,
+                "correction": self.quantity_model_.source_ == "corrected",
                 "inferred_selling_multiples": self.inferred_packs_,
             },
             "adoption": {"learned": self.adoption_.learned, **self.adoption_.summary_},
@@ -977,90 +743,6 @@ class NextOrderModel:
     @property
     def codes(self) -> Codes:
         return self.codes_
-
-
-def _date(value: object) -> dt.date:
-    if not isinstance(value, dt.date):
-        raise ValueError("the order history holds no dated lines")
-    return value
-
-
-def _packs(
-    products: pl.DataFrame | None, codes: Codes, lines: pl.DataFrame
-) -> tuple[pl.DataFrame | None, int]:
-    """``p, pack``: the products' pack sizes where the products table gives them, else the
-    selling multiple their past quantities show (``quantities.selling_multiples``); and how
-    many were inferred."""
-    given = pl.DataFrame(schema={"p": pl.UInt32, "pack": pl.Float64})
-    if products is not None and "pack_size" in products.columns:
-        given = (
-            products.select("product_id", pl.col("pack_size").cast(pl.Float64).alias("pack"))
-            .filter(pl.col("pack").is_not_null())
-            .join(codes.products, on="product_id")
-            .select("p", "pack")
-        )
-    inferred = selling_multiples(lines).join(given, on="p", how="anti")
-    packs = pl.concat([given, inferred.select("p", pl.col("pack").cast(pl.Float64))])
-    return (packs if packs.height else None), inferred.height
-
-
-def _split(
-    frames: list[pl.DataFrame], p: EngineParams, *, learn_from_half: bool = False
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Training rows (a random ``negative_rate`` of the negatives, at most
-    ``max_train_rows``) and validation rows of the events' candidates; ``learn_from_half``:
-    the validation events of half the customers are learned from too (the adoption model:
-    adoptions are rare, and a customer's latest order holds many of them)."""
-    if not frames:
-        empty = pl.DataFrame(
-            schema={EVENT: pl.UInt32, "c": pl.UInt32, "p": pl.UInt32, "label": pl.Int8}
-        )
-        return empty, empty
-    frame = pl.concat(frames, how="diagonal_relaxed")
-    validating = pl.col("valid")
-    if learn_from_half:
-        validating = validating & (pl.col("c").hash(p.seed + 1) % 2 == 0)
-    valid = frame.filter(validating)
-    train = _subsample(frame.filter(~validating), p.negative_rate, p.seed)
-    if train.height > p.max_train_rows:
-        train = train.sample(p.max_train_rows, seed=p.seed)
-    return train.sort(EVENT, "p"), valid.sort(EVENT, "p")
-
-
-def _subsample(frame: pl.DataFrame, rate: float, seed: int) -> pl.DataFrame:
-    """All positives and a random ``rate`` of the negatives."""
-    if rate >= 1.0:
-        return frame
-    keep = pl.int_range(pl.len()).shuffle(seed=seed) < pl.len() * rate
-    return pl.concat(
-        [frame.filter(pl.col("label") == 1), frame.filter(pl.col("label") == 0).filter(keep)]
-    )
-
-
-def _popularity(lines: pl.DataFrame, cutoff: dt.date, n_products: int) -> pl.DataFrame:
-    """Every product by the share of recent (90 days) orders holding it, then by all-time
-    orders, then the products never ordered: ``p, probability, quantity``, best first."""
-    recent = lines.filter(pl.col("d") >= cutoff - dt.timedelta(days=90))
-    n_recent = max(1, recent["o"].n_unique())
-    shares = recent.group_by("p").agg(
-        (pl.col("o").n_unique() / n_recent).alias("probability"),
-        pl.col("q").median().alias("quantity"),
-    )
-    counts = lines.group_by("p").agg(
-        pl.col("o").n_unique().alias("_orders"), pl.col("q").median().alias("_q")
-    )
-    everything = pl.DataFrame({"p": pl.arange(0, n_products, eager=True).cast(pl.UInt32)})
-    return (
-        everything.join(shares, on="p", how="left")
-        .join(counts, on="p", how="left")
-        .with_columns(
-            pl.col("probability").fill_null(0.0),
-            pl.coalesce("quantity", "_q", pl.lit(1.0)).alias("quantity"),
-            pl.col("_orders").fill_null(0),
-        )
-        .sort(["probability", "_orders", "p"], descending=[True, True, False])
-        .select("p", "probability", "quantity")
-    )
 
 
 _EMPTY_SCORED = {
@@ -1077,28 +759,12 @@ _EMPTY_SCORED = {
 }
 
 
-def _rank_extensions(scored: pl.DataFrame, novelties: pl.DataFrame) -> pl.DataFrame:
-    """Rank mode: the places the main ranker gives to products a customer lacks are filled
-    with the adoption model's best such products, in its order (the repeat places are
-    untouched)."""
-    key = ["c", "t"]
-    lapsed = novelties.select("c", "t", "p")
-    slots = (
-        scored.join(lapsed, on=["c", "t", "p"])
-        .sort([*key, "score", "p"], descending=[False, False, True, False])
-        .select(*key, pl.int_range(pl.len()).over(key).alias("_j"), "score")
-    )
-    best = (
-        novelties.sort([*key, "p_adopt", "p"], descending=[False, False, True, False])
-        .with_columns(pl.int_range(pl.len()).over(key).alias("_j"))
-        .drop("score", strict=False)
-        .join(slots, on=[*key, "_j"])
-        .with_columns(
-            pl.col("p_adopt").alias("probability"),
-            pl.col("kind").alias("_kind"),
-            extension_reason().alias("reason"),
-        )
-        .drop("_j")
-    )
-    kept = scored.join(lapsed, on=["c", "t", "p"], how="anti")
-    return pl.concat([kept, best], how="diagonal_relaxed")
+__all__ = [
+    "ENGINE_GRID",
+    "Acceptance",
+    "EngineParams",
+    "NextOrderModel",
+    "Promote",
+    "Scored",
+    "Snapshot",
+]

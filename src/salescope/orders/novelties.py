@@ -37,14 +37,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
-from sklearn.exceptions import NotFittedError
 
-from salescope.domain.statuses import LineKind
+from salescope.domain.errors import NotFittedError
+from salescope.geo import NeighbourIndex
 from salescope.orders.boosting import Isotonic, Platt, Trees, boosted, logit
 from salescope.orders.history import Codes
 
@@ -69,6 +69,35 @@ class NoveltyParams:
     segment_candidates: int = 20  # segment favourites a customer lacks, as candidates
     launch_days: int = 120  # products first sold (or launched) this recently are launches
     launch_candidates: int = 30
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be between 0 and 1"
+            for name in (
+                "min_probability",
+                "min_objective_probability",
+                "min_development_probability",
+                "explore_share",
+                "development_ratio",
+            )
+            if not 0.0 <= getattr(self, name) <= 1.0
+        ]
+        problems += [
+            f"{name} must not be negative"
+            for name in (
+                "max_novelties",
+                "lapsed_days",
+                "geo_neighbours",
+                "segment_candidates",
+                "launch_days",
+                "launch_candidates",
+            )
+            if getattr(self, name) < 0
+        ]
+        if self.adoption_orders < 1:
+            problems.append("adoption_orders must be at least 1")
+        if problems:
+            raise ValueError("invalid NoveltyParams: " + "; ".join(problems))
 
 
 # -- context: who is who ----------------------------------------------------------------------
@@ -178,14 +207,12 @@ def _geo_matrix(customers: pl.DataFrame, k: int) -> sp.csr_matrix | None:
     )
     if located.height <= k or k < 1:
         return None
-    from sklearn.neighbors import BallTree
-
-    rad = np.radians(located.select("lat", "lon").to_numpy())
-    tree = BallTree(rad, metric="haversine")
-    _, idx = tree.query(rad, k=k + 1)
+    lat = located["lat"].to_numpy().astype(np.float64)
+    lon = located["lon"].to_numpy().astype(np.float64)
+    _, idx = NeighbourIndex(lat, lon).query(lat, lon, k, exclude_self=True)
     codes = located["c"].to_numpy().astype(np.int64)
     rows = np.repeat(codes, k)
-    cols = codes[idx[:, 1:]].ravel()
+    cols = codes[idx].ravel()
     n = customers.height
     return sp.csr_matrix((np.full(rows.size, 1.0 / k), (rows, cols)), shape=(n, n))
 
@@ -406,57 +433,95 @@ def adoption_rows(frame: pl.DataFrame, lapsed_days: int) -> pl.DataFrame:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class AdoptionParams:
+    """The knobs of the adoption model (``AdoptionModel``)."""
+
+    n_estimators: int = 600
+    early_stopping_rounds: int = 50
+    min_train_positives: int = 20  # fewer adoptions to learn from: the stand-in score
+    min_valid_positives: int = 5
+    seed: int = 0
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be at least 1"
+            for name in (
+                "n_estimators",
+                "early_stopping_rounds",
+                "min_train_positives",
+                "min_valid_positives",
+                "threads",
+            )
+            if getattr(self, name) < 1
+        ]
+        if problems:
+            raise ValueError("invalid AdoptionParams: " + "; ".join(problems))
+
+
+AdoptionSource = Literal["learned", "stand_in"]
+
+
 class AdoptionModel:
     """P(a product the customer lacks is in its next order), LightGBM + Platt scaling.
 
-    Fitted states: ``trees_`` and ``platt_`` when there were enough adoptions to learn from;
-    None for both when not, and then a transparent score stands in (neighbours', segment's
-    and nearby shops' shares, scaled by the customer's appetite for new products)."""
+    ``AdoptionModel(params).fit(train, valid)``: ``params`` is stored as given and resolved in
+    ``fit`` (``params_``). Fitted state ``source_``: ``"learned"`` (``trees_`` and ``platt_``)
+    when there were enough adoptions to learn from; ``"stand_in"`` when not, and then a
+    transparent score stands in (neighbours', segment's and nearby shops' shares, scaled by
+    the customer's appetite for new products). ``predict`` before ``fit`` raises
+    ``NotFittedError``."""
 
-    def __init__(self, *, n_estimators: int = 600, seed: int = 0, threads: int = 2) -> None:
-        self.n_estimators = n_estimators
-        self.seed = seed
-        self.threads = threads
+    def __init__(self, params: AdoptionParams | None = None) -> None:
+        self.params = params
 
     def fit(self, train: pl.DataFrame, valid: pl.DataFrame) -> AdoptionModel:
         """Learn from labelled extension candidates; ``valid`` (a later cut-off) stops the
-        boosting and calibrates. Too few positives: the transparent score instead."""
+        boosting and calibrates. Too few positives: the stand-in score."""
+        p = self.params_ = self.params or AdoptionParams()
         self.trees_: Trees | None = None
         self.platt_: Platt | None = None
+        self.source_: AdoptionSource = "stand_in"
         self.summary_: dict[str, Any] = {
             "train_rows": train.height,
             "train_positives": int(train["label"].sum()) if train.height else 0,
             "valid_rows": valid.height,
             "valid_positives": int(valid["label"].sum()) if valid.height else 0,
         }
-        if self.summary_["train_positives"] < 20 or self.summary_["valid_positives"] < 5:
+        if (
+            self.summary_["train_positives"] < p.min_train_positives
+            or self.summary_["valid_positives"] < p.min_valid_positives
+        ):
             return self
         self.trees_ = boosted(
             "binary",
             _x(train),
             train["label"].to_numpy(),
             valid=(_x(valid), valid["label"].to_numpy()),
-            n_estimators=self.n_estimators,
-            seed=self.seed,
-            threads=self.threads,
+            n_estimators=p.n_estimators,
+            early_stopping_rounds=p.early_stopping_rounds,
+            seed=p.seed,
+            threads=p.threads,
         )
         self.platt_ = Platt.fit(logit(self.trees_.predict(_x(valid))), valid["label"].to_numpy())
+        self.source_ = "learned"
         self.summary_["best_iteration"] = self.trees_.iterations
         return self
 
     @property
     def learned(self) -> bool:
         """Whether the probabilities come from the learned model (not the stand-in)."""
-        return self.trees_ is not None
+        return getattr(self, "source_", None) == "learned"
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """Calibrated probabilities, one per row of ``frame``."""
-        if not hasattr(self, "trees_"):
+        if not hasattr(self, "source_"):
             raise NotFittedError("AdoptionModel.predict before fit")
         if frame.height == 0:
             return np.zeros(0)
-        if self.trees_ is None or self.platt_ is None:
-            fallback = frame.select(
+        if self.source_ == "stand_in" or self.trees_ is None or self.platt_ is None:
+            stand_in = frame.select(
                 (
                     0.5 * pl.col("nb_share").fill_null(0.0)
                     + 0.3 * pl.col("seg_share").fill_null(0.0)
@@ -464,7 +529,7 @@ class AdoptionModel:
                 )
                 * pl.col("c_new_share").fill_null(0.05).clip(0.01, 1.0)
             )
-            return fallback.to_series().to_numpy().astype(np.float64)
+            return stand_in.to_series().to_numpy().astype(np.float64)
         return self.platt_.predict(logit(self.trees_.predict(_x(frame))))
 
 
@@ -646,121 +711,6 @@ def objective_pairs(
         )
         .sort("c", "t", "p")
     )
-
-
-# -- reasons ----------------------------------------------------------------------------------
-def _pct(column: str) -> pl.Expr:
-    return (pl.col(column) * 100).round(0).cast(pl.Int64)
-
-
-def extension_reason() -> pl.Expr:
-    """The strongest evidence behind an extension or objective line, in words."""
-    similar = pl.format("{} % of the most similar shops buy it", _pct("nb_share"))
-    nearby = pl.format("{} % of the shops nearby buy it", _pct("geo_share"))
-    segment = pl.format("{} % of {} shops buy it", _pct("seg_share"), pl.col("segment"))
-    launch = pl.format(
-        "new product, launched {} weeks ago", (pl.col("p_age_days") / 7).round(0).cast(pl.Int64)
-    )
-    lapsed = pl.format(
-        "bought it {} times, last {} months ago",
-        pl.col("n_cp").cast(pl.Int64),
-        (pl.col("days_since_cp") / 30.44).round(0).cast(pl.Int64),
-    )
-    best = pl.max_horizontal(
-        pl.col("nb_share").fill_null(0.0),
-        pl.col("geo_share").fill_null(0.0),
-        pl.col("seg_share").fill_null(0.0),
-    )
-    evidence = (
-        pl.when(pl.col("seen") == 1)
-        .then(lapsed)
-        .when(pl.col("p_age_days").fill_null(1e9) < 120)
-        .then(launch)
-        .when(best == pl.col("nb_share").fill_null(0.0))
-        .then(similar)
-        .when(best == pl.col("geo_share").fill_null(0.0))
-        .then(nearby)
-        .otherwise(segment)
-    )
-    objective = pl.format("must-sell for {} shops", pl.col("objective_scope").fill_null("its"))
-    return (
-        pl.when(pl.col("kind") == LineKind.OBJECTIVE.value)
-        .then(pl.concat_str([objective, evidence], separator="; "))
-        .otherwise(evidence)
-    )
-
-
-def amount(x: pl.Expr) -> pl.Expr:
-    """A quantity as a rep says it: whole from 10 up, else one decimal without a trailing
-    ".0" ("672", "2.5", "3")."""
-    whole = x.round(0).cast(pl.Int64).cast(pl.String)
-    tenth = x.round(1).cast(pl.String).str.replace(r"\.0$", "")
-    return pl.when(x.abs() >= 10).then(whole).otherwise(tenth)
-
-
-def development_reason() -> pl.Expr:
-    return pl.format(
-        "buys about {} a month; similar {} shops buy {} — suggest {} this order",
-        amount(pl.col("own_rate")),
-        pl.col("segment"),
-        amount(pl.col("peer_rate")),
-        amount(pl.col("quantity")),
-    )
-
-
-# -- gating -----------------------------------------------------------------------------------
-def gate(novelties: pl.DataFrame, params: NoveltyParams, key: list[str]) -> pl.DataFrame:
-    """The novelties shown: acceptance probability over the kind's bar, expected value over
-    ``min_value``, at most ``max_novelties`` per proposal (``key``), the most valuable first
-    (value: probability x quantity x unit margin; ties by probability)."""
-    bar = (
-        pl.when(pl.col("kind") == LineKind.OBJECTIVE.value)
-        .then(pl.lit(params.min_objective_probability))
-        .when(pl.col("kind") == LineKind.DEVELOPMENT.value)
-        .then(pl.lit(params.min_development_probability))
-        .otherwise(pl.lit(params.min_probability))
-    )
-    value = pl.col("probability") * pl.col("value_per_acceptance")
-    tie = "product_id" if "product_id" in novelties.columns else "p"
-    shown = (
-        novelties.with_columns(value.alias("expected_value"))
-        .filter((pl.col("probability") >= bar) & (pl.col("expected_value") >= params.min_value))
-        .sort(
-            [*key, "expected_value", "probability", tie],
-            descending=[False] * len(key) + [True, True, False],
-        )
-    )
-    return shown.filter(pl.int_range(pl.len()).over(key) < params.max_novelties)
-
-
-def merge_novelties(lines: pl.DataFrame, offers: pl.DataFrame, top: int | None) -> pl.DataFrame:
-    """A proposal's lines: its usual lines, then the novelties shown, most valuable first; a
-    development line takes the place of the usual line of its product. ``top`` caps the lines
-    per proposal; ranks are renumbered from 1."""
-    key = ["customer_id", "order_date"]
-    columns = lines.columns
-    order = lines.with_row_index("_row").group_by(key).agg(pl.col("_row").min().alias("_first"))
-    if "lapsed" in columns and "lapsed" not in offers.columns:
-        offers = offers.with_columns(pl.lit(False).alias("lapsed"))  # gated out when lapsed
-    shown = offers.with_columns(
-        pl.lit(1).alias("_block"),
-        pl.int_range(pl.len()).over(key).alias("_pos"),
-        pl.lit(0, dtype=pl.Int64).alias("rank"),
-    )
-    usual = lines.join(offers.select(*key, "product_id"), on=[*key, "product_id"], how="anti")
-    usual = usual.with_columns(pl.lit(0).alias("_block"), pl.col("rank").alias("_pos"))
-    merged = (
-        pl.concat(
-            [usual.select(*columns, "_block", "_pos"), shown.select(*columns, "_block", "_pos")],
-            how="vertical_relaxed",
-        )
-        .join(order, on=key, how="left")
-        .sort("_first", "_block", "_pos")
-        .with_columns(pl.int_range(1, pl.len() + 1).over(key).cast(pl.Int64).alias("rank"))
-    )
-    if top is not None:
-        merged = merged.filter(pl.col("rank") <= top)
-    return merged.select(columns)
 
 
 class Promoter(Protocol):

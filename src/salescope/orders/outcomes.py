@@ -27,12 +27,13 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from salescope.domain import schemas
 from salescope.domain.schemas import LINE_OUTCOMES, RESTING
 from salescope.domain.statuses import LineKind, LineOutcome
 
-PROPOSAL_KEY = ["customer_id", "order_date"]
+PROPOSAL_KEY = list(schemas.PROPOSAL_KEY)
 """A proposal: the order proposed to one customer for one date."""
-LINE_KEY = [*PROPOSAL_KEY, "product_id"]
+LINE_KEY = list(schemas.LINE_KEY)
 """A line of a proposal, and the key of its outcome."""
 PAIR = ["customer_id", "product_id"]
 """What rests: a product for a customer."""

@@ -40,8 +40,8 @@ from salescope.orders.features import ProductStats
 from salescope.orders.history import Codes
 from salescope.orders.model import EngineParams, NextOrderModel, Snapshot
 from salescope.orders.neighbours import TifuParams
-from salescope.orders.novelties import AdoptionModel, Context, Evidence
-from salescope.orders.quantities import QuantityModel
+from salescope.orders.novelties import AdoptionModel, AdoptionParams, Context, Evidence
+from salescope.orders.quantities import QuantityModel, QuantityParams
 from salescope.orders.ranker import Ranking
 
 FORMAT = 1
@@ -384,16 +384,22 @@ def _read(folder: Path, manifest: dict[str, Any]) -> NextOrderModel:
         float(ranking["alpha"]),
         manifest["summary"].get("validation", {}),
     )
-    quantities = QuantityModel(seed=model.params_.seed, threads=model.params_.threads)
+    p = model.params_
+    quantities = QuantityModel(dataclasses.replace(p.quantities, seed=p.seed, threads=p.threads))
+    quantities.params_ = quantities.params or QuantityParams()
     quantities.correction_ = r.trees(s["quantities"]["trees"])
+    quantities.source_ = "base" if quantities.correction_ is None else "corrected"
     quantities.valid_wape_base_ = _float(s["quantities"]["valid_wape_base"])
     quantities.valid_wape_model_ = _float(s["quantities"]["valid_wape_model"])
     model.quantity_model_ = quantities
-    adoption = AdoptionModel(seed=model.params_.seed, threads=model.params_.threads)
+    adoption = AdoptionModel(dataclasses.replace(p.adoption, seed=p.seed, threads=p.threads))
+    adoption.params_ = adoption.params or AdoptionParams()
     adoption.trees_ = r.trees(s["adoption"]["trees"])
     platt = s["adoption"]["platt"]
     adoption.platt_ = None if platt is None else Platt(float(platt[0]), float(platt[1]))
     adoption.summary_ = dict(s["adoption"]["summary"])
+    learned = adoption.trees_ is not None and adoption.platt_ is not None
+    adoption.source_ = "learned" if learned else "stand_in"
     model.adoption_ = adoption
     model.prior_ = r.curve(s["prior"])
     model.development_rate_ = float(s["development_rate"])

@@ -10,10 +10,13 @@ when they were whole numbers.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
 import polars as pl
-from sklearn.exceptions import NotFittedError
 
+from salescope.domain.errors import NotFittedError
 from salescope.orders.boosting import Trees, boosted
 
 QUANTITY_FEATURES: tuple[str, ...] = (
@@ -54,28 +57,59 @@ def wape(predicted: np.ndarray, actual: np.ndarray) -> float:
     return float(np.sum(np.abs(predicted - actual)) / total) if total > 0 else float("nan")
 
 
+@dataclass(frozen=True, slots=True)
+class QuantityParams:
+    """The knobs of the quantity correction (``QuantityModel``)."""
+
+    n_estimators: int = 200
+    num_leaves: int = 31
+    feature_fraction: float = 0.8
+    min_train_lines: int = 200  # fewer repeat lines ordered: the base quantity is kept
+    min_valid_lines: int = 50
+    seed: int = 0
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be at least 1"
+            for name in ("n_estimators", "num_leaves", "min_train_lines", "min_valid_lines")
+            if getattr(self, name) < 1
+        ]
+        if not 0.0 < self.feature_fraction <= 1.0:
+            problems.append("feature_fraction must be in (0, 1]")
+        if self.threads < 1:
+            problems.append("threads must be at least 1")
+        if problems:
+            raise ValueError("invalid QuantityParams: " + "; ".join(problems))
+
+
+QuantitySource = Literal["corrected", "base"]
+
+
 class QuantityModel:
     """Learned multiplicative correction of the base quantity.
 
-    Fitted states: ``correction_`` holds the trees when they beat the base on the validation
-    period, None when the base is kept (too few lines, or no gain)."""
+    ``QuantityModel(params).fit(train, valid)``: ``params`` is stored as given and resolved in
+    ``fit`` (``params_``). Fitted state: ``source_`` is ``"corrected"`` when the trees
+    (``correction_``) beat the base on the validation period, ``"base"`` when the base is kept
+    (too few lines, or no gain); ``predict`` before ``fit`` raises ``NotFittedError``."""
 
-    def __init__(self, *, n_estimators: int = 200, seed: int = 0, threads: int = 2) -> None:
-        self.n_estimators = n_estimators
-        self.seed = seed
-        self.threads = threads
+    def __init__(self, params: QuantityParams | None = None) -> None:
+        self.params = params
 
     def fit(self, train: pl.DataFrame, valid: pl.DataFrame) -> QuantityModel:
         """Learn from repeat lines that were ordered (``q_actual``); keep the correction only if
         it lowers WAPE on ``valid``."""
+        p = self.params_ = self.params or QuantityParams()
         self.correction_: Trees | None = None
+        self.source_: QuantitySource = "base"
         self.valid_wape_base_ = float("nan")
         self.valid_wape_model_ = float("nan")
         if "q_actual" not in train.columns or "q_actual" not in valid.columns:
             return self  # no example to learn from
         train = train.filter(pl.col("q_actual").is_not_null() & (pl.col("seen") == 1))
         valid = valid.filter(pl.col("q_actual").is_not_null() & (pl.col("seen") == 1))
-        if train.height < 200 or valid.height < 50:
+        if train.height < p.min_train_lines or valid.height < p.min_valid_lines:
             return self
         base_t = train.select(base_quantity()).to_series().to_numpy()
         base_v = valid.select(base_quantity()).to_series().to_numpy()
@@ -85,11 +119,11 @@ class QuantityModel:
             _x(train),
             np.clip(ratio, 0.0, 20.0),
             sample_weight=base_t,
-            n_estimators=self.n_estimators,
-            num_leaves=31,
-            feature_fraction=0.8,
-            seed=self.seed,
-            threads=self.threads,
+            n_estimators=p.n_estimators,
+            num_leaves=p.num_leaves,
+            feature_fraction=p.feature_fraction,
+            seed=p.seed,
+            threads=p.threads,
         )
         corrected = base_v * trees.predict(_x(valid))
         actual = valid["q_actual"].to_numpy()
@@ -97,14 +131,15 @@ class QuantityModel:
         self.valid_wape_model_ = wape(corrected, actual)
         if self.valid_wape_model_ < self.valid_wape_base_:
             self.correction_ = trees
+            self.source_ = "corrected"
         return self
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """Unrounded quantities for candidate rows."""
-        if not hasattr(self, "correction_"):
+        if not hasattr(self, "source_"):
             raise NotFittedError("QuantityModel.predict before fit")
         base = frame.select(base_quantity()).to_series().to_numpy()
-        if self.correction_ is None or frame.height == 0:
+        if self.source_ == "base" or self.correction_ is None or frame.height == 0:
             return np.asarray(base, dtype=np.float64)
         ratio = self.correction_.predict(_x(frame))
         seen = frame["seen"].to_numpy() == 1

@@ -43,6 +43,21 @@ class RankerParams:
     min_valid_customers: int = 10
     min_halved_customers: int = 200  # below, all validation customers stop, choose, calibrate
 
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be at least 1"
+            for name in ("n_estimators", "num_leaves", "min_child_samples", "early_stopping_rounds")
+            if getattr(self, name) < 1
+        ]
+        if not 0.0 < self.learning_rate <= 1.0:
+            problems.append("learning_rate must be in (0, 1]")
+        if not 0.0 < self.feature_fraction <= 1.0:
+            problems.append("feature_fraction must be in (0, 1]")
+        if self.objective not in ("lambdarank", "binary"):
+            problems.append("objective must be lambdarank or binary")
+        if problems:
+            raise ValueError("invalid RankerParams: " + "; ".join(problems))
+
 
 def tifu_score(alpha: float) -> pl.Expr:
     """TIFU-KNN's score of a candidate: alpha x own vector + (1 - alpha) x neighbours'."""

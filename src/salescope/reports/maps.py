@@ -126,14 +126,8 @@ def _padded(vertices: npt.NDArray[np.float64], share: float) -> npt.NDArray[np.f
     return np.asarray(centre + (vertices - centre) * (1.0 + share), dtype=np.float64)
 
 
-def _panel(
-    ax: Axes,
-    shops: pl.DataFrame,
-    reps: pl.DataFrame,
-    colours: dict[str, tuple[float, float, float, float]],
-    name: str,
-) -> None:
-    handles: list[Patch | Line2D] = []
+def _draw_outline(ax: Axes, shops: pl.DataFrame, handles: list[Patch | Line2D]) -> None:
+    """The region's outline: the hull of its shops, a little padded."""
     if shops.height >= 3:
         outline = _hull(shops["longitude"].to_numpy(), shops["latitude"].to_numpy())
         if len(outline) >= 3:
@@ -150,6 +144,15 @@ def _panel(
             handles.append(
                 Patch(facecolor="#f5f5f5", edgecolor="#616161", label="region (extent of shops)")
             )
+
+
+def _draw_territories(
+    ax: Axes,
+    shops: pl.DataFrame,
+    colours: dict[str, tuple[float, float, float, float]],
+    handles: list[Patch | Line2D],
+) -> None:
+    """Each rep's territory: the hull of its shops, in the rep's colour."""
     if "rep_id" in shops.columns:
         served = shops.filter(pl.col("rep_id").is_not_null())
         drawn = 0
@@ -179,6 +182,18 @@ def _panel(
                     label=f"rep territories ({drawn}; the rep's colour)",
                 )
             )
+
+
+def _panel(
+    ax: Axes,
+    shops: pl.DataFrame,
+    reps: pl.DataFrame,
+    colours: dict[str, tuple[float, float, float, float]],
+    name: str,
+) -> None:
+    handles: list[Patch | Line2D] = []
+    _draw_outline(ax, shops, handles)
+    _draw_territories(ax, shops, colours, handles)
     for label, keep, colour, marker, size, hollow in sorted(_LAYERS, key=lambda layer: -layer[4]):
         layer = shops.filter(keep)
         if not layer.height:

@@ -13,8 +13,9 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from salescope.data.io import atomic_path
+from salescope.domain.statuses import CUSTOMER_STATUS_COLOURS, LINE_KIND_COLOURS
 
-STATUS_COLOURS = {"prospect": "#b0bec5", "served": "#1565c0"}  # drawing order
+STATUS_COLOURS = {s.value: c for s, c in CUSTOMER_STATUS_COLOURS.items()}  # drawing order
 
 
 def save(figure: Figure, target: Path) -> Path:
@@ -134,12 +135,7 @@ def backtest_figure(results: list[dict[str, object]], methods: tuple[str, ...]) 
     return figure
 
 
-KIND_COLOURS = {
-    "usual": "#90a4ae",
-    "development": "#2e7d32",
-    "extension": "#1565c0",
-    "objective": "#ef6c00",
-}
+KIND_COLOURS = {k.value: c for k, c in LINE_KIND_COLOURS.items()}
 
 
 def proposals_figure(kinds: dict[str, int], before: pl.DataFrame, after: pl.DataFrame) -> Figure:

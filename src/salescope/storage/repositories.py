@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from salescope.domain import schemas
 from salescope.domain.schemas import CUSTOMERS, LINE_OUTCOMES, REPS, RESTING, TableSchema
 from salescope.storage.models import (
     AcceptanceCalibration,
@@ -393,9 +394,9 @@ FEEDBACK_OUTCOME_SCHEMA: dict[str, pl.DataType] = {
 RESTING_SCHEMA: dict[str, pl.DataType] = RESTING
 """Columns of ``resting_products`` frames."""
 
-PROPOSAL_KEY = ("customer_id", "order_date")
+PROPOSAL_KEY = schemas.PROPOSAL_KEY
 """A proposal: the order proposed to one customer for one date."""
-LINE_KEY = ("customer_id", "order_date", "product_id")
+LINE_KEY = schemas.LINE_KEY
 """A line of a proposal, and the outcome of that line."""
 
 

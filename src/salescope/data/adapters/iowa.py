@@ -22,7 +22,7 @@ invoice consistency, duplicate lines, the final table), each scan streaming.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -31,11 +31,9 @@ from salescope.data.adapters import AdapterOutput
 from salescope.data.adapters._common import (
     CellCheck,
     clean_id,
-    columns_of,
     date,
     dirty_id_columns,
     duplicated_rows,
-    expand,
     finish,
     first,
     first_line,
@@ -44,75 +42,37 @@ from salescope.data.adapters._common import (
     merge_repeated_lines,
     number,
     raise_bad_cells,
-    require,
     sniff_separator,
     split_reused_orders,
     text,
     unreadable,
 )
-from salescope.data.io import read_raw
-from salescope.domain.errors import InputError, Issue
-from salescope.domain.statuses import CustomerStatus
-
-SOURCE = "iowa"
-LINE_DIGITS = 5  # an invoice line number is the invoice number followed by 5 digits
-
-# role -> (what it is, columns it needs)
-SALES = "sales"
-RAW = "raw export"
-STORES = "stores"
-PRODUCTS = "products"
-CITY_POPULATION = "city population"
-COUNTY_POPULATION = "county population"
-REQUIRED: dict[str, tuple[str, ...]] = {
-    SALES: ("date", "invoice_line", "store_number", "item_number", "bottles_sold", "sale_dollars"),
-    RAW: (
-        "Invoice/Item Number",
-        "Date",
-        "Store Number",
-        "Item Number",
-        "Bottles Sold",
-        "Sale (Dollars)",
-    ),
-    STORES: ("store_number",),
-    PRODUCTS: ("Item Number",),
-    CITY_POPULATION: ("County", "City", "Year", "Estimate"),
-    COUNTY_POPULATION: ("County", "Year", "Population"),
-}
-# sales columns of each line format: invoice line, date, store, item, bottles, dollars
-_LINE_COLUMNS = {
-    SALES: ("invoice_line", "date", "store_number", "item_number", "bottles_sold", "sale_dollars"),
-    RAW: REQUIRED[RAW],
-}
-_WHAT = {
-    SALES: "Iowa sales lines",
-    RAW: "a raw Iowa Liquor Sales export",
-    STORES: "the Iowa store list",
-    PRODUCTS: "the Iowa product list",
-    CITY_POPULATION: "city population by year",
-    COUNTY_POPULATION: "county population by year",
-}
-_NAME_HINTS = (
-    ("raw", RAW),
-    ("city_population", CITY_POPULATION),
-    ("county_population", COUNTY_POPULATION),
-    ("stores", STORES),
-    ("products", PRODUCTS),
-    ("sales", SALES),
+from salescope.data.adapters.iowa_files import (
+    _LINE_COLUMNS,
+    CITY_POPULATION,
+    COUNTY_POPULATION,
+    LINE_DIGITS,
+    ORDER_COLUMNS,
+    PRODUCTS,
+    RAW,
+    ROW,
+    SALES,
+    SOURCE,
+    STORES,
+    _classify,
+    _Files,
+    _read_csv,
+    _read_raw_export,
 )
-_COORDINATES = r"\(\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\)"
-_WKT_POINT = r"POINT\s*\(\s*(-?\d+(?:\.\d+)?)\s+(-?\d+(?:\.\d+)?)\s*\)"
-
-ROW = "__row__"
-ORDER_COLUMNS = (
-    "customer_id",
-    "order_id",
-    "order_date",
-    "product_id",
-    "quantity",
-    "amount",
-    "unit_price",
+from salescope.data.adapters.iowa_stores import (
+    _column,
+    _customers,
+    _latest,
+    _merge,
+    _numbers,
+    _unique_ids,
 )
+from salescope.domain.errors import InputError
 
 
 def from_iowa(paths: Sequence[str | Path]) -> AdapterOutput:
@@ -147,86 +107,6 @@ def from_iowa(paths: Sequence[str | Path]) -> AdapterOutput:
         finish(output, "products", products, files.origin(PRODUCTS, RAW))
     _cross_references(output)
     return output
-
-
-# ----------------------------------------------------------------------------- files
-
-
-@dataclass(slots=True)
-class _Files:
-    by_role: dict[str, list[Path]] = field(default_factory=lambda: {r: [] for r in REQUIRED})
-    ignored: list[Path] = field(default_factory=list)
-
-    def origin(self, *roles: str) -> str:
-        names = [p.name for r in roles for p in self.by_role[r]]
-        return ", ".join(names) or "no file"
-
-    def one(self, role: str) -> Path | None:
-        found = self.by_role[role]
-        if len(found) > 1:
-            raise InputError(
-                [
-                    Issue(
-                        file=str(p),
-                        problem=f"is one of {len(found)} files of {_WHAT[role]}: give one",
-                    )
-                    for p in found
-                ]
-            )
-        return found[0] if found else None
-
-
-def _classify(paths: Sequence[str | Path]) -> _Files:
-    data, other = expand(paths)
-    files = _Files(ignored=other)
-    for path in data:
-        files.by_role[_role(path)].append(path)
-    if not any(files.by_role[r] for r in (SALES, RAW, STORES, PRODUCTS)):
-        raise InputError.single(
-            ", ".join(str(p) for p in data),
-            "holds no Iowa sales lines, raw export, store list or product list "
-            "(population files only complete stores)",
-        )
-    return files
-
-
-def _role(path: Path) -> str:
-    columns = columns_of(path)
-    present = set(columns)
-    role: str | None = None
-    if "Invoice/Item Number" in present:
-        role = RAW
-    elif "invoice_line" in present:
-        role = SALES
-    elif "store_number" in present:
-        role = STORES
-    elif "Item Number" in present:
-        role = PRODUCTS
-    elif {"City", "Estimate"} <= present:
-        role = CITY_POPULATION
-    elif {"County", "Population"} <= present:
-        role = COUNTY_POPULATION
-    else:
-        name = path.name.lower()
-        role = next((r for hint, r in _NAME_HINTS if hint in name), None)
-    if role is None:
-        found = ", ".join(columns) or "none"
-        raise InputError.single(
-            str(path),
-            "is not a recognised Iowa liquor file (sales lines, raw export, stores, products "
-            f"or population by city/county); columns found: {found}",
-        )
-    require(path, columns, REQUIRED[role], _WHAT[role])
-    return role
-
-
-def _read_csv(path: Path) -> pl.DataFrame:
-    frame, _, _ = read_raw(path)
-    return frame.rename({c: c.strip() for c in frame.columns if c != c.strip()})
-
-
-def _read_raw_export(path: Path) -> tuple[Path, pl.DataFrame]:
-    return path, pl.read_parquet(path) if is_parquet(path) else _read_csv(path)
 
 
 # ----------------------------------------------------------------------------- orders
@@ -404,269 +284,6 @@ def _orders(output: AdapterOutput, sources: list[_LineSource]) -> None:
             f"{span['a'][0]} to {span['b'][0]}"
         )
     finish(output, "orders", orders, ", ".join(s.path.name for s in sources))
-
-
-# ----------------------------------------------------------------------------- stores
-
-
-def _column(frame: pl.DataFrame, name: str) -> pl.Expr:
-    """A column of the file, or nulls (as text) where the file lacks it."""
-    return pl.col(name) if name in frame.columns else pl.lit(None, dtype=pl.String)
-
-
-def _numbers(frame: pl.DataFrame, path: Path, columns: dict[str, str]) -> dict[str, pl.Expr]:
-    """Numeric columns ``{output: source}`` of a dimension file; unreadable cells -> InputError."""
-    exprs: dict[str, pl.Expr] = {}
-    checks: list[CellCheck] = []
-    for out, source in columns.items():
-        if source not in frame.columns:
-            exprs[out] = pl.lit(None, dtype=pl.Float64)
-            continue
-        value = number(pl.col(source), frame.schema[source])
-        exprs[out] = value
-        if frame.schema[source] == pl.String:
-            checks.append(unreadable(source, pl.col(source), value, "is not a number"))
-    raise_bad_cells(frame, checks, file=str(path), offset=2, row_label="line")
-    return exprs
-
-
-def _valid_coordinates(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """Latitude and longitude both kept when both are present, in range and not (0, 0)."""
-    lat, lon = pl.col("latitude"), pl.col("longitude")
-    ok = (
-        lat.is_not_null()
-        & lon.is_not_null()
-        & lat.is_between(-90, 90)
-        & lon.is_between(-180, 180)
-        & ~((lat == 0) & (lon == 0))
-    )
-    given = lat.is_not_null() | lon.is_not_null()
-    cleared = int(frame.select((given & ~ok).sum()).item())
-    valid = frame.with_columns(latitude=pl.when(ok).then(lat), longitude=pl.when(ok).then(lon))
-    return valid, cleared
-
-
-def _unique_ids(
-    output: AdapterOutput, table: str, frame: pl.DataFrame, key: str, what: str, file: str
-) -> pl.DataFrame:
-    """Rows with an id, the first of each id; the others accounted as dropped."""
-    missing = frame.filter(pl.col(key).is_null()).height
-    output.drop(table, f"{what} without a number in {file}", missing)
-    frame = frame.filter(pl.col(key).is_not_null())
-    repeated = frame.filter(~pl.col(key).is_first_distinct()).height
-    output.drop(table, f"{what} listed again in {file} (first row kept)", repeated)
-    return frame.unique(key, keep="first", maintain_order=True) if repeated else frame
-
-
-def _store_list(output: AdapterOutput, path: Path) -> pl.DataFrame:
-    frame = pl.read_parquet(path) if is_parquet(path) else _read_csv(path)
-    numbers = _numbers(frame, path, {"latitude": "latitude", "longitude": "longitude"})
-    stores = frame.select(
-        clean_id(pl.col("store_number"), frame.schema["store_number"]).alias("customer_id"),
-        text(_column(frame, "store_name")).alias("name"),
-        text(_column(frame, "address")).alias("address"),
-        text(_column(frame, "city")).alias("city"),
-        numbers["latitude"].alias("latitude"),
-        numbers["longitude"].alias("longitude"),
-        text(_column(frame, "store_status")).alias("store_status"),
-        clean_id(_column(frame, "zip_code"), pl.String()).alias("zip"),
-    )
-    stores = _unique_ids(output, "customers", stores, "customer_id", "store", path.name)
-    stores, cleared = _valid_coordinates(stores)
-    if cleared:
-        output.notes.append(
-            f"{path.name}: {cleared} stores' coordinates were incomplete or out of range: "
-            "left empty"
-        )
-    return stores
-
-
-def _latest(frame: pl.DataFrame, key: str, columns: Sequence[str]) -> pl.DataFrame:
-    """Per ``key``, the last non-empty value of each column by ``order_date`` (then file order)."""
-    return (
-        frame.filter(pl.col(key).is_not_null())
-        .sort("order_date", nulls_last=False, maintain_order=True)
-        .group_by(key, maintain_order=True)
-        .agg(pl.col(c).drop_nulls().last() for c in columns)
-    )
-
-
-def _raw_stores(raw_frames: list[tuple[Path, pl.DataFrame]]) -> pl.DataFrame:
-    """Stores as the raw exports describe them (latest line of each store)."""
-    parts = []
-    for _, frame in raw_frames:
-        location = text(_column(frame, "Store Location").str.replace_all(r"[\t\r\n]+", "|"))
-        pieces = location.str.split("|")
-        city_zip = text(pieces.list.get(1, null_on_oob=True))
-        coords_lat = location.str.extract(_COORDINATES, 1).cast(pl.Float64, strict=False)
-        coords_lon = location.str.extract(_COORDINATES, 2).cast(pl.Float64, strict=False)
-        wkt_lon = location.str.extract(_WKT_POINT, 1).cast(pl.Float64, strict=False)
-        wkt_lat = location.str.extract(_WKT_POINT, 2).cast(pl.Float64, strict=False)
-        parts.append(
-            frame.select(
-                date(pl.col("Date"), frame.schema["Date"]).alias("order_date"),
-                clean_id(pl.col("Store Number"), frame.schema["Store Number"]).alias("customer_id"),
-                text(_column(frame, "Store Name")).alias("name"),
-                pl.coalesce(
-                    text(_column(frame, "Address")),
-                    text(pieces.list.get(0, null_on_oob=True)),
-                ).alias("address"),
-                pl.coalesce(
-                    text(_column(frame, "City")),
-                    text(city_zip.str.replace(r"\s*\d{5}(-\d{4})?$", "")),
-                ).alias("city"),
-                pl.coalesce(
-                    clean_id(_column(frame, "Zip Code"), pl.String()),
-                    city_zip.str.extract(r"(\d{5})(-\d{4})?$", 1),
-                ).alias("zip"),
-                text(_column(frame, "County")).alias("county"),
-                pl.struct(
-                    latitude=pl.coalesce(coords_lat, wkt_lat),
-                    longitude=pl.coalesce(coords_lon, wkt_lon),
-                ).alias("coordinates"),
-            )
-        )
-    lines = pl.concat(parts, how="diagonal_relaxed")
-    lines = lines.with_columns(
-        coordinates=pl.when(
-            pl.col("coordinates").struct.field("latitude").is_not_null()
-            & pl.col("coordinates").struct.field("longitude").is_not_null()
-        ).then(pl.col("coordinates"))
-    )
-    stores = _latest(
-        lines, "customer_id", ["name", "address", "city", "zip", "county", "coordinates"]
-    ).unnest("coordinates")
-    stores, _ = _valid_coordinates(stores)
-    return stores
-
-
-def _merge(
-    primary: pl.DataFrame | None, secondary: pl.DataFrame | None, key: str
-) -> pl.DataFrame | None:
-    """``primary``'s rows completed by ``secondary`` (its empty cells), then rows only there."""
-    if primary is None or secondary is None:
-        return primary if secondary is None else secondary
-    both = primary.join(secondary, on=key, how="left", suffix="__2", maintain_order="left")
-    fill = [
-        pl.coalesce(c, f"{c}__2").alias(c)
-        for c in secondary.columns
-        if c != key and c in primary.columns
-    ]
-    both = both.with_columns(fill).drop(c for c in both.columns if c.endswith("__2"))
-    only = secondary.join(primary.select(key), on=key, how="anti")
-    return pl.concat([both, only], how="diagonal_relaxed")
-
-
-def _place_key(expr: pl.Expr) -> pl.Expr:
-    """A city or county name for joining: case, spaces and punctuation ignored, SAINT = ST."""
-    upper = expr.cast(pl.String).str.to_uppercase().str.strip_chars()
-    upper = upper.str.replace(r"^SAINT\s+", "ST ").str.replace(r"^MOUNT\s+", "MT ")
-    upper = upper.str.replace(r"^FORT\s+", "FT ")
-    return upper.str.replace_all(r"[^A-Z0-9]", "").replace("", None)
-
-
-def _customers(
-    output: AdapterOutput, files: _Files, raw_frames: list[tuple[Path, pl.DataFrame]]
-) -> pl.DataFrame | None:
-    path = files.one(STORES)
-    listed = _store_list(output, path) if path is not None else None
-    described = _raw_stores(raw_frames) if raw_frames else None
-    customers = _merge(listed, described, "customer_id")
-    if customers is None:
-        return None
-    if "county" not in customers.columns:
-        customers = customers.with_columns(county=pl.lit(None, dtype=pl.String))
-    customers = _add_population(
-        output, customers, files.one(CITY_POPULATION), files.one(COUNTY_POPULATION)
-    )
-    return customers.select(
-        "customer_id",
-        "name",
-        "address",
-        "city",
-        pl.col("county").alias("region"),
-        "latitude",
-        "longitude",
-        pl.lit(CustomerStatus.SERVED.value).alias("status"),
-        *[
-            c
-            for c in ("store_status", "zip", "county", "population", "county_population")
-            if c in customers.columns
-        ],
-    )
-
-
-def _population_rows(path: Path, place: str, value: str) -> pl.DataFrame:
-    """The latest year's rows of a population file, keyed by place."""
-    frame = pl.read_parquet(path) if is_parquet(path) else _read_csv(path)
-    numbers = _numbers(frame, path, {"year": "Year", "value": value})
-    rows = frame.select(
-        _place_key(pl.col(place)).alias("key"),
-        text(pl.col("County")).alias("county"),
-        _place_key(pl.col("County")).alias("county_key"),
-        numbers["year"].alias("year"),
-        numbers["value"].alias("value"),
-    ).drop_nulls(["key", "year", "value"])
-    # a (place, county, year) given twice (the 2010 census and estimate base): the last counts
-    rows = rows.unique(["key", "county_key", "year"], keep="last", maintain_order=True)
-    return rows.filter(pl.col("year") == pl.col("year").max().over("key"))
-
-
-def _add_population(
-    output: AdapterOutput,
-    customers: pl.DataFrame,
-    city_path: Path | None,
-    county_path: Path | None,
-) -> pl.DataFrame:
-    if city_path is not None:
-        latest = _population_rows(city_path, "City", "Estimate")
-        # a city spreading over several counties: the parts add up; its county is the largest
-        cities = latest.group_by("key").agg(
-            pl.col("value").sum().alias("population"),
-            pl.col("year").first().alias("population_year"),
-            pl.col("county").sort_by("value").last().alias("city_county"),
-        )
-        customers = (
-            customers.with_columns(_place_key(pl.col("city")).alias("__city__"))
-            .join(cities, left_on="__city__", right_on="key", how="left", maintain_order="left")
-            .with_columns(county=pl.coalesce("county", "city_county"))
-        )
-        matched = customers.filter(pl.col("population").is_not_null())
-        unmatched = (
-            customers.filter(pl.col("population").is_null() & pl.col("city").is_not_null())
-            .group_by("city")
-            .len()
-            .sort("len", "city", descending=[True, False])
-        )
-        years = sorted(set(matched["population_year"].drop_nulls().cast(pl.Int64).to_list()))
-        shown = ", ".join(unmatched["city"].head(8).to_list())
-        output.notes.append(
-            f"city population ({city_path.name}, latest year {'/'.join(map(str, years)) or '-'}"
-            f"; names compared without case, spaces or punctuation, SAINT = ST, MOUNT = MT): "
-            f"{fmt(matched.height)} of {fmt(customers.height)} stores matched"
-            + (f"; not found: {shown}" if shown else "")
-            + "; a store's county, when no raw export gives it, is its city's main county"
-        )
-        customers = customers.drop("__city__", "population_year", "city_county")
-    if county_path is not None:
-        latest = _population_rows(county_path, "County", "Population")
-        counties = latest.group_by("key").agg(
-            pl.col("value").last().alias("county_population"),
-            pl.col("year").first().alias("county_year"),
-        )
-        customers = customers.with_columns(_place_key(pl.col("county")).alias("__county__")).join(
-            counties, left_on="__county__", right_on="key", how="left", maintain_order="left"
-        )
-        found = customers.filter(pl.col("county_population").is_not_null()).height
-        no_county = customers.filter(pl.col("county").is_null()).height
-        year = customers.select(pl.col("county_year").max().cast(pl.Int64)).item()
-        output.notes.append(
-            f"county population ({county_path.name}, year {year}): {fmt(found)} of "
-            f"{fmt(customers.height)} stores matched"
-            + (f" ({fmt(no_county)} stores have no known county)" if no_county else "")
-        )
-        customers = customers.drop("__county__", "county_year")
-    return customers
 
 
 # ----------------------------------------------------------------------------- products

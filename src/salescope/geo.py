@@ -1,4 +1,8 @@
-"""Great-circle geometry on arrays: distances and nearest neighbours, vectorised."""
+"""Great-circle geometry on arrays: distances and nearest neighbours, vectorised.
+
+The one home of the Earth radius and the haversine formula: the demo generator, the coverage
+KPIs, the wallet's spatial neighbours, the recommendations and the rep assignment use it.
+"""
 
 from __future__ import annotations
 
@@ -32,9 +36,16 @@ def haversine_km(
 ) -> FloatArray:
     """Great-circle distance (km) between paired points; NaN where a coordinate is missing."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp = p2 - p1
     dl = np.radians(np.asarray(lon2, dtype=np.float64) - np.asarray(lon1, dtype=np.float64))
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return haversine_rad_km(p2 - p1, dl, np.cos(p1), np.cos(p2))
+
+
+def haversine_rad_km(
+    dlat: FloatArray, dlon: FloatArray, cos_lat1: FloatArray, cos_lat2: FloatArray
+) -> FloatArray:
+    """Great-circle distance (km) from the differences of latitude and longitude (radians) and
+    the cosines of both latitudes: for callers that keep radians and cosines of many points."""
+    a = np.sin(dlat / 2) ** 2 + cos_lat1 * cos_lat2 * np.sin(dlon / 2) ** 2
     return np.asarray(2.0 * EARTH_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))), np.float64)
 
 

@@ -1,0 +1,90 @@
+"""The baselines the engine is compared with: G-, P-, GP-TopFreq, the last quantity, TIFU-KNN."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from salescope.orders.baselines import (
+    TifuKnn,
+    calendar_validation,
+    g_topfreq,
+    gp_topfreq,
+    last_quantity,
+    p_topfreq,
+)
+from salescope.orders.neighbours import TifuParams
+
+DAY = dt.date(2024, 1, 1)
+
+
+def _lines(*rows: tuple[int, int, int, int, float]) -> pl.DataFrame:
+    """Lines ``c, o, d, p, q`` from (customer, order, day offset, product, quantity)."""
+    return pl.DataFrame(
+        [(c, o, DAY + dt.timedelta(days=d), p, q) for c, o, d, p, q in rows],
+        schema={"c": pl.UInt32, "o": pl.UInt32, "d": pl.Date, "p": pl.UInt32, "q": pl.Float64},
+        orient="row",
+    )
+
+
+# customer 0 buys product 1 in three orders and 2 once; customer 1 buys 3 twice and 1 once
+LINES = _lines(
+    (0, 0, 0, 1, 2.0),
+    (0, 1, 7, 1, 4.0),
+    (0, 1, 7, 2, 1.0),
+    (0, 2, 14, 1, 6.0),
+    (1, 3, 0, 3, 1.0),
+    (1, 4, 7, 3, 1.0),
+    (1, 4, 7, 1, 5.0),
+)
+TARGETS = pl.DataFrame({"c": [0, 1]}, schema={"c": pl.UInt32})
+
+
+def _ranked(frame: pl.DataFrame, c: int) -> list[int]:
+    return frame.filter(pl.col("c") == c).sort("rank")["p"].to_list()
+
+
+def test_g_topfreq_gives_everyone_the_products_in_most_orders() -> None:
+    """G-TopFreq ranks products by the number of orders holding them, the same for all."""
+    ranked = g_topfreq(LINES, TARGETS, 2)
+    assert _ranked(ranked, 0) == _ranked(ranked, 1) == [1, 3]
+
+
+def test_p_topfreq_ranks_each_customers_own_products() -> None:
+    """P-TopFreq ranks a customer's own products by its orders holding them; ties go to the
+    most recent."""
+    ranked = p_topfreq(LINES, TARGETS, 5)
+    assert _ranked(ranked, 0) == [1, 2]
+    assert _ranked(ranked, 1) == [3, 1]
+
+
+def test_gp_topfreq_completes_own_products_with_popular_ones() -> None:
+    """GP-TopFreq lists the customer's own products first, then popular products it lacks,
+    never twice, up to the number asked."""
+    ranked = gp_topfreq(LINES, TARGETS, 3)
+    assert _ranked(ranked, 0) == [1, 2, 3]
+    assert _ranked(ranked, 1) == [3, 1, 2]
+
+
+def test_last_quantity_is_the_most_recent_orders_quantity() -> None:
+    """The last-quantity baseline repeats the quantity of the pair's most recent order."""
+    last = last_quantity(LINES).filter((pl.col("c") == 0) & (pl.col("p") == 1))
+    assert last["quantity"].item() == 6.0
+
+
+def test_tifu_knn_with_alpha_one_ranks_by_the_customers_own_vector() -> None:
+    """TIFU-KNN with alpha 1 ignores the neighbours: a customer's top product is the one in
+    its orders most recently and most often."""
+    model = TifuKnn(TifuParams(k=1, alpha=1.0)).fit(LINES, 2, 4)
+    ranked = model.rank(TARGETS, 2)
+    assert _ranked(ranked, 0)[0] == 1
+    assert _ranked(ranked, 1)[0] == 3
+
+
+def test_calendar_validation_holds_out_each_customers_first_order_after_the_cut() -> None:
+    """The calendar split keeps the lines before ``days`` before the end as history and each
+    customer's first order after as the truth."""
+    history, truth = calendar_validation(7)(LINES)
+    assert history["d"].max() < DAY + dt.timedelta(days=7)
+    assert sorted(truth.select("c", "o").unique().rows()) == [(0, 1), (1, 4)]

@@ -1,0 +1,75 @@
+"""Building the lines: the expected-F1 cut of a proposal and the candidates' filler."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import polars as pl
+import pytest
+
+from salescope.orders.builder import _expected_f1_cut, fill_candidates
+
+DAY = dt.date(2024, 6, 1)
+
+
+def _expected_f1(probabilities: list[float], chosen: set[int]) -> float:
+    """Expected F1 of proposing ``chosen`` when each product is ordered independently with
+    its probability (the approximation the cut uses: E[2|S∩O|] / (|S| + E[|O|]))."""
+    hits = sum(probabilities[i] for i in chosen)
+    return 2.0 * hits / (len(chosen) + sum(probabilities))
+
+
+@pytest.mark.parametrize(
+    "probabilities",
+    [[0.9, 0.8, 0.1, 0.05], [0.5, 0.5, 0.5, 0.5], [0.95, 0.2, 0.2, 0.2, 0.2, 0.2], [0.3]],
+)
+def test_expected_f1_cut_keeps_the_best_subset(probabilities: list[float]) -> None:
+    """The cut keeps the most likely products, as many as maximise the expected F1: no other
+    subset of the candidates does better."""
+    frame = pl.DataFrame({"c": [0] * len(probabilities), "p": range(len(probabilities))})
+    frame = frame.with_columns(pl.Series("probability", probabilities))
+    kept = set(_expected_f1_cut(frame, ["c"])["p"].to_list())
+    best = max(
+        _expected_f1(probabilities, set(s))
+        for n in range(1, len(probabilities) + 1)
+        for s in itertools.combinations(range(len(probabilities)), n)
+    )
+    assert _expected_f1(probabilities, kept) == pytest.approx(best)
+
+
+def test_the_cut_is_per_proposal() -> None:
+    """Each customer's proposal is cut on its own probabilities."""
+    frame = pl.DataFrame(
+        {
+            "c": [0, 0, 0, 1, 1, 1],
+            "p": [0, 1, 2, 0, 1, 2],
+            "probability": [0.9, 0.1, 0.1, 0.6, 0.6, 0.6],
+        }
+    )
+    kept = _expected_f1_cut(frame, ["c"])
+    assert kept.filter(pl.col("c") == 0)["p"].to_list() == [0]
+    assert sorted(kept.filter(pl.col("c") == 1)["p"].to_list()) == [0, 1, 2]
+
+
+def test_filler_completes_each_target_with_popular_products_it_lacks() -> None:
+    """Targets get the popular products they have no candidate for, never twice, and an
+    unknown customer (no code) gets the popular products alone, each saying why."""
+    scored = pl.DataFrame(
+        {
+            "c": [0],
+            "t": [DAY],
+            "p": [7],
+            "probability": [0.5],
+            "seen": pl.Series([1], dtype=pl.Int8),
+        }
+    )
+    targets = pl.DataFrame({"c": [0, None], "t": [DAY, DAY]}, schema={"c": pl.Int64, "t": pl.Date})
+    popular = pl.DataFrame({"p": [7, 8, 9], "probability": [0.3, 0.2, 0.1], "quantity": [1.0] * 3})
+    filled = fill_candidates(scored, targets, popular, 3)
+    known = filled.filter(pl.col("_key") == 0)
+    unknown = filled.filter(pl.col("_key") == 1)
+    assert sorted(known["p"].to_list()) == [7, 8, 9]
+    assert sorted(unknown["p"].to_list()) == [7, 8, 9]
+    fillers = filled.filter(pl.col("_src") == 1)
+    assert fillers["reason"].str.starts_with("among the most ordered products").all()
