@@ -15,6 +15,7 @@ with warnings.catch_warnings():
 
 from salescope.services import keys
 from salescope.web.app import create_app
+from tests.orderworld import order_world, trained  # noqa: F401 (fixtures)
 from tests.webworld import EMAILS, PASSWORD, World, world  # noqa: F401 (fixture)
 
 ALL_SCOPES = [
@@ -23,12 +24,25 @@ ALL_SCOPES = [
     "visits:read",
     "visits:write",
     "orders:read",
+    "orders:write",
 ]
 SCOPES_OF_ROLE = {
     "admin": ALL_SCOPES,
     "director": ["recommendations:read", "visits:read"],
-    "north": ["recommendations:read", "recommendations:write", "visits:read"],
-    "south": ["recommendations:read", "recommendations:write", "visits:read"],
+    "north": [
+        "recommendations:read",
+        "recommendations:write",
+        "visits:read",
+        "orders:read",
+        "orders:write",
+    ],
+    "south": [
+        "recommendations:read",
+        "recommendations:write",
+        "visits:read",
+        "orders:read",
+        "orders:write",
+    ],
     "rep1": ["visits:read", "visits:write"],
     "merch2": ["visits:read", "visits:write"],
     "rep3": ["visits:read", "visits:write"],

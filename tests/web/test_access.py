@@ -18,7 +18,14 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from salescope.storage.models import AuditEvent, CoverageRecommendation, Photo, Visit
+from salescope.storage.models import (
+    AuditEvent,
+    CoverageRecommendation,
+    Photo,
+    PlacedOrder,
+    PlacedOrderLine,
+    Visit,
+)
 from tests.web.conftest import Browser, bearer
 from tests.webworld import World
 
@@ -36,6 +43,10 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/visits/{visit_id}/report"): "detail",
     ("POST", "/api/v1/visits/{visit_id}/photos"): "detail",
     ("GET", "/api/v1/photos/{photo_id}"): "detail",
+    ("GET", "/api/v1/customers/{customer_id}/suggested-order"): "detail",
+    ("POST", "/api/v1/orders"): "detail",
+    ("GET", "/api/v1/orders"): "list",
+    ("GET", "/api/v1/orders/{order_id}"): "detail",
     ("GET", "/healthz"): "public",
     ("GET", "/"): "public",
     ("GET", "/login"): "session",
@@ -78,8 +89,26 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
-def _south_data(client: TestClient, keys: dict[str, str], world: World) -> dict[str, int]:
-    """A verification requested on C4 for R3, with a photo: south's visit and photo ids."""
+def _south_order(world: World) -> str:
+    """An order of C4 placed through the app."""
+    with world.db.session() as s:
+        order = PlacedOrder(
+            order_id="ORDER-OF-C4",
+            customer_id="C4",
+            region="south",
+            order_date=dt.date.today(),
+            channel="api",
+            request_hash="0" * 64,
+            outcomes={},
+        )
+        order.lines = [PlacedOrderLine(line_no=1, product_id="PX", quantity=2.0)]
+        s.add(order)
+    return "ORDER-OF-C4"
+
+
+def _south_data(client: TestClient, keys: dict[str, str], world: World) -> dict[str, Any]:
+    """A verification requested on C4 for R3, with a photo, and an order of C4: south's
+    visit, photo, customer and order ids."""
     rec_id = world.rec_ids["C4"]
     response = client.post(
         f"/api/v1/recommendations/{rec_id}/decision",
@@ -93,7 +122,13 @@ def _south_data(client: TestClient, keys: dict[str, str], world: World) -> dict[
         files={"photo": ("s.png", _png(), "image/png")},
         headers=bearer(keys["rep3"]),
     ).json()
-    return {"rec_id": rec_id, "visit_id": visit["id"], "photo_id": photo["id"]}
+    return {
+        "rec_id": rec_id,
+        "visit_id": visit["id"],
+        "photo_id": photo["id"],
+        "customer_id": "C4",
+        "order_id": _south_order(world),
+    }
 
 
 def _snapshot(world: World) -> tuple[Any, ...]:
@@ -108,6 +143,12 @@ def _snapshot(world: World) -> tuple[Any, ...]:
                 sa.select(sa.func.count())
                 .select_from(AuditEvent)
                 .where(AuditEvent.action.like("recommendation.%"))
+            ),
+            s.scalar(sa.select(sa.func.count()).select_from(PlacedOrder)),
+            s.scalar(
+                sa.select(sa.func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.action.not_like("user.%"))
             ),
         )
 
@@ -133,6 +174,14 @@ def test_north_gets_403_on_every_south_detail_and_changes_nothing(
                 kwargs["files"] = {"photo": ("n.png", _png(), "image/png")}
             elif path.endswith("/decision"):
                 kwargs["json"] = {"action": "reject", "reason": "not mine"}
+            elif path == "/api/v1/orders":
+                kwargs["json"] = {
+                    "order_id": "NORTH-FOR-C4",
+                    "customer_id": "C4",
+                    "order_date": dt.date.today().isoformat(),
+                    "lines": [{"product_id": "PX", "quantity": 1}],
+                }
+                kwargs["headers"]["Idempotency-Key"] = "north-1"
             else:
                 kwargs["json"] = {"readiness": 1}
         response = client.request(method, url, **kwargs)

@@ -123,3 +123,7 @@ class RateLimitedError(SalescopeError):
 
 class StaleError(ConflictError):
     """The thing changed since the caller read it (optimistic locking)."""
+
+
+class UnavailableError(SalescopeError):
+    """What is asked for cannot be served yet (no trained model): try again later."""

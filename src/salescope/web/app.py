@@ -25,7 +25,9 @@ from salescope.domain.statuses import (
     UserRole,
     VisitStatus,
 )
+from salescope.services.calendar import Clock
 from salescope.services.database import open_database
+from salescope.services.serving import OrderEngine
 from salescope.services.users import password_hasher
 from salescope.storage.db import Database
 from salescope.web import errors
@@ -97,8 +99,18 @@ def templates() -> Jinja2Blocks:
     return engine
 
 
-def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
-    """The app over ``settings``' database (migrated if behind) and data directory."""
+def create_app(
+    settings: Settings,
+    database: Database | None = None,
+    *,
+    background: bool = False,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """The app over ``settings``' database (migrated if behind) and data directory.
+
+    With ``background`` (``salescope serve``) the suggestions of a day are computed together
+    in the background, and the scheduler runs (automatic orders at their cut-off, the daily
+    training)."""
     from fastapi import Depends
 
     from salescope.web import api, ui
@@ -107,7 +119,10 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app = FastAPI(
         title="Salescope",
         version=__version__,
-        description="Coverage review, field verification and decisions; see CONTRACTS.md.",
+        description=(
+            "Suggested orders and orders placed; coverage review, field verification and "
+            "decisions; see CONTRACTS.md."
+        ),
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/openapi.json",
@@ -117,6 +132,8 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.hasher = password_hasher(settings)
     app.state.secret = app_secret(settings)
     app.state.templates = templates()
+    app.state.clock = clock or Clock.from_settings(settings)
+    app.state.orders = OrderEngine(settings, app.state.db, app.state.clock, warm=background)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in api.ROUTERS:
         app.include_router(router, prefix=api.PREFIX)

@@ -15,6 +15,8 @@ from salescope.config import Settings
 from salescope.domain.errors import AuthenticationError, PermissionDeniedError
 from salescope.services import keys, users
 from salescope.services.access import Scope, scope_of
+from salescope.services.calendar import Clock
+from salescope.services.serving import OrderEngine
 from salescope.storage.db import Database
 from salescope.web.errors import LoginRequired
 from salescope.web.security import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, UNSAFE_METHODS, csrf_ok
@@ -38,7 +40,19 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_engine(request: Request) -> OrderEngine:
+    engine: OrderEngine = request.app.state.orders
+    return engine
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[OrderEngine, Depends(get_engine)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
