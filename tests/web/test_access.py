@@ -32,7 +32,7 @@ from tests.webworld import World
 SOON = (dt.date.today() + dt.timedelta(days=7)).isoformat()
 
 # route path -> what it is: "detail" (an id of south in the path), "list" (must not leak
-# south), "public" (no data), "session" (sign-in and out).
+# south), "admin" (administrators only), "public" (no data), "session" (sign-in and out).
 ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/customers"): "list",
     ("GET", "/api/v1/recommendations"): "list",
@@ -66,6 +66,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/visits/{visit_id}/report"): "detail",
     ("POST", "/visits/{visit_id}/photos"): "detail",
     ("GET", "/photos/{photo_id}"): "detail",
+    ("GET", "/models"): "admin",
+    ("POST", "/models/train"): "admin",
 }
 SOUTH_MARKERS = ("C4", "C5", "South Four", "South Five", "R3")
 
@@ -233,6 +235,18 @@ def test_north_lists_never_show_south(
         assert marker not in response.text, (path, marker)
     if path not in ("/api/v1/visits", "/tasks", "/audit"):
         assert forbidden.status_code == 403, (path, forbidden.status_code)
+
+
+@pytest.mark.parametrize(("method", "path"), [k for k, v in ROUTES.items() if v == "admin"])
+def test_administrator_routes_refuse_a_manager_and_change_nothing(
+    method: str, path: str, browser: Callable[[str], Browser], world: World
+) -> None:
+    """The Models page and "Train now" answer 403 to a regional manager; nothing changes."""
+    before = _snapshot(world)
+    north = browser("north")
+    response = north.client.get(path) if method == "GET" else north.post(path, {})
+    assert response.status_code == 403
+    assert _snapshot(world) == before
 
 
 @pytest.mark.parametrize(

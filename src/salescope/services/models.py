@@ -370,3 +370,50 @@ def describe_run(run: ModelRun | None, today: dt.date) -> list[str]:
             "recent orders."
         )
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsOverview:
+    """What the Models page shows an administrator."""
+
+    in_use: ModelRun | None
+    sentences: list[str]
+    validation: list[tuple[str, float]]  # (ranking, recall@10 on the validation orders)
+    runs: list[ModelRun]
+    training: ModelRun | None
+    calibration: dict[str, Any] | None
+    resting: int
+    placed_pending: int
+
+
+def models_overview(session: Session, scope: Scope, today: dt.date) -> ModelsOverview:
+    """The model in use with its validation, the latest runs, the feedback in force."""
+    runs = list_runs(session, scope)
+    in_use = model_in_use(session)
+    recalls = ((in_use.summary if in_use else {}).get("validation") or {}).get("recall@10") or {}
+    latest = repo.latest_calibration(session)
+    calibration = (
+        None
+        if latest is None
+        else {
+            "fitted_at": latest.fitted_at,
+            "outcomes": latest.outcomes,
+            "ece_before": latest.ece_before,
+            "ece_after": latest.ece_after,
+        }
+    )
+    pending = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(PlacedOrder)
+        .where(PlacedOrder.merged_version.is_(None))
+    )
+    return ModelsOverview(
+        in_use=in_use,
+        sentences=describe_run(in_use, today),
+        validation=sorted(((k, float(v)) for k, v in recalls.items()), key=lambda kv: -kv[1]),
+        runs=runs,
+        training=training_now(session),
+        calibration=calibration,
+        resting=repo.resting(session, today).height,
+        placed_pending=int(pending or 0),
+    )

@@ -668,6 +668,10 @@ class OrderEngine:
         self.batches += 1
         return len(live.targets)
 
+    def cached(self) -> int:
+        """Suggestions in memory."""
+        return len(self._cache)
+
     # -- what was shown ------------------------------------------------------------------------
     def was_shown(self, key: tuple[str, dt.date]) -> bool:
         return key in self._shown

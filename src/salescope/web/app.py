@@ -6,7 +6,9 @@ database and the app, and passes them down.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +21,14 @@ from starlette.responses import Response
 from salescope import __version__
 from salescope.config import Settings
 from salescope.domain.statuses import (
+    AutoOrderStatus,
     InteractionMode,
+    LineOutcome,
+    ModelRunStatus,
+    OrderChannel,
     Recommendation,
     RecommendationStatus,
+    ShopTaskStatus,
     UserRole,
     VisitStatus,
 )
@@ -41,6 +48,11 @@ VOCABULARIES: dict[str, Any] = {
     "role": UserRole,
     "mode": InteractionMode,
     "recommendation": Recommendation,
+    "model": ModelRunStatus,
+    "channel": OrderChannel,
+    "auto": AutoOrderStatus,
+    "task": ShopTaskStatus,
+    "outcome": LineOutcome,
 }
 GREY = "#78909c"
 
@@ -114,9 +126,25 @@ def create_app(
     from fastapi import Depends
 
     from salescope.web import api, ui
+    from salescope.web.background import Scheduler, Trainer, daily_training
     from salescope.web.deps import csrf_protect
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scheduler: Scheduler | None = None
+        if background:
+            scheduler = Scheduler(
+                app.state.clock, [daily_training(settings, app.state.db, app.state.trainer)]
+            )
+            scheduler.start()
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Salescope",
         version=__version__,
         description=(
@@ -134,6 +162,7 @@ def create_app(
     app.state.templates = templates()
     app.state.clock = clock or Clock.from_settings(settings)
     app.state.orders = OrderEngine(settings, app.state.db, app.state.clock, warm=background)
+    app.state.trainer = Trainer(settings, app.state.orders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in api.ROUTERS:
         app.include_router(router, prefix=api.PREFIX)

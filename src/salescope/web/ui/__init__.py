@@ -4,6 +4,6 @@ the CSRF check (``deps.csrf_protect``)."""
 
 from fastapi import APIRouter
 
-from salescope.web.ui import auth, field, review
+from salescope.web.ui import auth, field, models, review
 
-ROUTERS: list[APIRouter] = [auth.router, review.router, field.router]
+ROUTERS: list[APIRouter] = [auth.router, review.router, field.router, models.router]
