@@ -66,6 +66,11 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/visits/{visit_id}/report"): "detail",
     ("POST", "/visits/{visit_id}/photos"): "detail",
     ("GET", "/photos/{photo_id}"): "detail",
+    ("GET", "/order"): "public",
+    ("GET", "/customers/{customer_id}/order"): "detail",
+    ("POST", "/customers/{customer_id}/order"): "detail",
+    ("GET", "/customers/{customer_id}/order/products"): "detail",
+    ("GET", "/orders/{order_id}"): "detail",
     ("GET", "/models"): "admin",
     ("POST", "/models/train"): "admin",
 }

@@ -30,11 +30,23 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from salescope.domain.errors import ConflictError, FieldError, NotFoundError, PermissionDeniedError
+from salescope.domain.errors import (
+    ConflictError,
+    FieldError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnavailableError,
+)
 from salescope.domain.statuses import LineOutcome, OrderChannel
 from salescope.services.access import Permission, Scope, visible, visible_customer
 from salescope.services.feedback import FeedbackInput, do_feedback
-from salescope.services.serving import PROPOSAL_SCHEMA, Catalogue, OrderEngine, Suggestion
+from salescope.services.serving import (
+    PROPOSAL_SCHEMA,
+    Catalogue,
+    OrderEngine,
+    Suggestion,
+    empty_suggestion,
+)
 from salescope.storage import repositories as repo
 from salescope.storage.models import (
     FeedbackOutcome,
@@ -58,13 +70,21 @@ def check_suggested(
     engine: OrderEngine,
     customer_id: str,
     order_date: dt.date | None,
+    *,
+    empty_without_model: bool = False,
 ) -> Suggestion:
     """The suggested order of a customer in the caller's reach for ``order_date`` (default:
-    the next delivery date), recorded as shown the first time."""
+    the next delivery date), recorded as shown the first time. Without a trained model:
+    UnavailableError, or with ``empty_without_model`` (the ordering pages) an empty order."""
     scope.require(Permission.ORDERS_READ)
     customer = visible_customer(session, scope, customer_id)
     day = engine.check_date(order_date)
-    suggestion = engine.suggestion(session, customer.customer_id, day)
+    try:
+        suggestion = engine.suggestion(session, customer.customer_id, day)
+    except UnavailableError:
+        if not empty_without_model:
+            raise
+        return empty_suggestion(customer.customer_id, day)
     record_shown(session, engine, suggestion, actor=scope.actor)
     return suggestion
 
@@ -290,7 +310,7 @@ def do_place_order(
             f"order {order_id} was already placed (with another Idempotency-Key): it is not "
             "placed twice"
         ) from None
-    _feedback(session, scope, row)
+    _feedback(session, scope, row, catalogue)
     repo.record_audit(
         session,
         scope.actor,
@@ -340,7 +360,7 @@ def _store(
     return row
 
 
-def _feedback(session: Session, scope: Scope, row: PlacedOrder) -> None:
+def _feedback(session: Session, scope: Scope, row: PlacedOrder, catalogue: Catalogue) -> None:
     """Match the order against the stored proposals (``do_feedback``, as the command does)
     and keep each line's outcome, kind and promotion on the order."""
     orders = pl.DataFrame(
@@ -395,14 +415,22 @@ def _feedback(session: Session, scope: Scope, row: PlacedOrder) -> None:
     ]
     row.proposal_date = outcomes[0].order_date if outcomes else None
     row.outcomes = {"counts": counts if outcomes else {}, "removed": removed}
-    row.total_amount = order_total(row)
+    row.total_amount = order_total(row, catalogue)
     session.flush()
 
 
-def order_total(row: PlacedOrder) -> float | None:
-    """The order's amount at its lines' prices (None when no line has a price)."""
-    priced = [line.quantity * line.unit_price for line in row.lines if line.unit_price is not None]
-    return round(sum(priced), 2) if priced else None
+def order_total(row: PlacedOrder, catalogue: Catalogue) -> float | None:
+    """The order's amount at its lines' prices, less the promotions its lines carry (None
+    when no line has a price)."""
+    total, priced = 0.0, False
+    for line in row.lines:
+        if line.unit_price is None:
+            continue
+        priced = True
+        promo = catalogue.promotions.get(line.promotion_id) if line.promotion_id else None
+        discount = promo.discount(line.quantity, line.unit_price) if promo else 0.0
+        total += line.quantity * line.unit_price - discount
+    return round(total, 2) if priced else None
 
 
 # -- reading placed orders -----------------------------------------------------------------

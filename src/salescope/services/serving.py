@@ -268,7 +268,8 @@ class Suggestion:
     holdout: bool
     run_id: int
     calibration_id: int | None
-    model_cutoff: dt.date
+    model_cutoff: dt.date | None
+    available: bool = True  # False: no model yet, an empty order to fill by hand
 
     @property
     def usual(self) -> list[SuggestedLine]:
@@ -298,6 +299,11 @@ PROPOSAL_SCHEMA: dict[str, pl.DataType] = {
     "order_date": pl.Date(),
     "model_probability": pl.Float64(),
 }
+
+
+def empty_suggestion(customer_id: str, order_date: dt.date) -> Suggestion:
+    """An order with nothing suggested (no model trained yet): filled by hand."""
+    return Suggestion(customer_id, order_date, (), (), False, False, 0, None, None, False)
 
 
 def _frame(customer_id: str, day: dt.date, lines: Iterable[SuggestedLine]) -> pl.DataFrame:

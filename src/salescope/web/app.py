@@ -88,6 +88,13 @@ def money(value: Any) -> str:
     return f"{value:,.0f}"
 
 
+def money2(value: Any) -> str:
+    """A price or an order's amount, to the cent."""
+    if not isinstance(value, int | float) or math.isnan(value):
+        return "—"
+    return f"{value:,.2f}"
+
+
 def pct(value: Any) -> str:
     return (
         f"{100 * value:.0f} %" if isinstance(value, int | float) and not math.isnan(value) else "—"
@@ -107,7 +114,7 @@ def templates() -> Jinja2Blocks:
     env.globals.update(
         badge_of=badge, badge_html=badge_html, version=__version__, InteractionMode=InteractionMode
     )
-    env.filters.update(money=money, pct=pct, number=number)
+    env.filters.update(money=money, money2=money2, pct=pct, number=number)
     return engine
 
 

@@ -256,7 +256,7 @@ class SuggestedLineOut(BaseModel):
 
 class ModelOut(BaseModel):
     run_id: int
-    cutoff: dt.date = Field(description="The model learned from the orders before this date")
+    cutoff: dt.date | None = Field(description="The model learned from the orders before this date")
 
 
 class SuggestedOrderOut(BaseModel):

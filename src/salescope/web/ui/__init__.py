@@ -4,6 +4,12 @@ the CSRF check (``deps.csrf_protect``)."""
 
 from fastapi import APIRouter
 
-from salescope.web.ui import auth, field, models, review
+from salescope.web.ui import auth, field, models, ordering, review
 
-ROUTERS: list[APIRouter] = [auth.router, review.router, field.router, models.router]
+ROUTERS: list[APIRouter] = [
+    auth.router,
+    review.router,
+    field.router,
+    models.router,
+    ordering.router,
+]
