@@ -71,6 +71,10 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/customers/{customer_id}/order"): "detail",
     ("GET", "/customers/{customer_id}/order/products"): "detail",
     ("GET", "/orders/{order_id}"): "detail",
+    ("GET", "/shops"): "list",
+    ("POST", "/shops/invite"): "detail",
+    ("GET", "/invite/{token}"): "session",
+    ("POST", "/invite/{token}"): "session",
     ("GET", "/models"): "admin",
     ("POST", "/models/train"): "admin",
 }
@@ -204,6 +208,8 @@ def test_north_gets_403_on_every_south_detail_and_changes_nothing(
             )
         elif path.endswith("/bulk"):
             response = north.post(url, {"ids": [ids["rec_id"]]})
+        elif path == "/shops/invite":
+            response = north.post(url, {"customer_id": "C4", "email": "c4@example.com"})
         else:
             response = north.post(
                 url, {"action": "reject", "reason": "not mine", "version": 1, "readiness": "1"}
@@ -238,7 +244,7 @@ def test_north_lists_never_show_south(
     assert response.status_code == 200, response.text[:300]
     for marker in SOUTH_MARKERS:
         assert marker not in response.text, (path, marker)
-    if path not in ("/api/v1/visits", "/tasks", "/audit"):
+    if path not in ("/api/v1/visits", "/tasks", "/audit", "/shops"):
         assert forbidden.status_code == 403, (path, forbidden.status_code)
 
 

@@ -4,7 +4,7 @@ the CSRF check (``deps.csrf_protect``)."""
 
 from fastapi import APIRouter
 
-from salescope.web.ui import auth, field, models, ordering, review
+from salescope.web.ui import auth, field, models, ordering, review, shops
 
 ROUTERS: list[APIRouter] = [
     auth.router,
@@ -12,4 +12,5 @@ ROUTERS: list[APIRouter] = [
     field.router,
     models.router,
     ordering.router,
+    shops.router,
 ]
