@@ -72,6 +72,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/customers/{customer_id}/order/products"): "detail",
     ("GET", "/orders/{order_id}"): "detail",
     ("GET", "/shops"): "list",
+    ("GET", "/day"): "list",
     ("POST", "/shops/invite"): "detail",
     ("GET", "/invite/{token}"): "session",
     ("POST", "/invite/{token}"): "session",
@@ -244,7 +245,7 @@ def test_north_lists_never_show_south(
     assert response.status_code == 200, response.text[:300]
     for marker in SOUTH_MARKERS:
         assert marker not in response.text, (path, marker)
-    if path not in ("/api/v1/visits", "/tasks", "/audit", "/shops"):
+    if path not in ("/api/v1/visits", "/tasks", "/audit", "/shops", "/day"):
         assert forbidden.status_code == 403, (path, forbidden.status_code)
 
 

@@ -143,6 +143,7 @@ class Catalogue:
     offerable: frozenset[str]
     promotions: dict[str, Promotion]
     rhythm: dict[str, Rhythm]
+    last_visit: dict[str, dt.date] = field(default_factory=dict)
 
     def name(self, product_id: str) -> str:
         product = self.products.get(product_id)
@@ -207,7 +208,20 @@ def read_catalogue(store: TableStore) -> Catalogue:
             promotions[pid] = Promotion(
                 pid, mechanic, value, end, promotion_text(mechanic, value, end, pid)
             )
-    return Catalogue(products, frozenset(offerable), promotions, _rhythm(store))
+    return Catalogue(products, frozenset(offerable), promotions, _rhythm(store), _visits(store))
+
+
+def _visits(store: TableStore) -> dict[str, dt.date]:
+    """Each customer's last visit in the visits table."""
+    if "visits" not in store.names():
+        return {}
+    last = (
+        store.scan("visits")
+        .group_by("customer_id")
+        .agg(pl.col("visit_date").max().alias("last"))
+        .collect()
+    )
+    return {str(c): d for c, d in last.iter_rows() if d is not None}
 
 
 def _rhythm(store: TableStore) -> dict[str, Rhythm]:

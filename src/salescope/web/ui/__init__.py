@@ -4,7 +4,7 @@ the CSRF check (``deps.csrf_protect``)."""
 
 from fastapi import APIRouter
 
-from salescope.web.ui import auth, field, models, ordering, review, shops
+from salescope.web.ui import auth, day, field, models, ordering, review, shops
 
 ROUTERS: list[APIRouter] = [
     auth.router,
@@ -13,4 +13,5 @@ ROUTERS: list[APIRouter] = [
     models.router,
     ordering.router,
     shops.router,
+    day.router,
 ]
