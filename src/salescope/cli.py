@@ -452,7 +452,7 @@ def next_orders(
             out_file,
             model=engine,
             resting=resting,
-            acceptance=calibrator.apply,
+            acceptance=calibrator.apply if calibrator.is_fitted else None,
             progress=update,
         )
     n_customers = lines["customer_id"].n_unique()

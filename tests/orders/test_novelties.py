@@ -335,7 +335,11 @@ def test_gate_bars_per_kind_objectives_lower() -> None:
     assert sorted(shown(out)) == [("C0", "ext-bar"), ("C1", "obj-ok"), ("C2", "dev-ok")]
     assert out.filter(pl.col("product_id") == "obj-ok")["expected_value"].item() == 2.5
     strict = gate(
-        candidates, NoveltyParams(min_probability=0.5, min_objective_probability=0.3), KEY
+        candidates,
+        NoveltyParams(
+            min_probability=0.5, min_objective_probability=0.3, min_development_probability=0.5
+        ),
+        KEY,
     )
     assert shown(strict) == []
 
@@ -627,16 +631,20 @@ def fitted(company: DemoCompany) -> NextOrderModel:
     )
 
 
-PERMISSIVE = NoveltyParams(min_probability=0.003, min_objective_probability=0.001)
+PERMISSIVE = NoveltyParams(
+    min_probability=0.003,
+    min_objective_probability=0.001,
+    min_development_probability=0.003,
+)
 
 
 @pytest.fixture(scope="module")
 def model(fitted: NextOrderModel) -> NextOrderModel:
-    """The fitted engine with lower bars than the defaults (``PERMISSIVE``): before any
-    feedback the small demo's adoption rates are low, and the proposals' mechanics need
-    novelties to work on."""
+    """The fitted engine with lower bars than the defaults (``PERMISSIVE``) and every
+    candidate explored before feedback: the proposals' mechanics need novelties to work on."""
     permissive = copy.copy(fitted)
     permissive.params = replace(fitted.params_, novelties=PERMISSIVE)
+    permissive.share_bar_ = 0.0
     return permissive
 
 
@@ -672,6 +680,8 @@ def bars_respected(lines: pl.DataFrame) -> bool:
     bar = (
         pl.when(pl.col("kind") == "objective")
         .then(params.min_objective_probability)
+        .when(pl.col("kind") == "development")
+        .then(params.min_development_probability)
         .otherwise(params.min_probability)
     )
     return bool(novelties_of(lines).select((pl.col("probability") >= bar - 1e-12).all()).item())
@@ -718,6 +728,11 @@ def test_before_feedback_some_proposals_carry_no_novelty(
     assert model.prior_ is not None
     extensions = proposals.filter(pl.col("kind") == "extension")
     assert (extensions["model_probability"] <= float(model.prior_.y.max()) + 1e-12).all()
+    # about explore_share of the orders offer a new product (validation orders set the bar)
+    share = model.params_.novelties.explore_share
+    new = proposals.filter(pl.col("kind").is_in(["extension", "objective"]))
+    offered = new.select("customer_id").n_unique() / targets.height
+    assert share / 4 <= offered <= min(1.0, share * 2.5), offered
 
 
 def test_extensions_and_objectives_are_offerable_products_not_bought_in_the_last_year(

@@ -16,8 +16,8 @@ An order that both sources name is one event. Anchors are the calendar cut-offs 
 spread over the events (quantiles), merged when closer than the step; each event takes the
 latest anchor on or before its date, so its snapshot is as recent as it can be without
 knowing the order. Each customer's most recent event is kept apart for validation (early
-stopping, calibration, and choosing between the model and the baselines), for a share of the
-customers drawn by a hash of their code.
+stopping, calibration, and choosing between the model and the baselines) — for every customer
+by default, or a share of them drawn by a hash of their code.
 
 Own histories use a look-back per customer, counted back from the customer's own last order
 before the date, not from the end of the file: a customer whose orders ended years before the
@@ -41,7 +41,7 @@ class EventParams:
     label_orders: int = 4  # each customer's last orders used as labels
     calendar_cutoffs: int = 4  # calendar cut-offs before the end (a step apart)
     anchors: int = 4  # anchors spread over the events' dates (besides the calendar ones)
-    validation_share: float = 0.5  # customers whose latest event validates
+    validation_share: float = 1.0  # customers whose latest event validates
     seed: int = 0
 
 

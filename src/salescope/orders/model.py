@@ -70,6 +70,8 @@ from salescope.orders.novelties import (
     merge_novelties,
     objective_pairs,
     pair_context,
+    share_bar,
+    similar_share,
 )
 from salescope.orders.quantities import QuantityModel, rounded, selling_multiples
 from salescope.orders.ranker import (
@@ -347,6 +349,18 @@ class NextOrderModel:
         """The engine's lines of ``customers`` (codes)."""
         return rows_of(self.lines_, self.line_index_, customers)
 
+    def _of(self, name: str, customers: pl.Series) -> pl.DataFrame:
+        """The rows of ``customers`` in the fitted frame ``name`` (sorted by customer)."""
+        frame: pl.DataFrame = getattr(self, name)
+        indexes: dict[str, tuple[pl.DataFrame, np.ndarray]] = self.__dict__.setdefault(
+            "_indexes", {}
+        )
+        known = indexes.get(name)
+        if known is None or known[0] is not frame:
+            known = (frame, frame["c"].to_numpy().astype(np.int64))
+            indexes[name] = known
+        return rows_of(frame, known[1], customers)
+
     def _labelled(self, snap: Snapshot, events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Candidates of ``events`` (``ev, c, o, t, valid``; one per customer) labelled with
         the event's order, and the extension candidates (for the adoption model) labelled the
@@ -429,7 +443,7 @@ class NextOrderModel:
                 .unique()
                 .join(scored.select("c", "p"), on=["c", "p"], how="anti")
                 .join(extra.select("c", "p"), on=["c", "p"], how="anti")
-                .join(self.bought_, on=["c", "p"], how="anti")
+                .join(self._of("bought_", targets["c"]), on=["c", "p"], how="anti")
             )
             if missing.height:
                 more = pair_scores(
@@ -495,7 +509,7 @@ class NextOrderModel:
         self.context_: Context = build_context(
             codes, customers, products, geo_neighbours=p.novelties.geo_neighbours
         )
-        self.bought_ = lines.select("c", "p").unique()
+        self.bought_ = lines.select("c", "p").unique().sort("c", "p")
         progress("tuning the customer vectors (TIFU-KNN)", 0.02)
         seconds: dict[str, float] = {"reading": time.perf_counter() - started}
         clock = time.perf_counter()
@@ -519,13 +533,14 @@ class NextOrderModel:
                     frames.append(frame)
                     adoption.append(extension)
         train, valid = _split(frames, p)
-        adoption_train, adoption_valid = _split(adoption, p)
+        adoption_train, adoption_valid = _split(adoption, p, learn_from_half=True)
         self.development_rate_ = development_rate(valid if valid.height else train)
         self.prior_ = fit_acceptance_prior(
             pl.concat(adoption, how="diagonal_relaxed").filter(pl.col("horizon"))
             if adoption
             else pl.DataFrame()
         )
+        self.share_bar_ = share_bar(adoption_valid, p.novelties.explore_share)
         seconds["examples"] = time.perf_counter() - clock
         clock = time.perf_counter()
         if self.keep_training_data:
@@ -546,7 +561,7 @@ class NextOrderModel:
         seconds["snapshot"] = time.perf_counter() - clock
         self.development_ = development_table(
             self.snapshot_.window, self.cutoff_, self.context_, p.novelties
-        )
+        ).sort("c", "p")
         self.fallback_ = _popularity(self.lines_, self.cutoff_, self.codes_.n_products)
         self.fitted_on_ = {
             "cutoff": self.cutoff_.isoformat(),
@@ -722,7 +737,7 @@ class NextOrderModel:
             top=top,
             customer_ids=self.codes_.customers,
             product_ids=self.codes_.products,
-            bought=self.bought_,
+            bought=self._of("bought_", ready.coded["c"].drop_nulls()),
             max_novelties=self.params_.novelties.max_novelties,
             lapsed_lines=self.params_.lapsed_lines,
             ranked_by=self.ranking_.scorer,
@@ -815,7 +830,8 @@ class NextOrderModel:
         ctx = self.context_
         margin = ctx.products.select("p", "margin", "offerable")
         development = (
-            self.development_.join(scored, on=["c", "p"])
+            self._of("development_", scored["c"])
+            .join(scored, on=["c", "p"])
             .join(ctx.customers.select("c", "segment"), on="c", how="left")
             .with_columns(
                 rounded(
@@ -837,6 +853,7 @@ class NextOrderModel:
             novelties.join(margin.filter(pl.col("offerable")), on="p")
             .with_columns(
                 acceptance_prior(self.prior_).alias("model_probability"),
+                similar_share().alias("_share"),
                 (pl.col("quantity") * pl.col("margin") * pl.col("weight").fill_null(1.0)).alias(
                     "value_per_acceptance"
                 ),
@@ -854,8 +871,22 @@ class NextOrderModel:
             "reason",
         ]
         offers = pl.concat(
-            [development.select(columns), extension.select(columns)], how="vertical_relaxed"
+            [
+                development.select(columns).with_columns(
+                    pl.lit(None, dtype=pl.Float64).alias("_share")
+                ),
+                extension.select(*columns, "_share"),
+            ],
+            how="vertical_relaxed",
         ).with_columns(pl.col("model_probability").clip(0.0, 1.0))
+        if acceptance is None:
+            # no feedback yet: the acceptance of a new product is the history's adoption rate,
+            # which cannot tell a good proposal from a bad one; the most promising (by the
+            # share of similar shops buying it) are shown, for feedback to set the scale
+            developed = pl.col("kind") == LineKind.DEVELOPMENT.value
+            offers = offers.filter(developed | (pl.col("_share") >= self.share_bar_))
+            p = replace(p, min_probability=0.0, min_objective_probability=0.0)
+        offers = offers.drop("_share")
         offers = self.codes_.decode(offers).rename({"t": "order_date"})
         if usual is not None:
             developed = pl.col("kind") == LineKind.DEVELOPMENT.value
@@ -896,6 +927,7 @@ class NextOrderModel:
                 p,
                 min_probability=0.0,
                 min_objective_probability=0.0,
+                min_development_probability=0.0,
                 min_value=-1e18,
                 max_novelties=3 * p.max_novelties,
             ),
@@ -972,17 +1004,24 @@ def _packs(
     return (packs if packs.height else None), inferred.height
 
 
-def _split(frames: list[pl.DataFrame], p: EngineParams) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _split(
+    frames: list[pl.DataFrame], p: EngineParams, *, learn_from_half: bool = False
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Training rows (a random ``negative_rate`` of the negatives, at most
-    ``max_train_rows``) and validation rows of the events' candidates."""
+    ``max_train_rows``) and validation rows of the events' candidates; ``learn_from_half``:
+    the validation events of half the customers are learned from too (the adoption model:
+    adoptions are rare, and a customer's latest order holds many of them)."""
     if not frames:
         empty = pl.DataFrame(
             schema={EVENT: pl.UInt32, "c": pl.UInt32, "p": pl.UInt32, "label": pl.Int8}
         )
         return empty, empty
     frame = pl.concat(frames, how="diagonal_relaxed")
-    valid = frame.filter(pl.col("valid"))
-    train = _subsample(frame.filter(~pl.col("valid")), p.negative_rate, p.seed)
+    validating = pl.col("valid")
+    if learn_from_half:
+        validating = validating & (pl.col("c").hash(p.seed + 1) % 2 == 0)
+    valid = frame.filter(validating)
+    train = _subsample(frame.filter(~validating), p.negative_rate, p.seed)
     if train.height > p.max_train_rows:
         train = train.sample(p.max_train_rows, seed=p.seed)
     return train.sort(EVENT, "p"), valid.sort(EVENT, "p")

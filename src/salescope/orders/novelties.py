@@ -54,8 +54,13 @@ class NoveltyParams:
     """Knobs of the novelties (loadable with the engine's TOML, table ``novelties``)."""
 
     max_novelties: int = 3
-    min_probability: float = 0.02  # acceptance probability to show an extension / development
-    min_objective_probability: float = 0.01  # the business wants these: a lower bar
+    min_probability: float = 0.3  # acceptance probability to show an extension / development
+    min_objective_probability: float = 0.2  # the business wants these: a lower bar
+    min_development_probability: float = 0.3  # takes the larger quantity (history's own scale)
+    # before any feedback: about this share of the proposals offer a new product, those whose
+    # best candidate is the most promising (acceptance on the history's adoption scale), so
+    # that feedback can set the scale
+    explore_share: float = 0.2
     min_value: float = 0.0  # expected margin of the line (probability x quantity x unit margin)
     lapsed_days: int = 365  # bought before, but not in this many days: an extension again
     adoption_orders: int = 1  # adopted: bought within this many orders (acceptance prior)
@@ -505,6 +510,24 @@ def fit_acceptance_prior(rows: pl.DataFrame) -> Isotonic | None:
     return Isotonic.fit(share, rows["adopted"].to_numpy().astype(np.float64))
 
 
+def share_bar(candidates: pl.DataFrame, share: float) -> float:
+    """Which new products are offered before any feedback: the ``1 - share`` quantile, over
+    the history's validation orders, of each order's best extension candidate by the share
+    of similar shops buying it — so that about ``share`` of the proposals offer one, the most
+    promising. The engine cannot know yet how often a shop says yes to a proposal (the history
+    holds none), and its adoption curve can be flat; showing the most promising few is what
+    lets feedback set the scale. 1.0 (nothing but certainties) without candidates."""
+    if candidates.height == 0 or "nb_share" not in candidates.columns:
+        return 1.0
+    best = (
+        candidates.select("c", "t", similar_share().alias("_s"))
+        .group_by("c", "t")
+        .agg(pl.col("_s").max())
+    )
+    bar = best["_s"].quantile(1.0 - share, interpolation="higher")
+    return float(bar) if bar is not None else 1.0
+
+
 def acceptance_prior(prior: Isotonic | None) -> pl.Expr:
     """A novelty's acceptance before feedback: ``similar_share`` through the history's
     adoption curve (``fit_acceptance_prior``), or the share itself when there is none."""
@@ -693,6 +716,8 @@ def gate(novelties: pl.DataFrame, params: NoveltyParams, key: list[str]) -> pl.D
     bar = (
         pl.when(pl.col("kind") == LineKind.OBJECTIVE.value)
         .then(pl.lit(params.min_objective_probability))
+        .when(pl.col("kind") == LineKind.DEVELOPMENT.value)
+        .then(pl.lit(params.min_development_probability))
         .otherwise(pl.lit(params.min_probability))
     )
     value = pl.col("probability") * pl.col("value_per_acceptance")

@@ -274,6 +274,7 @@ def _write(
         "tifu": dataclasses.asdict(model.tifu_),
         "tifu_recall": model.tifu_recall_,
         "development_rate": model.development_rate_,
+        "share_bar": model.share_bar_,
         "inferred_packs": model.inferred_packs_,
         "fitted_on": model.fitted_on_,
         "coverage": model.coverage_,
@@ -352,7 +353,7 @@ def _read(folder: Path, manifest: dict[str, Any]) -> NextOrderModel:
     model.spacing_ = int(s["spacing_days"])
     model.tifu_ = TifuParams(**s["tifu"])
     model.tifu_recall_ = float("nan") if s["tifu_recall"] is None else float(s["tifu_recall"])
-    model.bought_ = model.lines_.select("c", "p").unique()
+    model.bought_ = model.lines_.select("c", "p").unique().sort("c", "p")
     snap = s["snapshot"]
     cutoff = dt.date.fromisoformat(snap["cutoff"])
     model.snapshot_ = Snapshot(
@@ -396,6 +397,7 @@ def _read(folder: Path, manifest: dict[str, Any]) -> NextOrderModel:
     model.adoption_ = adoption
     model.prior_ = r.curve(s["prior"])
     model.development_rate_ = float(s["development_rate"])
+    model.share_bar_ = float(s["share_bar"])
     model.fitted_on_ = dict(s["fitted_on"])
     model.coverage_ = list(s["coverage"])
     model.fit_seconds_ = float(s["fit_seconds"])

@@ -193,7 +193,11 @@ def _feedback_round(
     resting, calibrator = in_force(settings, request.as_of)
     after_path = root / "next_orders_after_feedback.csv"
     again = do_next_orders(
-        request, after_path, model=model, resting=resting, acceptance=calibrator.apply
+        request,
+        after_path,
+        model=model,
+        resting=resting,
+        acceptance=calibrator.apply if calibrator.is_fitted else None,
     )
     before = novelty_scores(lines, company.truth)
     after = novelty_scores(again, company.truth)
