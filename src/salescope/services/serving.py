@@ -564,7 +564,7 @@ class OrderEngine:
             targets,
             objectives=live.objectives,
             resting=resting,
-            acceptance=calibrator.apply,
+            acceptance=calibrator.apply if calibrator.is_fitted else None,
             promote=live.promote,
         )
         made = self._suggestion(live, customer_id, order_date, lines, calibration)
@@ -675,7 +675,7 @@ class OrderEngine:
             targets,
             objectives=live.objectives,
             resting=resting,
-            acceptance=calibrator.apply,
+            acceptance=calibrator.apply if calibrator.is_fitted else None,
             promote=live.promote,
         )
         by_customer = lines.partition_by("customer_id", as_dict=True)
