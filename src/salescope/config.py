@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         description="Share of shops in the uplift holdout (shown no novelties), drawn once "
         "and for good by a hash of the customer id.",
     )
+    holdout_salt: str = Field(
+        default="salescope-uplift-holdout-1",
+        min_length=1,
+        max_length=100,
+        description="Salt of the holdout's hash: another salt draws another holdout (start a "
+        "new measurement with it; the shops of the old holdout then see novelties again).",
+    )
     auto_cutoff_hour: int = Field(
         default=16,
         ge=0,

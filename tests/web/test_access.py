@@ -73,6 +73,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/orders/{order_id}"): "detail",
     ("GET", "/shops"): "list",
     ("GET", "/day"): "list",
+    ("GET", "/reports/orders"): "list",
     ("POST", "/shops/invite"): "detail",
     ("GET", "/invite/{token}"): "session",
     ("POST", "/invite/{token}"): "session",

@@ -202,6 +202,24 @@ class LineKind(StrEnum):
     def is_novelty(self) -> bool:
         return self is not LineKind.USUAL
 
+    @property
+    def label(self) -> str:
+        return {
+            "usual": "Usual (pre-filled)",
+            "development": "More of a product it buys",
+            "extension": "New to the shop",
+            "objective": "Business priority",
+        }[self.value]
+
+    @property
+    def colour(self) -> str:
+        return {
+            "usual": "#546e7a",
+            "development": "#00838f",
+            "extension": "#6a1b9a",
+            "objective": "#ef6c00",
+        }[self.value]
+
 
 class Recommendation(StrEnum):
     """What coverage recommends: ``add`` / ``not_now`` for prospects, the others for served

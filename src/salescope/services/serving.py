@@ -61,19 +61,19 @@ from salescope.storage.tables import TableStore
 log = logging.getLogger("salescope.serving")
 
 HOLDOUT_SALT = "salescope-uplift-holdout-1"
-"""Salt of the holdout's hash: changing it would draw another holdout."""
+"""The default salt of the holdout's hash (``Settings.holdout_salt``)."""
 CACHE_SIZE = 200_000
 """Suggestions kept in memory (least recently used dropped first)."""
 MAX_DAYS = 366
 """How far from today a suggested order may be dated."""
 
 
-def in_holdout(customer_id: str, share: float) -> bool:
-    """Whether the shop is in the uplift holdout: a hash of its id below ``share``, so that
-    the draw is random, stable, and a larger share only adds shops."""
+def in_holdout(customer_id: str, share: float, salt: str = HOLDOUT_SALT) -> bool:
+    """Whether the shop is in the uplift holdout: a hash of the salt and its id below
+    ``share``, so that the draw is random, stable, and a larger share only adds shops."""
     if share <= 0:
         return False
-    digest = hashlib.sha256(f"{HOLDOUT_SALT}:{customer_id}".encode()).digest()
+    digest = hashlib.sha256(f"{salt}:{customer_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2.0**64 < share
 
 
@@ -616,7 +616,7 @@ class OrderEngine:
                     model_probability=_float(row.get("model_probability")),
                 )
             )
-        holdout = in_holdout(customer_id, self.settings.holdout_share)
+        holdout = in_holdout(customer_id, self.settings.holdout_share, self.settings.holdout_salt)
         shown = tuple(line for line in made if not (holdout and line.novelty))
         hidden = tuple(line for line in made if holdout and line.novelty)
         return Suggestion(

@@ -23,6 +23,7 @@ from salescope.config import Settings
 from salescope.domain.statuses import (
     AutoOrderStatus,
     InteractionMode,
+    LineKind,
     LineOutcome,
     ModelRunStatus,
     OrderChannel,
@@ -53,6 +54,7 @@ VOCABULARIES: dict[str, Any] = {
     "auto": AutoOrderStatus,
     "task": ShopTaskStatus,
     "outcome": LineOutcome,
+    "kind": LineKind,
 }
 GREY = "#78909c"
 

@@ -4,7 +4,7 @@ the CSRF check (``deps.csrf_protect``)."""
 
 from fastapi import APIRouter
 
-from salescope.web.ui import auth, day, field, models, ordering, review, shops
+from salescope.web.ui import auth, day, field, models, ordering, reports, review, shops
 
 ROUTERS: list[APIRouter] = [
     auth.router,
@@ -14,4 +14,5 @@ ROUTERS: list[APIRouter] = [
     ordering.router,
     shops.router,
     day.router,
+    reports.router,
 ]
