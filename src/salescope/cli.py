@@ -57,6 +57,10 @@ models_app = typer.Typer(
     help="The next-order model the app serves (train, use, list).", no_args_is_help=True
 )
 app.add_typer(models_app, name="models")
+orders_app = typer.Typer(
+    help="Orders in the app: automatic replenishment at its cut-off.", no_args_is_help=True
+)
+app.add_typer(orders_app, name="orders")
 
 out = Console()
 err = Console(stderr=True)
@@ -1126,3 +1130,51 @@ def render_table(
     for row in rows:
         table.add_row(*row)
     return table
+
+
+@orders_app.command("place-automatic")
+def orders_place_automatic(
+    ctx: typer.Context,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="Act as if it were this moment (ISO, UTC: 2024-09-02T16:05), for a catch-up."
+        ),
+    ] = None,
+) -> None:
+    """Place the automatic orders whose cut-off has passed (for cron, every few minutes):
+    each shop in automatic mode gets its proposal, or the lines it saved, unless it cancelled
+    or already ordered for that date. Running it twice places nothing twice."""
+    import datetime as dt
+
+    from salescope.services import replenishment
+    from salescope.services.calendar import Clock
+    from salescope.services.database import open_database
+    from salescope.services.serving import OrderEngine
+
+    settings = _settings(ctx)
+    clock = Clock.from_settings(settings)
+    if at is not None:
+        try:
+            moment = dt.datetime.fromisoformat(at)
+        except ValueError:
+            raise InputError.single("--at", "not an ISO date and time", value=at) from None
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+        clock = Clock(shift=moment - dt.datetime.now(dt.UTC))
+    with open_database(settings) as database:
+        engine = OrderEngine(settings, database, clock, warm=False)
+        run = replenishment.do_place_due(database, engine, actor="cli (automatic replenishment)")
+    days = replenishment.due_dates(clock.now(), settings.auto_cutoff_hour)
+    if not days:
+        out.print(
+            f"No cut-off has passed for an upcoming delivery at {clock.now():%Y-%m-%d %H:%M} UTC."
+        )
+    for order_id in run.placed:
+        out.print(f"placed {order_id}")
+    for reason, n in sorted(run.skipped.items()):
+        out.print(f"{n:,} shops skipped: {reason}")
+    for customer, message in sorted(run.failed.items()):
+        err.print(f"{customer}: {message}")
+    out.print(f"{len(run.placed):,} automatic orders placed.")
+    if run.failed:
+        raise typer.Exit(1)

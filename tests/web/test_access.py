@@ -24,6 +24,7 @@ from salescope.storage.models import (
     Photo,
     PlacedOrder,
     PlacedOrderLine,
+    ShopTask,
     Visit,
 )
 from tests.web.conftest import Browser, bearer
@@ -74,6 +75,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/shops"): "list",
     ("GET", "/day"): "list",
     ("GET", "/reports/orders"): "list",
+    ("GET", "/online"): "list",
+    ("POST", "/online/tasks"): "detail",
+    ("POST", "/shop-tasks/{task_id}/answer"): "detail",
     ("POST", "/shops/invite"): "detail",
     ("GET", "/invite/{token}"): "session",
     ("POST", "/invite/{token}"): "session",
@@ -119,6 +123,23 @@ def _south_order(world: World) -> str:
     return "ORDER-OF-C4"
 
 
+def _south_task(world: World) -> int:
+    """A survey given to C4."""
+    with world.db.session() as s:
+        task = ShopTask(
+            customer_id="C4",
+            region="south",
+            kind="survey",
+            title="Shelf survey",
+            details={"questions": ["How many facings?"]},
+            status="open",
+            answer={},
+        )
+        s.add(task)
+        s.flush()
+        return task.id
+
+
 def _south_data(client: TestClient, keys: dict[str, str], world: World) -> dict[str, Any]:
     """A verification requested on C4 for R3, with a photo, and an order of C4: south's
     visit, photo, customer and order ids."""
@@ -141,6 +162,7 @@ def _south_data(client: TestClient, keys: dict[str, str], world: World) -> dict[
         "photo_id": photo["id"],
         "customer_id": "C4",
         "order_id": _south_order(world),
+        "task_id": _south_task(world),
     }
 
 
@@ -158,6 +180,7 @@ def _snapshot(world: World) -> tuple[Any, ...]:
                 .where(AuditEvent.action.like("recommendation.%"))
             ),
             s.scalar(sa.select(sa.func.count()).select_from(PlacedOrder)),
+            sorted((t.id, t.status) for t in s.scalars(sa.select(ShopTask))),
             s.scalar(
                 sa.select(sa.func.count())
                 .select_from(AuditEvent)
@@ -212,6 +235,10 @@ def test_north_gets_403_on_every_south_detail_and_changes_nothing(
             response = north.post(url, {"ids": [ids["rec_id"]]})
         elif path == "/shops/invite":
             response = north.post(url, {"customer_id": "C4", "email": "c4@example.com"})
+        elif path == "/online/tasks":
+            response = north.post(url, {"customer_id": "C4", "kind": "survey", "details": "Q?"})
+        elif path.endswith("/answer"):
+            response = north.post(url, {"q0": "3"})
         else:
             response = north.post(
                 url, {"action": "reject", "reason": "not mine", "version": 1, "readiness": "1"}

@@ -187,6 +187,18 @@ def scope_of(user: User, key_scopes: Iterable[str] | None = None) -> Scope:
     )
 
 
+def system_scope(actor: str) -> Scope:
+    """The business acting on its own (automatic replenishment at the cut-off): it reads and
+    places the orders of any customer, and nothing else; no user behind it (``user_id`` 0)."""
+    return Scope(
+        user_id=0,
+        email=actor,
+        role=UserRole.ADMIN,
+        name=actor,
+        permissions=frozenset({P.CUSTOMERS_READ, P.ORDERS_READ, P.ORDERS_PLACE}),
+    )
+
+
 def _field_customers(scope: Scope) -> sa.Select[tuple[str]]:
     """Customer ids a rep or merchandiser may see: those it serves and its tasks'."""
     return sa.union(

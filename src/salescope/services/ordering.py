@@ -340,7 +340,7 @@ def _store(
         region=request.region,
         order_date=order.order_date,
         channel=order.channel.value,
-        user_id=scope.user_id,
+        user_id=scope.user_id or None,  # 0: the business itself (``system_scope``)
         placed_by=scope.actor,
         idempotency_key=request.key,
         request_hash=request.digest,

@@ -135,7 +135,7 @@ def create_app(
     from fastapi import Depends
 
     from salescope.web import api, ui
-    from salescope.web.background import Scheduler, Trainer, daily_training
+    from salescope.web.background import Scheduler, Trainer, automatic_orders, daily_training
     from salescope.web.deps import csrf_protect
 
     @contextlib.asynccontextmanager
@@ -143,7 +143,11 @@ def create_app(
         scheduler: Scheduler | None = None
         if background:
             scheduler = Scheduler(
-                app.state.clock, [daily_training(settings, app.state.db, app.state.trainer)]
+                app.state.clock,
+                [
+                    daily_training(settings, app.state.db, app.state.trainer),
+                    automatic_orders(app.state.db, app.state.orders),
+                ],
             )
             scheduler.start()
         try:

@@ -125,3 +125,17 @@ def daily_training(settings: Settings, database: Database, trainer: Trainer) -> 
             trainer.start(actor="scheduler", source="schedule")
 
     return train_if_due
+
+
+def automatic_orders(database: Database, engine: OrderEngine) -> Job:
+    """A job that places the automatic orders whose cut-off has passed (idempotent: each
+    shop's order for a date is placed once)."""
+
+    def place_due(_business_now: dt.datetime) -> None:
+        from salescope.services.replenishment import do_place_due
+
+        run = do_place_due(database, engine)
+        if run.placed:
+            log.info("%d automatic orders placed", len(run.placed))
+
+    return place_due

@@ -4,7 +4,7 @@ the CSRF check (``deps.csrf_protect``)."""
 
 from fastapi import APIRouter
 
-from salescope.web.ui import auth, day, field, models, ordering, reports, review, shops
+from salescope.web.ui import auth, day, field, models, online, ordering, reports, review, shops
 
 ROUTERS: list[APIRouter] = [
     auth.router,
@@ -15,4 +15,5 @@ ROUTERS: list[APIRouter] = [
     shops.router,
     day.router,
     reports.router,
+    online.router,
 ]
