@@ -224,7 +224,9 @@ def demo(
     from salescope.services.demo_web import do_demo_web
 
     url = f"http://{host}:{port}"
-    published, made, users_file = do_demo_web(settings, result.coverage.out_dir, url=url)
+    published, made, users_file = do_demo_web(
+        settings, result.coverage.out_dir, url=url, proposals=result.feedback.proposals
+    )
     out.print("\n[bold]Web app[/]")
     for line in published.lines():
         out.print(f"  {line}", highlight=False, soft_wrap=True)

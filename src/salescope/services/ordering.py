@@ -48,6 +48,7 @@ from salescope.services.serving import (
     empty_suggestion,
 )
 from salescope.storage import repositories as repo
+from salescope.storage.db import Database
 from salescope.storage.models import (
     FeedbackOutcome,
     HeldOutLine,
@@ -72,10 +73,14 @@ def check_suggested(
     order_date: dt.date | None,
     *,
     empty_without_model: bool = False,
+    writer: Database | None = None,
 ) -> Suggestion:
     """The suggested order of a customer in the caller's reach for ``order_date`` (default:
     the next delivery date), recorded as shown the first time. Without a trained model:
-    UnavailableError, or with ``empty_without_model`` (the ordering pages) an empty order."""
+    UnavailableError, or with ``empty_without_model`` (the ordering pages) an empty order.
+
+    With ``writer`` (``session`` is read-only: the API's reads), the first showing is
+    recorded in a transaction of its own on ``writer``."""
     scope.require(Permission.ORDERS_READ)
     customer = visible_customer(session, scope, customer_id)
     day = engine.check_date(order_date)
@@ -85,7 +90,11 @@ def check_suggested(
         if not empty_without_model:
             raise
         return empty_suggestion(customer.customer_id, day)
-    record_shown(session, engine, suggestion, actor=scope.actor)
+    if writer is None:
+        record_shown(session, engine, suggestion, actor=scope.actor)
+    elif not engine.was_shown((suggestion.customer_id, suggestion.order_date)):
+        with writer.session() as write:
+            record_shown(write, engine, suggestion, actor=scope.actor)
     return suggestion
 
 

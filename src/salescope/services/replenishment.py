@@ -35,7 +35,7 @@ from salescope.services.ordering import (
     do_place_order,
     record_shown,
 )
-from salescope.services.serving import OrderEngine
+from salescope.services.serving import OrderEngine, Suggestion
 from salescope.storage import repositories as repo
 from salescope.storage.db import Database
 from salescope.storage.models import AutoOrder, Customer, PlacedOrder
@@ -267,34 +267,41 @@ def due_dates(now: dt.datetime, hour: int) -> list[dt.date]:
 
 
 def do_place_due(database: Database, engine: OrderEngine, *, actor: str = ACTOR) -> PlacedRun:
-    """Place the automatic orders whose cut-off has passed (see the module docstring): each
-    shop in its own transaction, so that one failing shop does not stop the others."""
+    """Place the automatic orders whose cut-off has passed (see the module docstring). What
+    is already settled (cancelled, placed, ordered by the shop) is read at once; each other
+    shop's proposal is computed in a read-only transaction and its order placed in a short
+    transaction of its own (so that the app's requests are not held behind the whole pass,
+    and one failing shop does not stop the others)."""
     now = engine.clock.now()
     run = PlacedRun()
     days = due_dates(now, engine.settings.auto_cutoff_hour)
     if not days:
         return run
-    customers = database.transaction(
-        lambda s: list(
-            s.scalars(
-                sa.select(Customer.customer_id)
-                .where(
-                    Customer.interaction_mode == InteractionMode.AUTOMATIC.value,
-                    Customer.status == "served",
-                )
-                .order_by(Customer.customer_id)
-            )
-        ),
-        readonly=True,
-    )
     scope = system_scope(actor)
     for day in days:
-        for customer_id in customers:
 
-            def place(session: Session, customer_id: str = customer_id, day: dt.date = day) -> str:
-                return _place_one(session, scope, engine, customer_id, day, now)
+        def pending_of(session: Session, day: dt.date = day) -> tuple[list[str], list[str]]:
+            return _pending(session, day)
+
+        pending, settled = database.transaction(pending_of, readonly=True)
+        for reason in settled:
+            run.skip(reason)
+        for customer_id in pending:
+
+            def propose(session: Session, c: str = customer_id, d: dt.date = day) -> Suggestion:
+                return engine.suggestion(session, c, d)
 
             try:
+                suggestion = database.transaction(propose, readonly=True)
+
+                def place(
+                    session: Session,
+                    c: str = customer_id,
+                    d: dt.date = day,
+                    g: Suggestion = suggestion,
+                ) -> str:
+                    return _place_one(session, scope, engine, c, d, now, g)
+
                 outcome = database.transaction(place)
             except UnavailableError:
                 run.skip("no model trained yet")
@@ -310,6 +317,48 @@ def do_place_due(database: Database, engine: OrderEngine, *, actor: str = ACTOR)
     return run
 
 
+def _pending(session: Session, day: dt.date) -> tuple[list[str], list[str]]:
+    """The shops in automatic mode whose order for ``day`` is still to place, and why each
+    of the others is not."""
+    customers = list(
+        session.scalars(
+            sa.select(Customer.customer_id)
+            .where(
+                Customer.interaction_mode == InteractionMode.AUTOMATIC.value,
+                Customer.status == "served",
+            )
+            .order_by(Customer.customer_id)
+        )
+    )
+    statuses = dict(
+        session.execute(
+            sa.select(AutoOrder.customer_id, AutoOrder.status).where(AutoOrder.order_date == day)
+        ).all()
+    )
+    ordered = set(
+        session.scalars(sa.select(PlacedOrder.customer_id).where(PlacedOrder.order_date == day))
+    )
+    pending, settled = [], []
+    for customer in customers:
+        reason = _settled(statuses.get(customer), customer in ordered)
+        if reason is None:
+            pending.append(customer)
+        else:
+            settled.append(reason)
+    return pending, settled
+
+
+def _settled(status: str | None, ordered: bool) -> str | None:
+    """Why a shop's automatic order is not to place (None: it is)."""
+    if status == AutoOrderStatus.CANCELLED.value:
+        return "cancelled by the shop"
+    if status == AutoOrderStatus.PLACED.value:
+        return "already placed"
+    if ordered:
+        return "the shop already ordered for that date"
+    return None
+
+
 def _place_one(
     session: Session,
     scope: Scope,
@@ -317,18 +366,19 @@ def _place_one(
     customer_id: str,
     day: dt.date,
     now: dt.datetime,
+    suggestion: Suggestion,
 ) -> str:
-    """Place one shop's automatic order for ``day``; "placed:<order id>" or why not."""
+    """Place one shop's automatic order for ``day`` (its proposal ``suggestion``, or the
+    lines it saved); "placed:<order id>" or why not (settled meanwhile)."""
     row = _row(session, customer_id, day)
-    if row is not None and row.status == AutoOrderStatus.CANCELLED.value:
-        return "cancelled by the shop"
-    if row is not None and row.status == AutoOrderStatus.PLACED.value:
-        return "already placed"
-    if _placed_id(session, customer_id, day) is not None:
-        return "the shop already ordered for that date"
+    reason = _settled(
+        row.status if row is not None else None,
+        _placed_id(session, customer_id, day) is not None,
+    )
+    if reason is not None:
+        return reason
     catalogue = engine.catalogue()
     # the proposal the order answers (stored when first shown; here at the latest)
-    suggestion = engine.suggestion(session, customer_id, day)
     record_shown(session, engine, suggestion, actor=scope.actor)
     if row is not None and row.status == AutoOrderStatus.EDITED.value and row.lines:
         lines = [

@@ -18,7 +18,7 @@ from salescope.web.api.schemas import (
     OrderPage,
     SuggestedOrderOut,
 )
-from salescope.web.deps import ApiScope, EngineDep, SessionDep
+from salescope.web.deps import ApiReadScope, ApiScope, EngineDep, ReadSessionDep, SessionDep
 
 router = APIRouter(tags=["orders"], responses=ERRORS)
 
@@ -33,12 +33,14 @@ CustomerPath = Annotated[str, Path(min_length=1, max_length=64)]
 )
 def suggested_order(
     customer_id: CustomerPath,
-    session: SessionDep,
-    scope: ApiScope,
+    session: ReadSessionDep,
+    scope: ApiReadScope,
     engine: EngineDep,
     date: dt.date | None = None,
 ) -> SuggestedOrderOut:
-    suggestion = service.check_suggested(session, scope, engine, customer_id, date)
+    suggestion = service.check_suggested(
+        session, scope, engine, customer_id, date, writer=engine.database
+    )
     return SuggestedOrderOut.of(suggestion)
 
 
