@@ -30,7 +30,7 @@ from rich.table import Table
 
 from salescope import __version__
 from salescope.config import Settings, get_settings
-from salescope.domain.errors import SalescopeError
+from salescope.domain.errors import InputError, SalescopeError
 
 if TYPE_CHECKING:
     from salescope.services.feedback import FeedbackReport
@@ -53,6 +53,14 @@ keys_app = typer.Typer(help="API keys (shown once, stored hashed).", no_args_is_
 app.add_typer(keys_app, name="keys")
 recs_app = typer.Typer(help="Coverage recommendations under review.", no_args_is_help=True)
 app.add_typer(recs_app, name="recommendations")
+models_app = typer.Typer(
+    help="The next-order model the app serves (train, use, list).", no_args_is_help=True
+)
+app.add_typer(models_app, name="models")
+orders_app = typer.Typer(
+    help="Orders in the app: automatic replenishment at its cut-off.", no_args_is_help=True
+)
+app.add_typer(orders_app, name="orders")
 
 out = Console()
 err = Console(stderr=True)
@@ -152,6 +160,7 @@ def demo(
     company's ground truth; publish its coverage recommendations, create a user per role and
     serve the web app (unless --no-serve)."""
     from salescope.data.demo import DemoConfig
+    from salescope.services.calendar import next_delivery_date
     from salescope.services.demo import do_demo
 
     settings = _settings(ctx)
@@ -215,7 +224,9 @@ def demo(
     from salescope.services.demo_web import do_demo_web
 
     url = f"http://{host}:{port}"
-    published, made, users_file = do_demo_web(settings, result.coverage.out_dir, url=url)
+    published, made, users_file = do_demo_web(
+        settings, result.coverage.out_dir, url=url, proposals=result.feedback.proposals
+    )
     out.print("\n[bold]Web app[/]")
     for line in published.lines():
         out.print(f"  {line}", highlight=False, soft_wrap=True)
@@ -227,13 +238,21 @@ def demo(
             highlight=False,
             soft_wrap=True,
         )
+    today = settings.today or result.company.config.end + dt.timedelta(days=1)
+    out.print(
+        f"  The app works on {today} (the day after the demo's history; SALESCOPE_TODAY), "
+        f"so the shop's next delivery is {next_delivery_date(today)}."
+    )
     if serve_app:
         from salescope.web.serve import run
 
-        run(settings, host=host, port=port, console=out)
+        run(settings.model_copy(update={"today": today}), host=host, port=port, console=out)
     else:
         out.print(
-            f"Start the app with: salescope --data-dir {settings.data_dir} serve --port {port}"
+            f"Start the app with: SALESCOPE_TODAY={today} salescope --data-dir "
+            f"{settings.data_dir} serve --port {port}",
+            highlight=False,
+            soft_wrap=True,
         )
 
 
@@ -920,6 +939,71 @@ def recommendations_import(
         out.print(line, highlight=False, soft_wrap=True)
 
 
+@models_app.command("train")
+def models_train(ctx: typer.Context) -> None:
+    """Train the engine on the data folder (its tables, with the orders placed in the app
+    merged in first) and make it the model the app serves (for a nightly schedule)."""
+    from salescope.services import models as service
+
+    settings = _settings(ctx)
+    service.check_train_app(settings)
+    with progress_bar("training") as update:
+        result = service.do_train_app(settings, actor="cli", source="cli", progress=update)
+    if result.merged.orders:
+        out.print(
+            f"{result.merged.orders:,} orders placed in the app ({result.merged.lines:,} lines) "
+            f"merged into the tables (version {result.merged.version})"
+        )
+    out.print(
+        f"Model {result.run_id} written to {result.folder} and in use (learned from the "
+        f"orders before {result.cutoff})"
+    )
+    show_engine(result.summary)
+
+
+@models_app.command("use")
+def models_use(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Argument(help="A model folder written by `salescope train`.")],
+) -> None:
+    """Make a model folder written by `salescope train` the model the app serves."""
+    from salescope.orders.persistence import ModelFolderError
+    from salescope.services import models as service
+    from salescope.services.database import open_database
+
+    try:
+        with open_database(_settings(ctx)) as database, database.session() as session:
+            run = service.do_register_model(session, folder, actor="cli", source="cli")
+    except ModelFolderError as error:
+        raise InputError.single("FOLDER", str(error), value=str(folder)) from None
+    out.print(f"Model {run.id} ({run.folder}, orders before {run.cutoff}) is now in use.")
+
+
+@models_app.command("list")
+def models_list(ctx: typer.Context) -> None:
+    """The latest trainings: status, when, from what, how the usual lines are ranked."""
+    from salescope.services import models as service
+    from salescope.services.database import open_database
+
+    with open_database(_settings(ctx)) as database, database.session() as session:
+        runs = service.list_runs(session, None)
+        in_use = service.model_in_use_id(session)
+        rows = [
+            (
+                str(r.id) + (" (in use)" if r.id == in_use else ""),
+                r.status,
+                r.created_at.strftime("%Y-%m-%d %H:%M"),
+                r.source,
+                str(r.cutoff or ""),
+                str((r.summary or {}).get("ranked_by", "")),
+                (r.message or "")[:60],
+            )
+            for r in runs
+        ]
+    headers = ("model", "status", "started", "by", "orders before", "ranked by", "message")
+    out.print(render_table(f"{len(rows)} models", rows, headers, text=7))
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
@@ -1049,3 +1133,51 @@ def render_table(
     for row in rows:
         table.add_row(*row)
     return table
+
+
+@orders_app.command("place-automatic")
+def orders_place_automatic(
+    ctx: typer.Context,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="Act as if it were this moment (ISO, UTC: 2024-09-02T16:05), for a catch-up."
+        ),
+    ] = None,
+) -> None:
+    """Place the automatic orders whose cut-off has passed (for cron, every few minutes):
+    each shop in automatic mode gets its proposal, or the lines it saved, unless it cancelled
+    or already ordered for that date. Running it twice places nothing twice."""
+    import datetime as dt
+
+    from salescope.services import replenishment
+    from salescope.services.calendar import Clock
+    from salescope.services.database import open_database
+    from salescope.services.serving import OrderEngine
+
+    settings = _settings(ctx)
+    clock = Clock.from_settings(settings)
+    if at is not None:
+        try:
+            moment = dt.datetime.fromisoformat(at)
+        except ValueError:
+            raise InputError.single("--at", "not an ISO date and time", value=at) from None
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+        clock = Clock(shift=moment - dt.datetime.now(dt.UTC))
+    with open_database(settings) as database:
+        engine = OrderEngine(settings, database, clock, warm=False)
+        run = replenishment.do_place_due(database, engine, actor="cli (automatic replenishment)")
+    days = replenishment.due_dates(clock.now(), settings.auto_cutoff_hour)
+    if not days:
+        out.print(
+            f"No cut-off has passed for an upcoming delivery at {clock.now():%Y-%m-%d %H:%M} UTC."
+        )
+    for order_id in run.placed:
+        out.print(f"placed {order_id}")
+    for reason, n in sorted(run.skipped.items()):
+        out.print(f"{n:,} shops skipped: {reason}")
+    for customer, message in sorted(run.failed.items()):
+        err.print(f"{customer}: {message}")
+    out.print(f"{len(run.placed):,} automatic orders placed.")
+    if run.failed:
+        raise typer.Exit(1)

@@ -6,6 +6,7 @@ starts, and pass the result down.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,36 @@ class Settings(BaseSettings):
     upload_max_pixels: int = Field(
         default=40_000_000, ge=1, description="Most pixels a photo may have (width x height)."
     )
+    today: dt.date | None = Field(
+        default=None,
+        description="The business date the app works on (default: the real date); the demo "
+        "sets it to the day after its history.",
+    )
+    holdout_share: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=0.5,
+        description="Share of shops in the uplift holdout (shown no novelties), drawn once "
+        "and for good by a hash of the customer id.",
+    )
+    holdout_salt: str = Field(
+        default="salescope-uplift-holdout-1",
+        min_length=1,
+        max_length=100,
+        description="Salt of the holdout's hash: another salt draws another holdout (start a "
+        "new measurement with it; the shops of the old holdout then see novelties again).",
+    )
+    auto_cutoff_hour: int = Field(
+        default=16,
+        ge=0,
+        le=23,
+        description="Automatic orders are placed at this hour (UTC) the day before delivery.",
+    )
+    train_at: str | None = Field(
+        default=None,
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="HH:MM (UTC): the app trains the next-order engine every day at this time.",
+    )
 
     @property
     def resolved_database_url(self) -> str:
@@ -69,6 +100,10 @@ class Settings(BaseSettings):
     @property
     def photos_dir(self) -> Path:
         return self.data_dir / "photos"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
 
 
 def get_settings(**overrides: Any) -> Settings:

@@ -30,6 +30,13 @@ TABLES = {
     "recommendations",
     "visits",
     "photos",
+    "model_runs",
+    "placed_orders",
+    "placed_order_lines",
+    "held_out_lines",
+    "auto_orders",
+    "shop_tasks",
+    "invitations",
 }
 
 

@@ -15,6 +15,8 @@ with warnings.catch_warnings():
 
 from salescope.services import keys
 from salescope.web.app import create_app
+from tests.orderworld import EMAILS as ORDER_EMAILS
+from tests.orderworld import OrderWorld, order_world, trained  # noqa: F401 (fixtures)
 from tests.webworld import EMAILS, PASSWORD, World, world  # noqa: F401 (fixture)
 
 ALL_SCOPES = [
@@ -23,12 +25,25 @@ ALL_SCOPES = [
     "visits:read",
     "visits:write",
     "orders:read",
+    "orders:write",
 ]
 SCOPES_OF_ROLE = {
     "admin": ALL_SCOPES,
     "director": ["recommendations:read", "visits:read"],
-    "north": ["recommendations:read", "recommendations:write", "visits:read"],
-    "south": ["recommendations:read", "recommendations:write", "visits:read"],
+    "north": [
+        "recommendations:read",
+        "recommendations:write",
+        "visits:read",
+        "orders:read",
+        "orders:write",
+    ],
+    "south": [
+        "recommendations:read",
+        "recommendations:write",
+        "visits:read",
+        "orders:read",
+        "orders:write",
+    ],
     "rep1": ["visits:read", "visits:write"],
     "merch2": ["visits:read", "visits:write"],
     "rep3": ["visits:read", "visits:write"],
@@ -69,11 +84,17 @@ def client(world: World) -> Iterator[TestClient]:  # noqa: F811
         yield test_client
 
 
-def sign_in(client: TestClient, who: str, password: str = PASSWORD) -> Browser:
+def sign_in(
+    client: TestClient, who: str, password: str = PASSWORD, *, email: str | None = None
+) -> Browser:
     page = client.get("/login")
     response = client.post(
         "/login",
-        data={"email": EMAILS[who], "password": password, "csrf_token": csrf_of(page.text)},
+        data={
+            "email": email or EMAILS[who],
+            "password": password,
+            "csrf_token": csrf_of(page.text),
+        },
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text
@@ -92,6 +113,24 @@ def browser(world: World) -> Iterator[Callable[[str], Browser]]:  # noqa: F811
         )
         clients.append(test_client)
         return sign_in(test_client, who)
+
+    yield make
+    for test_client in clients:
+        test_client.close()
+
+
+@pytest.fixture
+def order_browser(order_world: OrderWorld) -> Iterator[Callable[[str], Browser]]:  # noqa: F811
+    """``order_browser("shop")``: a fresh client of the small company with its model, signed
+    in as that user (``tests/orderworld.py``)."""
+    clients: list[TestClient] = []
+
+    def make(who: str) -> Browser:
+        test_client = TestClient(
+            create_app(order_world.settings, order_world.db), raise_server_exceptions=False
+        )
+        clients.append(test_client)
+        return sign_in(test_client, who, email=ORDER_EMAILS[who])
 
     yield make
     for test_client in clients:

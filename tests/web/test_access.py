@@ -18,14 +18,22 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from salescope.storage.models import AuditEvent, CoverageRecommendation, Photo, Visit
+from salescope.storage.models import (
+    AuditEvent,
+    CoverageRecommendation,
+    Photo,
+    PlacedOrder,
+    PlacedOrderLine,
+    ShopTask,
+    Visit,
+)
 from tests.web.conftest import Browser, bearer
 from tests.webworld import World
 
 SOON = (dt.date.today() + dt.timedelta(days=7)).isoformat()
 
 # route path -> what it is: "detail" (an id of south in the path), "list" (must not leak
-# south), "public" (no data), "session" (sign-in and out).
+# south), "admin" (administrators only), "public" (no data), "session" (sign-in and out).
 ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/customers"): "list",
     ("GET", "/api/v1/recommendations"): "list",
@@ -36,6 +44,10 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/visits/{visit_id}/report"): "detail",
     ("POST", "/api/v1/visits/{visit_id}/photos"): "detail",
     ("GET", "/api/v1/photos/{photo_id}"): "detail",
+    ("GET", "/api/v1/customers/{customer_id}/suggested-order"): "detail",
+    ("POST", "/api/v1/orders"): "detail",
+    ("GET", "/api/v1/orders"): "list",
+    ("GET", "/api/v1/orders/{order_id}"): "detail",
     ("GET", "/healthz"): "public",
     ("GET", "/"): "public",
     ("GET", "/login"): "session",
@@ -55,6 +67,22 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/visits/{visit_id}/report"): "detail",
     ("POST", "/visits/{visit_id}/photos"): "detail",
     ("GET", "/photos/{photo_id}"): "detail",
+    ("GET", "/order"): "public",
+    ("GET", "/customers/{customer_id}/order"): "detail",
+    ("POST", "/customers/{customer_id}/order"): "detail",
+    ("GET", "/customers/{customer_id}/order/products"): "detail",
+    ("GET", "/orders/{order_id}"): "detail",
+    ("GET", "/shops"): "list",
+    ("GET", "/day"): "list",
+    ("GET", "/reports/orders"): "list",
+    ("GET", "/online"): "list",
+    ("POST", "/online/tasks"): "detail",
+    ("POST", "/shop-tasks/{task_id}/answer"): "detail",
+    ("POST", "/shops/invite"): "detail",
+    ("GET", "/invite/{token}"): "session",
+    ("POST", "/invite/{token}"): "session",
+    ("GET", "/models"): "admin",
+    ("POST", "/models/train"): "admin",
 }
 SOUTH_MARKERS = ("C4", "C5", "South Four", "South Five", "R3")
 
@@ -78,8 +106,43 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
-def _south_data(client: TestClient, keys: dict[str, str], world: World) -> dict[str, int]:
-    """A verification requested on C4 for R3, with a photo: south's visit and photo ids."""
+def _south_order(world: World) -> str:
+    """An order of C4 placed through the app."""
+    with world.db.session() as s:
+        order = PlacedOrder(
+            order_id="ORDER-OF-C4",
+            customer_id="C4",
+            region="south",
+            order_date=dt.date.today(),
+            channel="api",
+            request_hash="0" * 64,
+            outcomes={},
+        )
+        order.lines = [PlacedOrderLine(line_no=1, product_id="PX", quantity=2.0)]
+        s.add(order)
+    return "ORDER-OF-C4"
+
+
+def _south_task(world: World) -> int:
+    """A survey given to C4."""
+    with world.db.session() as s:
+        task = ShopTask(
+            customer_id="C4",
+            region="south",
+            kind="survey",
+            title="Shelf survey",
+            details={"questions": ["How many facings?"]},
+            status="open",
+            answer={},
+        )
+        s.add(task)
+        s.flush()
+        return task.id
+
+
+def _south_data(client: TestClient, keys: dict[str, str], world: World) -> dict[str, Any]:
+    """A verification requested on C4 for R3, with a photo, and an order of C4: south's
+    visit, photo, customer and order ids."""
     rec_id = world.rec_ids["C4"]
     response = client.post(
         f"/api/v1/recommendations/{rec_id}/decision",
@@ -93,7 +156,14 @@ def _south_data(client: TestClient, keys: dict[str, str], world: World) -> dict[
         files={"photo": ("s.png", _png(), "image/png")},
         headers=bearer(keys["rep3"]),
     ).json()
-    return {"rec_id": rec_id, "visit_id": visit["id"], "photo_id": photo["id"]}
+    return {
+        "rec_id": rec_id,
+        "visit_id": visit["id"],
+        "photo_id": photo["id"],
+        "customer_id": "C4",
+        "order_id": _south_order(world),
+        "task_id": _south_task(world),
+    }
 
 
 def _snapshot(world: World) -> tuple[Any, ...]:
@@ -108,6 +178,13 @@ def _snapshot(world: World) -> tuple[Any, ...]:
                 sa.select(sa.func.count())
                 .select_from(AuditEvent)
                 .where(AuditEvent.action.like("recommendation.%"))
+            ),
+            s.scalar(sa.select(sa.func.count()).select_from(PlacedOrder)),
+            sorted((t.id, t.status) for t in s.scalars(sa.select(ShopTask))),
+            s.scalar(
+                sa.select(sa.func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.action.not_like("user.%"))
             ),
         )
 
@@ -133,6 +210,14 @@ def test_north_gets_403_on_every_south_detail_and_changes_nothing(
                 kwargs["files"] = {"photo": ("n.png", _png(), "image/png")}
             elif path.endswith("/decision"):
                 kwargs["json"] = {"action": "reject", "reason": "not mine"}
+            elif path == "/api/v1/orders":
+                kwargs["json"] = {
+                    "order_id": "NORTH-FOR-C4",
+                    "customer_id": "C4",
+                    "order_date": dt.date.today().isoformat(),
+                    "lines": [{"product_id": "PX", "quantity": 1}],
+                }
+                kwargs["headers"]["Idempotency-Key"] = "north-1"
             else:
                 kwargs["json"] = {"readiness": 1}
         response = client.request(method, url, **kwargs)
@@ -148,6 +233,12 @@ def test_north_gets_403_on_every_south_detail_and_changes_nothing(
             )
         elif path.endswith("/bulk"):
             response = north.post(url, {"ids": [ids["rec_id"]]})
+        elif path == "/shops/invite":
+            response = north.post(url, {"customer_id": "C4", "email": "c4@example.com"})
+        elif path == "/online/tasks":
+            response = north.post(url, {"customer_id": "C4", "kind": "survey", "details": "Q?"})
+        elif path.endswith("/answer"):
+            response = north.post(url, {"q0": "3"})
         else:
             response = north.post(
                 url, {"action": "reject", "reason": "not mine", "version": 1, "readiness": "1"}
@@ -182,8 +273,20 @@ def test_north_lists_never_show_south(
     assert response.status_code == 200, response.text[:300]
     for marker in SOUTH_MARKERS:
         assert marker not in response.text, (path, marker)
-    if path not in ("/api/v1/visits", "/tasks", "/audit"):
+    if path not in ("/api/v1/visits", "/tasks", "/audit", "/shops", "/day"):
         assert forbidden.status_code == 403, (path, forbidden.status_code)
+
+
+@pytest.mark.parametrize(("method", "path"), [k for k, v in ROUTES.items() if v == "admin"])
+def test_administrator_routes_refuse_a_manager_and_change_nothing(
+    method: str, path: str, browser: Callable[[str], Browser], world: World
+) -> None:
+    """The Models page and "Train now" answer 403 to a regional manager; nothing changes."""
+    before = _snapshot(world)
+    north = browser("north")
+    response = north.client.get(path) if method == "GET" else north.post(path, {})
+    assert response.status_code == 403
+    assert _snapshot(world) == before
 
 
 @pytest.mark.parametrize(

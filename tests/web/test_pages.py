@@ -15,8 +15,8 @@ SOON = (dt.date.today() + dt.timedelta(days=7)).isoformat()
 
 
 def test_each_role_lands_on_its_home(browser: Callable[[str], Browser]) -> None:
-    """Managers land on the dashboard, reps on their tasks, shops on their account."""
-    for who, home in (("north", "/dashboard"), ("rep1", "/tasks"), ("shop1", "/account")):
+    """Managers land on the dashboard, reps on their tasks, shops on their order."""
+    for who, home in (("north", "/dashboard"), ("rep1", "/tasks"), ("shop1", "/order")):
         response = browser(who).client.get("/", follow_redirects=False)
         assert response.headers["location"] == home
 

@@ -130,3 +130,7 @@ class NotFittedError(ValueError, AttributeError):
     ``SalescopeError``). Like scikit-learn's, it is a ``ValueError`` and an
     ``AttributeError``. An estimator that could not learn is still fitted: its fallback is a
     fitted state with its own name (``source_``), never a silent default of ``predict``."""
+
+
+class UnavailableError(SalescopeError):
+    """What is asked for cannot be served yet (no trained model): try again later."""

@@ -202,6 +202,24 @@ class LineKind(StrEnum):
     def is_novelty(self) -> bool:
         return self is not LineKind.USUAL
 
+    @property
+    def label(self) -> str:
+        return {
+            "usual": "Usual (pre-filled)",
+            "development": "More of a product it buys",
+            "extension": "New to the shop",
+            "objective": "Business priority",
+        }[self.value]
+
+    @property
+    def colour(self) -> str:
+        return {
+            "usual": "#546e7a",
+            "development": "#00838f",
+            "extension": "#6a1b9a",
+            "objective": "#ef6c00",
+        }[self.value]
+
 
 class Recommendation(StrEnum):
     """What coverage recommends: ``add`` / ``not_now`` for prospects, the others for served
@@ -338,4 +356,126 @@ class RuleSegment(StrEnum):
             "new": "New customers",
             "lapsed": "Lapsed (no recent order)",
             "no_orders": "No orders (prospects)",
+        }[self.value]
+
+
+class OrderChannel(StrEnum):
+    """How an order placed through Salescope came in."""
+
+    API = "api"
+    ONLINE = "online"
+    REP = "rep"
+    AUTOMATIC = "automatic"
+
+    @property
+    def label(self) -> str:
+        return {
+            "api": "Online shop (API)",
+            "online": "Ordering page",
+            "rep": "Taken by the rep",
+            "automatic": "Automatic replenishment",
+        }[self.value]
+
+    @property
+    def colour(self) -> str:
+        return {
+            "api": "#1565c0",
+            "online": "#2e7d32",
+            "rep": "#6d4c41",
+            "automatic": "#6a1b9a",
+        }[self.value]
+
+    @property
+    def online(self) -> bool:
+        """Placed without a person of the sales force (the shop's own systems or page, or
+        automatic replenishment)."""
+        return self is not OrderChannel.REP
+
+
+class ModelRunStatus(StrEnum):
+    """A training of the next-order engine for the app."""
+
+    TRAINING = "training"
+    READY = "ready"
+    FAILED = "failed"
+
+    @property
+    def label(self) -> str:
+        return {"training": "Training", "ready": "Ready", "failed": "Failed"}[self.value]
+
+    @property
+    def colour(self) -> str:
+        return {"training": "#ef6c00", "ready": "#2e7d32", "failed": "#c62828"}[self.value]
+
+
+class AutoOrderStatus(StrEnum):
+    """An order of automatic replenishment, until its cut-off."""
+
+    SCHEDULED = "scheduled"
+    EDITED = "edited"
+    CANCELLED = "cancelled"
+    PLACED = "placed"
+
+    @property
+    def label(self) -> str:
+        return {
+            "scheduled": "Will be ordered",
+            "edited": "Will be ordered (changed by the shop)",
+            "cancelled": "Cancelled",
+            "placed": "Ordered",
+        }[self.value]
+
+    @property
+    def colour(self) -> str:
+        return {
+            "scheduled": "#1565c0",
+            "edited": "#00838f",
+            "cancelled": "#78909c",
+            "placed": "#2e7d32",
+        }[self.value]
+
+    @property
+    def open(self) -> bool:
+        """Still to be ordered at the cut-off."""
+        return self in (AutoOrderStatus.SCHEDULED, AutoOrderStatus.EDITED)
+
+
+class ShopTaskKind(StrEnum):
+    """What the business asks a shop to do online."""
+
+    DELIVERY_WINDOW = "delivery_window"
+    SURVEY = "survey"
+    PROMOTION = "promotion"
+
+    @property
+    def label(self) -> str:
+        return {
+            "delivery_window": "Confirm a delivery window",
+            "survey": "Short shelf survey",
+            "promotion": "Accept a promotion",
+        }[self.value]
+
+
+class ShopTaskStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+
+    @property
+    def label(self) -> str:
+        return {
+            "open": "To do",
+            "done": "Done",
+            "declined": "Declined",
+            "cancelled": "Cancelled",
+        }[self.value]
+
+    @property
+    def colour(self) -> str:
+        return {
+            "open": "#ef6c00",
+            "done": "#2e7d32",
+            "declined": "#c62828",
+            "cancelled": "#78909c",
         }[self.value]

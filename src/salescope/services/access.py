@@ -30,11 +30,16 @@ from salescope.domain.errors import NotFoundError, PermissionDeniedError
 from salescope.domain.statuses import ApiScope, UserRole
 from salescope.storage.models import (
     AuditEvent,
+    AutoOrder,
     Base,
     CoverageRecommendation,
     Customer,
+    HeldOutLine,
+    ModelRun,
     Photo,
+    PlacedOrder,
     Rep,
+    ShopTask,
     User,
     Visit,
 )
@@ -53,13 +58,28 @@ class Permission(StrEnum):
     VISITS_READ = "visits.read"
     VISITS_REPORT = "visits.report"
     AUDIT_READ = "audit.read"
+    ORDERS_READ = "orders.read"  # suggested orders of the customers in reach
+    ORDERS_PLACE = "orders.place"  # place (or take, or cancel) their orders
+    MODELS_MANAGE = "models.manage"  # train the engine, see the model in use
+    REPORTS_READ = "reports.read"  # acceptance and uplift of the customers in reach
+    SHOPS_MANAGE = "shops.manage"  # invite shop users, give shops tasks
+    TASKS_ANSWER = "tasks.answer"  # a shop answers its tasks
 
 
 R = UserRole
 P = Permission
 ROLE_PERMISSIONS: dict[UserRole, frozenset[Permission]] = {
-    R.ADMIN: frozenset(Permission),
-    R.DIRECTOR: frozenset({P.CUSTOMERS_READ, P.RECOMMENDATIONS_READ, P.VISITS_READ, P.AUDIT_READ}),
+    R.ADMIN: frozenset(Permission) - {P.TASKS_ANSWER},
+    R.DIRECTOR: frozenset(
+        {
+            P.CUSTOMERS_READ,
+            P.RECOMMENDATIONS_READ,
+            P.VISITS_READ,
+            P.AUDIT_READ,
+            P.ORDERS_READ,
+            P.REPORTS_READ,
+        }
+    ),
     R.MANAGER: frozenset(
         {
             P.CUSTOMERS_READ,
@@ -67,17 +87,25 @@ ROLE_PERMISSIONS: dict[UserRole, frozenset[Permission]] = {
             P.RECOMMENDATIONS_DECIDE,
             P.VISITS_READ,
             P.AUDIT_READ,
+            P.ORDERS_READ,
+            P.ORDERS_PLACE,
+            P.REPORTS_READ,
+            P.SHOPS_MANAGE,
         }
     ),
-    R.REP: frozenset({P.CUSTOMERS_READ, P.VISITS_READ, P.VISITS_REPORT}),
-    R.MERCHANDISER: frozenset({P.CUSTOMERS_READ, P.VISITS_READ, P.VISITS_REPORT}),
-    R.SHOP: frozenset({P.CUSTOMERS_READ}),
+    R.REP: frozenset(
+        {P.CUSTOMERS_READ, P.VISITS_READ, P.VISITS_REPORT, P.ORDERS_READ, P.ORDERS_PLACE}
+    ),
+    R.MERCHANDISER: frozenset(
+        {P.CUSTOMERS_READ, P.VISITS_READ, P.VISITS_REPORT, P.ORDERS_READ, P.ORDERS_PLACE}
+    ),
+    R.SHOP: frozenset({P.CUSTOMERS_READ, P.ORDERS_READ, P.ORDERS_PLACE, P.TASKS_ANSWER}),
 }
 """What each role may do at most."""
 
 SCOPE_PERMISSIONS: dict[ApiScope, frozenset[Permission]] = {
-    ApiScope.ORDERS_READ: frozenset({P.CUSTOMERS_READ}),
-    ApiScope.ORDERS_WRITE: frozenset({P.CUSTOMERS_READ}),
+    ApiScope.ORDERS_READ: frozenset({P.CUSTOMERS_READ, P.ORDERS_READ}),
+    ApiScope.ORDERS_WRITE: frozenset({P.CUSTOMERS_READ, P.ORDERS_READ, P.ORDERS_PLACE}),
     ApiScope.RECOMMENDATIONS_READ: frozenset({P.CUSTOMERS_READ, P.RECOMMENDATIONS_READ}),
     ApiScope.RECOMMENDATIONS_WRITE: frozenset(
         {P.CUSTOMERS_READ, P.RECOMMENDATIONS_READ, P.RECOMMENDATIONS_DECIDE}
@@ -159,6 +187,18 @@ def scope_of(user: User, key_scopes: Iterable[str] | None = None) -> Scope:
     )
 
 
+def system_scope(actor: str) -> Scope:
+    """The business acting on its own (automatic replenishment at the cut-off): it reads and
+    places the orders of any customer, and nothing else; no user behind it (``user_id`` 0)."""
+    return Scope(
+        user_id=0,
+        email=actor,
+        role=UserRole.ADMIN,
+        name=actor,
+        permissions=frozenset({P.CUSTOMERS_READ, P.ORDERS_READ, P.ORDERS_PLACE}),
+    )
+
+
 def _field_customers(scope: Scope) -> sa.Select[tuple[str]]:
     """Customer ids a rep or merchandiser may see: those it serves and its tasks'."""
     return sa.union(
@@ -213,6 +253,17 @@ def visible(scope: Scope, model: type[Base]) -> ColumnElement[bool]:
         if scope.role.field and scope.rep_id:
             return Rep.rep_id == scope.rep_id
         return sa.false()
+    if model in (PlacedOrder, AutoOrder, ShopTask):
+        # an order or a task of a customer: seen by whoever sees the customer
+        return _by_customer(scope, model.region, model.customer_id)
+    if model is HeldOutLine:
+        if scope.role is UserRole.SHOP:
+            return sa.false()  # internal: what the uplift holdout was not shown
+        return HeldOutLine.customer_id.in_(
+            sa.select(Customer.customer_id).where(visible(scope, Customer))
+        )
+    if model is ModelRun:
+        return sa.true() if scope.may(Permission.MODELS_MANAGE) else sa.false()
     if model is AuditEvent:
         # Events about recommendations the caller may see (the trail on their pages).
         ids = sa.select(sa.cast(CoverageRecommendation.id, sa.String)).where(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,6 +116,8 @@ def do_demo(
     )
     lines = do_next_orders(request, next_path, model=model)
     score = _score_next_orders(lines, company.truth["future_orders"])
+    progress("the model in use", 0.46)
+    _use_model(settings, model, t, report.version, actor=actor)
     progress("feedback round", 0.47)
     feedback = _feedback_round(settings, company, request, model, lines, root, actor=actor)
     progress("coverage", 0.55)
@@ -205,6 +208,30 @@ def _feedback_round(
     return FeedbackRound(
         report, before, after, kinds, after_path, save(figure, root / "proposals.png")
     )
+
+
+def _use_model(
+    settings: Settings,
+    model: NextOrderModel,
+    tables: Mapping[str, pl.DataFrame],
+    version: str | None,
+    *,
+    actor: str,
+) -> None:
+    """Write the fitted engine to ``<data_dir>/models/demo`` and make it the model the app
+    serves (no second fit)."""
+    from salescope.orders.persistence import fingerprint, save_model
+    from salescope.services.database import open_database
+    from salescope.services.models import do_register_model
+
+    folder = save_model(
+        model,
+        settings.models_dir / "demo",
+        data=fingerprint(tables["orders"], tables["products"], tables["customers"]),
+        data_files={"tables": f"demo company ({version})"},
+    )
+    with open_database(settings) as database, database.session() as session:
+        do_register_model(session, folder, actor=actor, source="demo", table_version=version)
 
 
 def _score_next_orders(lines: pl.DataFrame, future: pl.DataFrame) -> dict[str, float]:

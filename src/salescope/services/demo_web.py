@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from salescope.config import Settings
 from salescope.services import users
 from salescope.services.database import open_database
 from salescope.services.recommendations import PublishReport, check_coverage_output, do_publish
+from salescope.services.serving import in_holdout
 from salescope.storage.models import Customer, Region, Rep, User
 
 DOMAIN = "demo.example"
@@ -30,7 +32,33 @@ class DemoUser:
     scope: str  # what the user sees, in words
 
 
-def _plan(session: Session) -> list[tuple[str, str, tuple[str, ...], str | None, str | None, str]]:
+def _demo_shop(session: Session, settings: Settings, proposals: Path | None) -> str | None:
+    """The demo's shop: a served customer outside the uplift holdout whose latest proposal
+    (``proposals``: the demo's next orders after its feedback round) holds a novelty and
+    which has not stopped ordering, so that its ordering page shows every part; else the
+    first served customer."""
+    served = list(
+        session.scalars(
+            sa.select(Customer.customer_id)
+            .where(Customer.status == "served")
+            .order_by(Customer.customer_id)
+        )
+    )
+    if proposals is not None and proposals.is_file():
+        lines = pl.read_csv(proposals, schema_overrides={"customer_id": pl.String})
+        lapsed = pl.col("lapsed") if "lapsed" in lines.columns else pl.lit(False)
+        novel = set(lines.filter((pl.col("kind") != "usual") & ~lapsed)["customer_id"].to_list())
+        for customer in served:
+            if customer in novel and not in_holdout(
+                customer, settings.holdout_share, settings.holdout_salt
+            ):
+                return customer
+    return served[0] if served else None
+
+
+def _plan(
+    session: Session, shop: str | None
+) -> list[tuple[str, str, tuple[str, ...], str | None, str | None, str]]:
     """(local part, role, regions, rep_id, customer_id, scope) of the demo users."""
     regions = list(session.scalars(sa.select(Region.code).order_by(Region.code)))
     plan: list[tuple[str, str, tuple[str, ...], str | None, str | None, str]] = [
@@ -59,27 +87,33 @@ def _plan(session: Session) -> list[tuple[str, str, tuple[str, ...], str | None,
                     f"{rep.rep_id} ({rep.region}): own customers and tasks",
                 )
             )
-    shop = session.scalar(
-        sa.select(Customer.customer_id)
-        .where(Customer.status == "served")
-        .order_by(Customer.customer_id)
-        .limit(1)
-    )
     if shop is not None:
         plan.append(("shop", "shop", (), None, shop, f"customer {shop}"))
     return plan
 
 
-def create_demo_users(session: Session, hasher: PasswordHasher) -> list[DemoUser]:
-    """A user per role (a manager per region); an existing demo user gets a new password."""
+def create_demo_users(
+    session: Session, hasher: PasswordHasher, shop: str | None = None
+) -> list[DemoUser]:
+    """A user per role (a manager per region; the shop user bound to ``shop``); an existing
+    demo user gets a new password (and the shop user the demo's shop)."""
+    if shop is None:
+        shop = session.scalar(
+            sa.select(Customer.customer_id)
+            .where(Customer.status == "served")
+            .order_by(Customer.customer_id)
+            .limit(1)
+        )
     made = []
-    for local, role, regions, rep_id, customer_id, scope in _plan(session):
+    for local, role, regions, rep_id, customer_id, scope in _plan(session, shop):
         email = f"{local}@{DOMAIN}"
         password = secrets.token_urlsafe(9)
         existing = session.scalar(sa.select(User).where(User.username == email))
         if existing is not None:
             existing.password_hash = hasher.hash(password)
             existing.active = True
+            if role == "shop":
+                existing.customer_id = customer_id
         else:
             new = users.check_new_user(
                 session,
@@ -108,12 +142,17 @@ def write_users(path: Path, made: list[DemoUser], url: str) -> Path:
 
 
 def do_demo_web(
-    settings: Settings, coverage_dir: Path, *, url: str = "http://127.0.0.1:8000"
+    settings: Settings,
+    coverage_dir: Path,
+    *,
+    url: str = "http://127.0.0.1:8000",
+    proposals: Path | None = None,
 ) -> tuple[PublishReport, list[DemoUser], Path]:
-    """Publish the demo's coverage output and (re)create the demo users."""
+    """Publish the demo's coverage output and (re)create the demo users (the shop's chosen
+    from ``proposals``, see ``_demo_shop``)."""
     output = check_coverage_output(coverage_dir)
     hasher = users.password_hasher(settings)
     with open_database(settings) as database, database.session() as session:
         report = do_publish(session, output, actor="demo")
-        made = create_demo_users(session, hasher)
+        made = create_demo_users(session, hasher, _demo_shop(session, settings, proposals))
     return report, made, write_users(settings.data_dir / "demo" / "users.txt", made, url)

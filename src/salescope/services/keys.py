@@ -98,8 +98,23 @@ def do_revoke_key(session: Session, key_id: str, *, actor: str | None) -> ApiKey
     return row
 
 
-def resolve_key(session: Session, bearer: str) -> tuple[ApiKey, User]:
-    """The live key of ``bearer`` and its active user; ``AuthenticationError`` otherwise."""
+TOUCH_EVERY = timedelta(minutes=1)
+"""How often a key's last use is written."""
+
+
+def touch_due(row: ApiKey) -> bool:
+    """Whether the key's last use is older than ``TOUCH_EVERY``."""
+    return row.last_used_at is None or utcnow() - row.last_used_at > TOUCH_EVERY
+
+
+def touch_key(session: Session, key_id: str) -> None:
+    """Write the key's last use (now)."""
+    session.execute(sa.update(ApiKey).where(ApiKey.key_id == key_id).values(last_used_at=utcnow()))
+
+
+def resolve_key(session: Session, bearer: str, *, touch: bool = True) -> tuple[ApiKey, User]:
+    """The live key of ``bearer`` and its active user; ``AuthenticationError`` otherwise.
+    With ``touch``, its last use is updated in ``session`` when due."""
     invalid = AuthenticationError("invalid API key")
     if not bearer.startswith(PREFIX) or len(bearer) > 200:
         raise invalid
@@ -116,7 +131,6 @@ def resolve_key(session: Session, bearer: str) -> tuple[ApiKey, User]:
         raise AuthenticationError("this API key has been revoked")
     if not row.user.active:
         raise AuthenticationError("the user of this API key is disabled")
-    now = utcnow()
-    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
-        row.last_used_at = now
+    if touch and touch_due(row):
+        row.last_used_at = utcnow()
     return row, row.user

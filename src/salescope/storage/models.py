@@ -28,12 +28,17 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from salescope.domain.statuses import (
+    AutoOrderStatus,
     CustomerStatus,
     InteractionMode,
     LineKind,
     LineOutcome,
+    ModelRunStatus,
+    OrderChannel,
     RecommendationStatus,
     RepRole,
+    ShopTaskKind,
+    ShopTaskStatus,
     UserRole,
     VisitPurpose,
     VisitStatus,
@@ -582,3 +587,192 @@ class Photo(Base):
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     visit: Mapped[Visit] = relationship(back_populates="photos")
+
+
+# -- the optimal order in the app (migration 0004) -------------------------------------------
+class ModelRun(Base):
+    """A training of the next-order engine for the app (``services.serving``): the folder it
+    was written to, what it learned from and how it validated. The newest ready run is the
+    model in use."""
+
+    __tablename__ = "model_runs"
+    __table_args__ = (one_of("status", ModelRunStatus),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+    source: Mapped[str] = mapped_column(sa.String(32))  # admin, schedule, cli, demo
+    actor: Mapped[str | None] = mapped_column(sa.String(150))
+    folder: Mapped[str | None]
+    cutoff: Mapped[date | None]  # learned from the orders before this date
+    table_version: Mapped[str | None] = mapped_column(sa.String(16))
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    message: Mapped[str | None] = mapped_column(sa.Text)
+
+    def __repr__(self) -> str:
+        return f"ModelRun(id={self.id!r}, status={self.status!r}, cutoff={self.cutoff!r})"
+
+
+class PlacedOrder(Base):
+    """An order placed through Salescope (the API, the shop's page, the rep at a visit,
+    automatic replenishment), matched against its proposal by the feedback service and stored
+    as order lines; ``merged_version`` names the table-store version that holds its lines
+    (NULL: not yet, the next training takes it in).
+
+    ``idempotency_key`` is unique per user: a retried request with the same key answers the
+    stored order instead of placing it again (``request_hash`` tells a replay from another
+    request reusing the key)."""
+
+    __tablename__ = "placed_orders"
+    __table_args__ = (
+        one_of("channel", OrderChannel),
+        sa.UniqueConstraint("user_id", "idempotency_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    customer_id: Mapped[str] = mapped_column(index=True)
+    region: Mapped[str | None] = mapped_column(index=True)
+    order_date: Mapped[date] = mapped_column(index=True)
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    placed_by: Mapped[str | None] = mapped_column(sa.String(150))
+    placed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(200))
+    request_hash: Mapped[str] = mapped_column(sa.String(64))
+    proposal_date: Mapped[date | None]  # the proposal it answered
+    outcomes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    total_amount: Mapped[float | None]
+    merged_version: Mapped[str | None] = mapped_column(sa.String(16), index=True)
+
+    lines: Mapped[list[PlacedOrderLine]] = relationship(
+        back_populates="order",
+        order_by="PlacedOrderLine.line_no",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+    def __repr__(self) -> str:
+        return f"PlacedOrder(order_id={self.order_id!r}, customer_id={self.customer_id!r})"
+
+
+class PlacedOrderLine(Base):
+    """A line of a placed order, with what feedback made of it (``outcome``) and the kind
+    and promotion of the proposal line it answered."""
+
+    __tablename__ = "placed_order_lines"
+    __table_args__ = (
+        sa.UniqueConstraint("order_id", "product_id"),
+        sa.CheckConstraint("quantity > 0", name="quantity"),
+        one_of("kind", LineKind),
+        one_of("outcome", LineOutcome),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("placed_orders.id", ondelete="CASCADE"), index=True
+    )
+    line_no: Mapped[int]
+    product_id: Mapped[str]
+    quantity: Mapped[float]
+    unit_price: Mapped[float | None]
+    promotion_id: Mapped[str | None]
+    kind: Mapped[str | None] = mapped_column(sa.String(16))
+    outcome: Mapped[str | None] = mapped_column(sa.String(16))
+
+    order: Mapped[PlacedOrder] = relationship(back_populates="lines")
+
+
+class HeldOutLine(Base):
+    """A novelty that would have been shown to a shop of the uplift holdout, and was not:
+    what the shown novelties are measured against."""
+
+    __tablename__ = "held_out_lines"
+    __table_args__ = (
+        sa.UniqueConstraint("customer_id", "order_date", "product_id"),
+        one_of("kind", LineKind),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str]
+    order_date: Mapped[date] = mapped_column(index=True)
+    product_id: Mapped[str]
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    probability: Mapped[float]
+    quantity: Mapped[float]
+    promotion_id: Mapped[str | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AutoOrder(Base):
+    """The order automatic replenishment will place for a shop's delivery date at its
+    cut-off, unless the shop edits (``lines``) or cancels it first."""
+
+    __tablename__ = "auto_orders"
+    __table_args__ = (
+        one_of("status", AutoOrderStatus),
+        sa.UniqueConstraint("customer_id", "order_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(index=True)
+    region: Mapped[str | None] = mapped_column(index=True)
+    order_date: Mapped[date]
+    cutoff_at: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    lines: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)  # the shop's edit
+    placed_order_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("placed_orders.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(sa.String(150))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class ShopTask(Base):
+    """Something the business asks a shop to do online (confirm a delivery window, answer a
+    short shelf survey, accept a promotion), and the shop's answer; seen by its rep and its
+    region's manager."""
+
+    __tablename__ = "shop_tasks"
+    __table_args__ = (one_of("kind", ShopTaskKind), one_of("status", ShopTaskStatus))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(index=True)
+    region: Mapped[str | None] = mapped_column(index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    title: Mapped[str]
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    due_date: Mapped[date | None]
+    created_by: Mapped[str | None] = mapped_column(sa.String(150))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answer: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    answered_by: Mapped[str | None] = mapped_column(sa.String(150))
+    answered_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class Invitation(Base):
+    """A one-time link that lets an invited shop user choose its password; only the SHA-256
+    of the token is stored."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[str | None] = mapped_column(sa.String(150))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()

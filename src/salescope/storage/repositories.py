@@ -26,6 +26,7 @@ from salescope.storage.models import (
     Base,
     Customer,
     FeedbackOutcome,
+    HeldOutLine,
     ImportRun,
     ImportStatus,
     ProposalLine,
@@ -672,3 +673,13 @@ def latest_calibration(session: Session) -> AcceptanceCalibration | None:
         AcceptanceCalibration.fitted_at.desc(), AcceptanceCalibration.id.desc()
     )
     return session.scalars(query.limit(1)).first()
+
+
+def add_held_out_lines(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Store the novelties a holdout shop was not shown (``HeldOutLine`` columns but ``id``
+    and ``created_at``); a line already stored is skipped. Returns how many were stored."""
+    if not rows:
+        return 0
+    now = utcnow()
+    records = [{**row, "created_at": now} for row in rows]
+    return len(_insert_new(session, _table(HeldOutLine), records, LINE_KEY))

@@ -6,7 +6,9 @@ database and the app, and passes them down.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +21,21 @@ from starlette.responses import Response
 from salescope import __version__
 from salescope.config import Settings
 from salescope.domain.statuses import (
+    AutoOrderStatus,
     InteractionMode,
+    LineKind,
+    LineOutcome,
+    ModelRunStatus,
+    OrderChannel,
     Recommendation,
     RecommendationStatus,
+    ShopTaskStatus,
     UserRole,
     VisitStatus,
 )
+from salescope.services.calendar import Clock
 from salescope.services.database import open_database
+from salescope.services.serving import OrderEngine
 from salescope.services.users import password_hasher
 from salescope.storage.db import Database
 from salescope.web import errors
@@ -39,6 +49,12 @@ VOCABULARIES: dict[str, Any] = {
     "role": UserRole,
     "mode": InteractionMode,
     "recommendation": Recommendation,
+    "model": ModelRunStatus,
+    "channel": OrderChannel,
+    "auto": AutoOrderStatus,
+    "task": ShopTaskStatus,
+    "outcome": LineOutcome,
+    "kind": LineKind,
 }
 GREY = "#78909c"
 
@@ -74,6 +90,13 @@ def money(value: Any) -> str:
     return f"{value:,.0f}"
 
 
+def money2(value: Any) -> str:
+    """A price or an order's amount, to the cent."""
+    if not isinstance(value, int | float) or math.isnan(value):
+        return "—"
+    return f"{value:,.2f}"
+
+
 def pct(value: Any) -> str:
     return (
         f"{100 * value:.0f} %" if isinstance(value, int | float) and not math.isnan(value) else "—"
@@ -93,21 +116,54 @@ def templates() -> Jinja2Blocks:
     env.globals.update(
         badge_of=badge, badge_html=badge_html, version=__version__, InteractionMode=InteractionMode
     )
-    env.filters.update(money=money, pct=pct, number=number)
+    env.filters.update(money=money, money2=money2, pct=pct, number=number)
     return engine
 
 
-def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
-    """The app over ``settings``' database (migrated if behind) and data directory."""
+def create_app(
+    settings: Settings,
+    database: Database | None = None,
+    *,
+    background: bool = False,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """The app over ``settings``' database (migrated if behind) and data directory.
+
+    With ``background`` (``salescope serve``) the suggestions of a day are computed together
+    in the background, and the scheduler runs (automatic orders at their cut-off, the daily
+    training)."""
     from fastapi import Depends
 
     from salescope.web import api, ui
+    from salescope.web.background import Scheduler, Trainer, automatic_orders, daily_training
     from salescope.web.deps import csrf_protect
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scheduler: Scheduler | None = None
+        if background:
+            scheduler = Scheduler(
+                app.state.clock,
+                [
+                    daily_training(settings, app.state.db, app.state.trainer),
+                    automatic_orders(app.state.db, app.state.orders),
+                ],
+            )
+            scheduler.start()
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Salescope",
         version=__version__,
-        description="Coverage review, field verification and decisions; see CONTRACTS.md.",
+        description=(
+            "Suggested orders and orders placed; coverage review, field verification and "
+            "decisions; see CONTRACTS.md."
+        ),
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/openapi.json",
@@ -117,6 +173,9 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.hasher = password_hasher(settings)
     app.state.secret = app_secret(settings)
     app.state.templates = templates()
+    app.state.clock = clock or Clock.from_settings(settings)
+    app.state.orders = OrderEngine(settings, app.state.db, app.state.clock, warm=background)
+    app.state.trainer = Trainer(settings, app.state.orders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in api.ROUTERS:
         app.include_router(router, prefix=api.PREFIX)

@@ -15,6 +15,8 @@ from salescope.config import Settings
 from salescope.domain.errors import AuthenticationError, PermissionDeniedError
 from salescope.services import keys, users
 from salescope.services.access import Scope, scope_of
+from salescope.services.calendar import Clock
+from salescope.services.serving import OrderEngine
 from salescope.storage.db import Database
 from salescope.web.errors import LoginRequired
 from salescope.web.security import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, UNSAFE_METHODS, csrf_ok
@@ -38,9 +40,30 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_read_session(request: Request) -> Iterator[Session]:
+    """A read-only session (routes that only read: on SQLite it does not take the write
+    lock, so that concurrent readers do not queue behind each other)."""
+    database: Database = request.app.state.db
+    with database.session(readonly=True) as session:
+        yield session
+
+
+def get_engine(request: Request) -> OrderEngine:
+    engine: OrderEngine = request.app.state.orders
+    return engine
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[OrderEngine, Depends(get_engine)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 
 
 def api_scope(session: SessionDep, authorization: Annotated[str | None, Header()] = None) -> Scope:
@@ -51,6 +74,25 @@ def api_scope(session: SessionDep, authorization: Annotated[str | None, Header()
     if kind.lower() != "bearer" or not token.strip():
         raise AuthenticationError("this route needs Authorization: Bearer <API key>")
     key, user = keys.resolve_key(session, token.strip())
+    return scope_of(user, key.scopes)
+
+
+def api_read_scope(
+    request: Request,
+    session: ReadSessionDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Scope:
+    """``api_scope`` for the routes that only read: the key's last use is written apart, in
+    a short transaction of its own, when it is due (once a minute)."""
+    if not authorization:
+        raise AuthenticationError("this route needs Authorization: Bearer <API key>")
+    kind, _, token = authorization.partition(" ")
+    if kind.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("this route needs Authorization: Bearer <API key>")
+    key, user = keys.resolve_key(session, token.strip(), touch=False)
+    if keys.touch_due(key):
+        database: Database = request.app.state.db
+        database.transaction(lambda s: keys.touch_key(s, key.key_id))
     return scope_of(user, key.scopes)
 
 
@@ -80,4 +122,5 @@ async def csrf_protect(request: Request) -> None:
 
 
 ApiScope = Annotated[Scope, Depends(api_scope)]
+ApiReadScope = Annotated[Scope, Depends(api_read_scope)]
 PageScope = Annotated[Scope, Depends(page_scope)]

@@ -22,6 +22,7 @@ from salescope.domain.errors import (
     PermissionDeniedError,
     RateLimitedError,
     SalescopeError,
+    UnavailableError,
 )
 
 log = logging.getLogger("salescope.web")
@@ -39,6 +40,7 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (FieldError, 422, "invalid"),
     (InputError, 422, "invalid"),
     (RateLimitedError, 429, "rate_limited"),
+    (UnavailableError, 503, "unavailable"),
 ]
 
 

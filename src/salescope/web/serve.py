@@ -24,7 +24,7 @@ def run(settings: Settings, *, host: str, port: int, console: Console) -> None:
             probe.bind((host, port))
         except OSError as error:
             raise SalescopeError(f"cannot listen on {host}:{port}: {error.strerror}") from None
-    app = create_app(settings)
+    app = create_app(settings, background=True)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     console.print(
         f"Salescope at http://{host}:{port}/ (API documented at /openapi.json); Ctrl-C stops it."

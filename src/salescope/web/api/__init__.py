@@ -2,7 +2,12 @@
 
 from fastapi import APIRouter
 
-from salescope.web.api import customers, recommendations, visits
+from salescope.web.api import customers, orders, recommendations, visits
 
 PREFIX = "/api/v1"
-ROUTERS: list[APIRouter] = [customers.router, recommendations.router, visits.router]
+ROUTERS: list[APIRouter] = [
+    customers.router,
+    orders.router,
+    recommendations.router,
+    visits.router,
+]

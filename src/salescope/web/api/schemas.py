@@ -7,8 +7,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from salescope.services.ordering import describe_outcomes
+from salescope.services.serving import SuggestedLine, Suggestion
 from salescope.services.visits import VisitReport
-from salescope.storage.models import AuditEvent, CoverageRecommendation, Customer, Visit
+from salescope.storage.models import (
+    AuditEvent,
+    CoverageRecommendation,
+    Customer,
+    PlacedOrder,
+    Visit,
+)
 
 
 class ErrorDetail(BaseModel):
@@ -215,3 +223,136 @@ class ReportIn(VisitReport):
     """A visit report; ``draft: true`` keeps it as a draft instead of filing it."""
 
     draft: bool = False
+
+
+# -- orders (issue 16) -------------------------------------------------------------------------
+class SuggestedLineOut(BaseModel):
+    rank: int
+    product_id: str
+    kind: Literal["usual", "development", "extension", "objective"]
+    probability: float = Field(description="Chance the line is ordered (novelties: accepted)")
+    quantity: float
+    promotion_id: str | None
+    reason: str = Field(description="One sentence a rep can read aloud")
+    name: str
+    unit_price: float | None
+    promotion: str | None = Field(description="The promotion's terms, e.g. '10 % off until …'")
+
+    @classmethod
+    def of(cls, line: SuggestedLine) -> SuggestedLineOut:
+        return cls(
+            rank=line.rank,
+            product_id=line.product_id,
+            kind=line.kind,
+            probability=round(line.probability, 6),
+            quantity=line.quantity,
+            promotion_id=line.promotion_id,
+            reason=line.reason,
+            name=line.name,
+            unit_price=line.unit_price,
+            promotion=line.promotion,
+        )
+
+
+class ModelOut(BaseModel):
+    run_id: int
+    cutoff: dt.date | None = Field(description="The model learned from the orders before this date")
+
+
+class SuggestedOrderOut(BaseModel):
+    customer_id: str
+    order_date: dt.date
+    lapsed: bool = Field(description="Has not ordered for much longer than its rhythm")
+    lines: list[SuggestedLineOut]
+    model: ModelOut
+
+    @classmethod
+    def of(cls, s: Suggestion) -> SuggestedOrderOut:
+        return cls(
+            customer_id=s.customer_id,
+            order_date=s.order_date,
+            lapsed=s.lapsed,
+            lines=[SuggestedLineOut.of(line) for line in s.lines],
+            model=ModelOut(run_id=s.run_id, cutoff=s.model_cutoff),
+        )
+
+
+class OrderLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: str = Field(min_length=1, max_length=64)
+    quantity: float = Field(gt=0, le=1_000_000)
+    unit_price: float | None = Field(default=None, ge=0, le=1_000_000)
+
+
+class OrderIn(BaseModel):
+    """The order a customer placed (CONTRACTS.md); send it with an ``Idempotency-Key``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/-]+$")
+    customer_id: str = Field(min_length=1, max_length=64)
+    order_date: dt.date
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=500)
+
+
+class OrderLineOut(BaseModel):
+    product_id: str
+    quantity: float
+    unit_price: float | None
+    promotion_id: str | None
+    kind: str | None = Field(description="The kind of the proposal line it answered")
+    outcome: str | None = Field(
+        description="accepted, quantity_changed or added (none when no proposal was shown)"
+    )
+
+
+class RemovedOut(BaseModel):
+    product_id: str
+    kind: str | None
+    quantity: float | None = Field(description="The quantity proposed")
+
+
+class OrderOut(BaseModel):
+    order_id: str
+    customer_id: str
+    order_date: dt.date
+    channel: str
+    placed_at: dt.datetime
+    placed_by: str | None
+    proposal_date: dt.date | None = Field(description="The date of the proposal it answered")
+    lines: list[OrderLineOut]
+    removed: list[RemovedOut] = Field(description="Proposed lines the order left out")
+    outcomes: dict[str, int]
+    total_amount: float | None
+
+    @classmethod
+    def of(cls, o: PlacedOrder) -> OrderOut:
+        return cls(
+            order_id=o.order_id,
+            customer_id=o.customer_id,
+            order_date=o.order_date,
+            channel=o.channel,
+            placed_at=o.placed_at,
+            placed_by=o.placed_by,
+            proposal_date=o.proposal_date,
+            lines=[
+                OrderLineOut(
+                    product_id=line.product_id,
+                    quantity=line.quantity,
+                    unit_price=line.unit_price,
+                    promotion_id=line.promotion_id,
+                    kind=line.kind,
+                    outcome=line.outcome,
+                )
+                for line in o.lines
+            ],
+            removed=[RemovedOut(**r) for r in o.outcomes.get("removed", [])],
+            outcomes=describe_outcomes(o),
+            total_amount=o.total_amount,
+        )
+
+
+class OrderPage(BaseModel):
+    items: list[OrderOut]
+    next_cursor: str | None

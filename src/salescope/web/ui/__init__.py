@@ -4,6 +4,16 @@ the CSRF check (``deps.csrf_protect``)."""
 
 from fastapi import APIRouter
 
-from salescope.web.ui import auth, field, review
+from salescope.web.ui import auth, day, field, models, online, ordering, reports, review, shops
 
-ROUTERS: list[APIRouter] = [auth.router, review.router, field.router]
+ROUTERS: list[APIRouter] = [
+    auth.router,
+    review.router,
+    field.router,
+    models.router,
+    ordering.router,
+    shops.router,
+    day.router,
+    reports.router,
+    online.router,
+]

@@ -31,7 +31,7 @@ def home_of(role: UserRole) -> str:
     if role.field:
         return "/tasks"
     if role is UserRole.SHOP:
-        return "/account"
+        return "/order"
     return "/dashboard"
 
 
