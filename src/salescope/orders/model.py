@@ -703,11 +703,7 @@ class NextOrderModel:
         promote: Promote | None = None,
         usual: pl.DataFrame | None = None,
     ) -> pl.DataFrame:
-        """The novelties shown (gated), as id lines with ``kind``, ``probability``
-        (acceptance), ``model_probability`` (before feedback calibration), ``quantity``,
-        ``promotion_id``, ``reason`` and ``expected_value``. ``usual``: the usual lines of
-        the proposals (``customer_id, order_date, product_id``); a development line raises
-        the quantity of one of them, so products outside them are not developed."""
+        """The novelties shown (gated): ``salescope.orders.offers.novelty_lines``."""
         return novelty_lines(self, scored, novelties, resting, acceptance, promote, usual)
 
     def summary(self) -> dict[str, Any]:

@@ -34,7 +34,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -395,6 +395,29 @@ def load_live(run: ModelRun, settings: Settings) -> Live:
     )
 
 
+def _recommend(
+    live: Live,
+    customers: Sequence[str],
+    order_date: dt.date,
+    resting: pl.DataFrame,
+    calibrator: AcceptanceCalibrator,
+) -> pl.DataFrame:
+    """The engine's proposals of ``customers`` for ``order_date`` with the feedback in force:
+    the resting products, and the acceptance calibration once it is fitted (before any
+    feedback the engine's own gate of novelties decides, as in ``next-orders``)."""
+    targets = pl.DataFrame(
+        {"customer_id": list(customers), "order_date": [order_date] * len(customers)},
+        schema={"customer_id": pl.String, "order_date": pl.Date},
+    )
+    return live.model.recommend(
+        targets,
+        objectives=live.objectives,
+        resting=resting,
+        acceptance=calibrator.apply if calibrator.is_fitted else None,
+        promote=live.promote,
+    )
+
+
 def _version(suggestion: Suggestion) -> tuple[int, int]:
     """(model run, acceptance calibration) a suggestion was computed with, comparable."""
     return suggestion.run_id, -1 if suggestion.calibration_id is None else suggestion.calibration_id
@@ -556,17 +579,7 @@ class OrderEngine:
                 return found
         calibrator = self._calibrator(session, calibration)
         resting = repo.resting(session, order_date, [customer_id])
-        targets = pl.DataFrame(
-            {"customer_id": [customer_id], "order_date": [order_date]},
-            schema={"customer_id": pl.String, "order_date": pl.Date},
-        )
-        lines = live.model.recommend(
-            targets,
-            objectives=live.objectives,
-            resting=resting,
-            acceptance=calibrator.apply if calibrator.is_fitted else None,
-            promote=live.promote,
-        )
+        lines = _recommend(live, [customer_id], order_date, resting, calibrator)
         made = self._suggestion(live, customer_id, order_date, lines, calibration)
         self._put(made)
         if self.warm_batches:
@@ -667,17 +680,7 @@ class OrderEngine:
             return repo.resting(session, order_date), self._calibrator(session, calibration)
 
         resting, calibrator = self.database.transaction(read, readonly=True)
-        targets = pl.DataFrame(
-            {"customer_id": live.targets, "order_date": [order_date] * len(live.targets)},
-            schema={"customer_id": pl.String, "order_date": pl.Date},
-        )
-        lines = live.model.recommend(
-            targets,
-            objectives=live.objectives,
-            resting=resting,
-            acceptance=calibrator.apply if calibrator.is_fitted else None,
-            promote=live.promote,
-        )
+        lines = _recommend(live, live.targets, order_date, resting, calibrator)
         by_customer = lines.partition_by("customer_id", as_dict=True)
         empty = lines.clear()
         for customer in live.targets:
