@@ -31,7 +31,7 @@ from salescope.services.imports import store_output
 from salescope.services.models import do_register_model
 from salescope.services.serving import in_holdout
 from salescope.storage.db import Database
-from tests.webworld import PASSWORD, fast_settings
+from tests.webworld import UserSpec, add_users, fast_settings
 
 TODAY = dt.date(2024, 9, 2)
 DELIVERY = dt.date(2024, 9, 3)
@@ -114,7 +114,7 @@ def build_order_world(
         actor="test",
     )
     hasher = users.password_hasher(settings)
-    specs = {
+    specs: dict[str, UserSpec] = {
         "admin": ("admin", (), None, None),
         "director": ("director", (), None, None),
         "lesnia": ("manager", ("Lesnia",), None, None),
@@ -126,18 +126,7 @@ def build_order_world(
         "auto": ("shop", (), None, trained.auto),
     }
     with db.session() as session:
-        for key, (role, regions, rep_id, customer_id) in specs.items():
-            new = users.check_new_user(
-                session,
-                EMAILS[key],
-                role,
-                regions=regions,
-                rep_id=rep_id,
-                customer_id=customer_id,
-                password=PASSWORD,
-                full_name=key.title(),
-            )
-            users.do_add_user(session, new, hasher, actor="test")
+        add_users(session, hasher, specs, EMAILS)
         if register:
             do_register_model(session, trained.folder, actor="test", source="test")
     return OrderWorld(settings, db, trained)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from argon2 import PasswordHasher
+from sqlalchemy.orm import Session
 
 from salescope.config import Settings, get_settings
 from salescope.services import users
@@ -139,6 +141,31 @@ class World:
     rec_ids: dict[str, int]  # customer_id -> recommendation id
 
 
+#: A test user: role, regions (managers), rep id (reps, merchandisers), customer id (shops).
+UserSpec = tuple[str, tuple[str, ...], str | None, str | None]
+
+
+def add_users(
+    session: Session,
+    hasher: PasswordHasher,
+    specs: dict[str, UserSpec],
+    emails: dict[str, str],
+) -> None:
+    """Add each user of ``specs`` (key: its name) with ``emails[key]`` and ``PASSWORD``."""
+    for key, (role, regions, rep_id, customer_id) in specs.items():
+        new = users.check_new_user(
+            session,
+            emails[key],
+            role,
+            regions=regions,
+            rep_id=rep_id,
+            customer_id=customer_id,
+            password=PASSWORD,
+            full_name=key.title(),
+        )
+        users.do_add_user(session, new, hasher, actor="test")
+
+
 def build_world(db: Database, settings: Settings, root: Path) -> World:
     """Store the company, its users and a published coverage run."""
     hasher = users.password_hasher(settings)
@@ -156,18 +183,7 @@ def build_world(db: Database, settings: Settings, root: Path) -> World:
             "rep3": ("rep", (), "R3", None),
             "shop1": ("shop", (), None, "C1"),
         }
-        for key, (role, regions, rep_id, customer_id) in specs.items():
-            new = users.check_new_user(
-                session,
-                EMAILS[key],
-                role,
-                regions=regions,
-                rep_id=rep_id,
-                customer_id=customer_id,
-                password=PASSWORD,
-                full_name=key.title(),
-            )
-            users.do_add_user(session, new, hasher, actor="test")
+        add_users(session, hasher, specs, EMAILS)
     coverage = write_coverage(root / "coverage")
     with db.session() as session:
         do_publish(session, check_coverage_output(coverage), actor="test")
