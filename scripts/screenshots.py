@@ -6,7 +6,9 @@
 
 Plays the story (a manager requests a verification, the rep reports with a photo, the manager
 accepts) with Playwright on Debian's Chromium and saves dashboard.png, recommendation.png and
-visit-report.png.
+visit-report.png; then the order channels: the shop's pre-filled order (shop-order.png) and
+the rep's day on a phone (rep-day.png). The app must run with the demo's date
+(``SALESCOPE_TODAY=2024-09-01``) for the suggested orders to be those of the demo's next day.
 """
 
 from __future__ import annotations
@@ -62,6 +64,28 @@ def shelf_photo(path: Path) -> Path:
             )
     image.save(path, format="JPEG")
     return path
+
+
+def order_channels(browser: Any, base: str, known: dict[str, list[str]], out: Path) -> None:
+    """The shop's pre-filled order (its landing page) and the rep's day on a phone."""
+    shop_email = next(e for e in known if e.startswith("shop@"))
+    shop = sign_in(
+        browser, base, shop_email, known[shop_email][0], viewport={"width": 1280, "height": 1000}
+    )
+    shop.wait_for_selector("#send-order")
+    shop.screenshot(path=str(out / "shop-order.png"), full_page=True)
+    rep_email = next(e for e in known if e.startswith("rep@"))
+    rep = sign_in(
+        browser,
+        base,
+        rep_email,
+        known[rep_email][0],
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+    )
+    rep.goto(f"{base}/day")
+    rep.wait_for_selector("li.visit-card")
+    rep.screenshot(path=str(out / "rep-day.png"), full_page=False)
 
 
 def main(base: str, users_file: Path, out: Path) -> None:
@@ -130,8 +154,9 @@ def main(base: str, users_file: Path, out: Path) -> None:
         accept.locator("button[type=submit]").click()
         page.wait_for_selector("#decision")
         page.screenshot(path=str(out / "recommendation.png"), full_page=True)
+        order_channels(browser, base, known, out)
         browser.close()
-    for name in ("dashboard", "recommendation", "visit-report"):
+    for name in ("dashboard", "recommendation", "visit-report", "shop-order", "rep-day"):
         path = out / f"{name}.png"
         if path.exists():
             print(path, f"{path.stat().st_size / 1024:.0f} KiB")
