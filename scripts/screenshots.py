@@ -1,8 +1,9 @@
 """The README's screenshots of the web app, taken on the demo company.
 
     salescope --data-dir /tmp/demo demo --small --no-serve --no-backtest
-    salescope --data-dir /tmp/demo serve --port 8015 &
-    .venv/bin/python scripts/screenshots.py http://127.0.0.1:8015 /tmp/demo/demo/users.txt docs/screenshots
+    SALESCOPE_TODAY=2024-09-01 salescope --data-dir /tmp/demo serve --port 8015 &
+    .venv/bin/python scripts/screenshots.py http://127.0.0.1:8015 \
+        /tmp/demo/demo/users.txt docs/screenshots
 
 Plays the story (a manager requests a verification, the rep reports with a photo, the manager
 accepts) with Playwright on Debian's Chromium and saves dashboard.png, recommendation.png and
@@ -66,6 +67,41 @@ def shelf_photo(path: Path) -> Path:
     return path
 
 
+def visit_report(browser: Any, base: str, known: dict[str, list[str]], out: Path) -> None:
+    """The rep fills in and files the verification visit's report on a phone."""
+    rep_email = next(e for e in known if e.startswith("rep@"))
+    rep = sign_in(
+        browser,
+        base,
+        rep_email,
+        known[rep_email][0],
+        viewport={"width": 412, "height": 915},
+        is_mobile=True,
+    )
+    links = rep.locator("ul.tasks a")
+    if links.count():
+        links.first.click()
+        rep.wait_for_selector("form#report")
+        for i in (0, 1, 3, 8, 9):
+            rep.locator(f"input[name='shelf-{i}-present']").check()
+            rep.locator(f"input[name='shelf-{i}-facings']").fill(str(2 + i % 3))
+        rep.locator("input[name='shelf-8-price']").fill("4.90")
+        rep.check("input[name=readiness][value='4']")
+        rep.fill(
+            "textarea[name=interview_notes]",
+            "Owner wants a trial of three lines after the summer",
+        )
+        rep.fill("textarea[name=notes]", "Competitor holds most of the facings at eye level")
+        rep.wait_for_selector("#saved:has-text('Draft saved at')")
+        with tempfile.TemporaryDirectory() as tmp:
+            rep.set_input_files("input[name=photo]", str(shelf_photo(Path(tmp) / "shelf.jpg")))
+            rep.click("#photos button[type=submit]")
+            rep.wait_for_selector("#photos img")
+        rep.screenshot(path=str(out / "visit-report.png"), full_page=True)
+        rep.click("#file-report")
+        rep.wait_for_url("**/tasks?filed=1")
+
+
 def order_channels(browser: Any, base: str, known: dict[str, list[str]], out: Path) -> None:
     """The shop's pre-filled order (its landing page) and the rep's day on a phone."""
     shop_email = next(e for e in known if e.startswith("shop@"))
@@ -115,36 +151,7 @@ def main(base: str, users_file: Path, out: Path) -> None:
         form.locator("button[type=submit]").click()
         page.wait_for_selector("#trail:has-text('request verification')")
 
-        rep = sign_in(
-            browser,
-            base,
-            rep_email,
-            known[rep_email][0],
-            viewport={"width": 412, "height": 915},
-            is_mobile=True,
-        )
-        links = rep.locator("ul.tasks a")
-        if links.count():
-            links.first.click()
-            rep.wait_for_selector("form#report")
-            for i in (0, 1, 3, 8, 9):
-                rep.locator(f"input[name='shelf-{i}-present']").check()
-                rep.locator(f"input[name='shelf-{i}-facings']").fill(str(2 + i % 3))
-            rep.locator("input[name='shelf-8-price']").fill("4.90")
-            rep.check("input[name=readiness][value='4']")
-            rep.fill(
-                "textarea[name=interview_notes]",
-                "Owner wants a trial of three lines after the summer",
-            )
-            rep.fill("textarea[name=notes]", "Competitor holds most of the facings at eye level")
-            rep.wait_for_selector("#saved:has-text('Draft saved at')")
-            with tempfile.TemporaryDirectory() as tmp:
-                rep.set_input_files("input[name=photo]", str(shelf_photo(Path(tmp) / "shelf.jpg")))
-                rep.click("#photos button[type=submit]")
-                rep.wait_for_selector("#photos img")
-            rep.screenshot(path=str(out / "visit-report.png"), full_page=True)
-            rep.click("#file-report")
-            rep.wait_for_url("**/tasks?filed=1")
+        visit_report(browser, base, known, out)
 
         page.goto(url)
         accept = page.locator("form.decision[data-action=accept]")
