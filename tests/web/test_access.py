@@ -311,3 +311,15 @@ def test_a_south_recommendation_per_role(
         f"/api/v1/recommendations/{world.rec_ids['C4']}", headers=bearer(api_keys[who])
     )
     assert response.status_code == status
+
+
+@pytest.mark.parametrize("who", ["director", "rep1", "merch2", "shop1"])
+def test_bulk_accept_refuses_who_may_decide_nothing(
+    who: str, browser: Callable[[str], Browser], world: World
+) -> None:
+    """The bulk accept answers 403 as a whole (not 200 with every line refused) to the roles
+    that may decide no recommendation, and changes nothing."""
+    before = _snapshot(world)
+    response = browser(who).post("/recommendations/bulk", {"ids": [world.rec_ids["C2"]]})
+    assert response.status_code == 403, response.text[:300]
+    assert _snapshot(world) == before

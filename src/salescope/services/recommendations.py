@@ -792,9 +792,11 @@ def decide_many(
     session: Session, scope: Scope, rec_ids: Sequence[int], request: DecisionInput
 ) -> BulkResult:
     """The same decision on several recommendations; each one that is refused (state, rep,
-    access) is reported and leaves the others done."""
+    access) is reported and leaves the others done. A caller who may decide nothing (a rep,
+    a shop, the read-only director) is refused as a whole."""
     from salescope.domain.errors import SalescopeError
 
+    scope.require(Permission.RECOMMENDATIONS_DECIDE)
     done: list[int] = []
     refused: dict[int, str] = {}
     for rec_id in dict.fromkeys(rec_ids):
