@@ -262,8 +262,36 @@ def build_candidates(
     return dated_candidates(frame, targets, products)
 
 
-def undated_candidates(
+@dataclass(frozen=True, slots=True)
+class OwnHistory:
+    """What a bucket of customers' own lines say before any candidate: ``pairs``
+    (``pair_history``), ``customers`` (``customer_history`` and exploration) and ``vectors``
+    (their TIFU vectors ``c, p, u``; None when the snapshot's serve)."""
+
+    pairs: pl.DataFrame
+    customers: pl.DataFrame
+    vectors: pl.DataFrame | None
+
+
+def own_history(
     lines: pl.DataFrame,
+    products: ProductStats,
+    first_order: pl.DataFrame,
+    tifu: TifuParams | None = None,
+) -> OwnHistory:
+    """The ``OwnHistory`` of ``lines`` (a bucket's, cut to the look-back window)."""
+    orders = order_table(lines)
+    packs = products.frame.select("p", "pack").filter(pl.col("pack").is_not_null())
+    pairs = pair_history(lines, orders, packs if packs.height else None)
+    cust = customer_history(orders, first_order).join(
+        _exploration(lines, orders), on="c", how="left"
+    )
+    vectors = tifu_vectors(lines, orders, tifu) if tifu is not None else None
+    return OwnHistory(pairs, cust, vectors)
+
+
+def undated_candidates(
+    lines: pl.DataFrame | OwnHistory,
     customers: pl.DataFrame,
     products: ProductStats,
     neighbour: pl.DataFrame,
@@ -275,14 +303,13 @@ def undated_candidates(
 ) -> pl.DataFrame:
     """``build_candidates``' candidates of ``customers`` (``c``) with every feature the history
     alone gives (the pair's, the customer's, the product's and the neighbours' evidence); ``t``
-    is null, and the features of the target date are left to ``dated_candidates``."""
+    is null, and the features of the target date are left to ``dated_candidates``. ``lines``
+    may be their ``own_history`` already (made with the same ``tifu``)."""
     targets = customers.select("c").with_columns(pl.lit(None, dtype=pl.Date).alias("t"))
-    orders = order_table(lines)
-    packs = products.frame.select("p", "pack").filter(pl.col("pack").is_not_null())
-    pairs = pair_history(lines, orders, packs if packs.height else None)
-    cust = customer_history(orders, first_order).join(
-        _exploration(lines, orders), on="c", how="left"
+    history = (
+        lines if isinstance(lines, OwnHistory) else own_history(lines, products, first_order, tifu)
     )
+    pairs, cust = history.pairs, history.customers
     seen = (
         pairs.join(targets, on="c")
         .with_columns(pl.lit(True).alias("seen"))
@@ -309,9 +336,10 @@ def undated_candidates(
     evidence = neighbour.select(
         "c", "p", "nb", "nb_share", "u", *(["ii"] if "ii" in neighbour.columns else [])
     )
-    if tifu is not None:
-        own = tifu_vectors(lines, orders, tifu)
-        evidence = evidence.drop("u").join(own, on=["c", "p"], how="full", coalesce=True)
+    if history.vectors is not None:
+        evidence = evidence.drop("u").join(
+            history.vectors, on=["c", "p"], how="full", coalesce=True
+        )
     return (
         frame.join(cust, on="c", how="left")
         .join(products.frame, on="p", how="left")

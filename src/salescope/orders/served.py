@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from salescope.orders.examples import own_window
-from salescope.orders.features import dated_candidates, undated_candidates
+from salescope.orders.features import dated_candidates, own_history, undated_candidates
 from salescope.orders.history import rows_of
 from salescope.orders.snapshot import Snapshot
 
@@ -74,7 +74,8 @@ def standing(model: NextOrderModel, snap: Snapshot) -> Standing:
     extra: list[pl.DataFrame] = []
     for bucket in range(n_buckets):
         in_bucket = pl.col("c") % n_buckets == bucket
-        mine, lines = customers.filter(in_bucket), own.filter(in_bucket)
+        mine = customers.filter(in_bucket)
+        lines = own_history(own.filter(in_bucket), snap.products, model.first_order_, model.tifu_)
         for repeat, parts, of in ((True, main, snap.neighbour_of), (False, extra, snap.extra_of)):
             parts.append(
                 undated_candidates(
