@@ -66,6 +66,46 @@ def test_a_model_read_back_gives_the_same_lines(
     assert loaded.summary()["ranked_by"] == fitted.summary()["ranked_by"]
 
 
+def test_kept_candidate_rows_serve_the_lines_a_request_builds(
+    folder: Path, company: DemoCompany, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Targets after the history are served from the candidate rows the read model keeps
+    (``warm``): the lines, the novelties and the range-extension list are those a request
+    builds for itself from the history."""
+    loaded = load_model(folder)
+    loaded.warm()
+    targets = targets_of(company)
+    after = targets.filter(pl.col("order_date") >= loaded.cutoff_)
+    objectives = company.tables["objectives"]
+    kept = {
+        mode: loaded.recommend(after, mode=mode, objectives=objectives)
+        for mode in ("rank", "proposal")
+    }
+    unseen = loaded.unseen_ranking(after)
+    monkeypatch.setattr(NextOrderModel, "_standing", lambda self, snap, targets: None)
+    built = load_model(folder)
+    for mode, lines in kept.items():
+        assert lines.height > 0
+        assert lines.equals(built.recommend(after, mode=mode, objectives=objectives)), mode
+    assert unseen.equals(built.unseen_ranking(after))
+
+
+def test_one_customer_at_a_time_gives_the_batch_lines(folder: Path, company: DemoCompany) -> None:
+    """A request for one customer after the history gets the lines the day's batch gives it."""
+    loaded = load_model(folder)
+    after = targets_of(company).filter(pl.col("order_date") >= loaded.cutoff_).head(12)
+    objectives = company.tables["objectives"]
+    for mode in ("rank", "proposal"):
+        batch = loaded.recommend(after, mode=mode, objectives=objectives)
+        one = pl.concat(
+            [
+                loaded.recommend(after.slice(i, 1), mode=mode, objectives=objectives)
+                for i in range(after.height)
+            ]
+        )
+        assert one.equals(batch), mode
+
+
 def test_the_manifest_says_what_was_learned_and_with_what(folder: Path) -> None:
     """The manifest holds the data's fingerprint, the versions, the parameters, the
     validation recall of each ranking and a checksum of every file."""

@@ -11,7 +11,7 @@ Every line carries a reason a rep can read aloud, built from the evidence behind
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeVar
 
 import polars as pl
 
@@ -92,7 +92,10 @@ def reasons() -> pl.Expr:
     )
 
 
-def _expected_f1_cut(frame: pl.DataFrame, group: list[str]) -> pl.DataFrame:
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+
+def _expected_f1_cut(frame: Frame, group: list[str]) -> Frame:
     """Keep, per group sorted by probability, the prefix with the best expected F1."""
     ranked = frame.sort([*group, "probability"], descending=[False] * len(group) + [True])
     k = pl.int_range(1, pl.len() + 1).over(group)
@@ -118,12 +121,15 @@ def fill_candidates(
     """Scored candidates of ``targets`` (``c, t``; ``c`` null for unknown customers, which get
     ``_key``), completed with ``popular`` products (``p, probability, quantity``, best first)
     to at least ``top`` per target."""
-    keyed = targets.with_row_index("_key")
-    have = scored.join(keyed.filter(pl.col("c").is_not_null()), on=["c", "t"]).with_columns(
-        pl.lit(0).alias("_src")
+    # one query; ``to_lines`` puts the rows in a total order
+    keyed = targets.lazy().with_row_index("_key")
+    have = (
+        scored.lazy()
+        .join(keyed.filter(pl.col("c").is_not_null()), on=["c", "t"])
+        .with_columns(pl.lit(0).alias("_src"))
     )
     filler = (
-        keyed.join(popular.head(top), how="cross")
+        keyed.join(popular.lazy().head(top), how="cross")
         .join(have.select("_key", "p"), on=["_key", "p"], how="anti")
         .with_columns(
             pl.lit(1).alias("_src"),
@@ -135,7 +141,7 @@ def fill_candidates(
         )
     )
     # a filler the customer bought before (but was not a candidate) is still a usual product
-    return pl.concat([have, filler], how="diagonal_relaxed")
+    return pl.concat([have, filler], how="diagonal_relaxed").collect(engine="in-memory")
 
 
 def to_lines(
@@ -159,22 +165,25 @@ def to_lines(
     and every line's reason says it has not ordered for a long time. ``ranked_by`` names the
     ranking in force; a baseline's is said in the usual lines' reasons."""
     group = ["_key"]
-    if "lapsed" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, dtype=pl.Boolean).alias("lapsed"))
+    # one query (a request's few hundred rows are not worth a dozen)
+    columns, unsaid = frame.columns, frame["reason"].null_count()
+    lazy = frame.lazy()
+    if "lapsed" not in columns:
+        lazy = lazy.with_columns(pl.lit(None, dtype=pl.Boolean).alias("lapsed"))
     for name in ("days_since_c", "c_gap"):
-        if name not in frame.columns:
-            frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(name))
-    frame = frame.with_columns(
+        if name not in columns:
+            lazy = lazy.with_columns(pl.lit(None, dtype=pl.Float64).alias(name))
+    lazy = lazy.with_columns(
         pl.col("lapsed").max().over(group).fill_null(False),
         pl.col("days_since_c").max().over(group).alias("_silent"),
         pl.col("c_gap").max().over(group).alias("_rhythm"),
     )
-    if frame["reason"].null_count():  # scored candidates (fillers come with their reason)
+    if unsaid:  # scored candidates (fillers come with their reason)
         said = reasons()
         note = RANKED_BY_NOTE.get(ranked_by)
         if note is not None:
             said = pl.concat_str([said, pl.lit(f"; {note}")])
-        frame = frame.with_columns(
+        lazy = lazy.with_columns(
             pl.when(pl.col("reason").is_null())
             .then(said)
             .otherwise(pl.col("reason"))
@@ -192,33 +201,32 @@ def to_lines(
             )
         )
     )
-    frame = frame.with_columns(
+    lazy = lazy.with_columns(
         pl.when(pl.col("lapsed"))
         .then(pl.concat_str([lapsed_note, pl.col("reason")]))
         .otherwise(pl.col("reason"))
         .alias("reason")
     )
-    frame = frame.join(
-        bought.with_columns(pl.lit(True).alias("_bought")), on=["c", "p"], how="left"
+    lazy = lazy.join(
+        bought.lazy().with_columns(pl.lit(True).alias("_bought")), on=["c", "p"], how="left"
     ).with_columns(pl.col("_bought").fill_null(False))
     order = [*group, "_src", "score", "probability", "p"]
     descending = [False, False, True, True, False]
-    frame = frame.with_columns(pl.col("score").fill_null(-1e9)).sort(order, descending=descending)
+    # a total order: (key, source, product) is unique
+    lazy = lazy.with_columns(pl.col("score").fill_null(-1e9)).sort(order, descending=descending)
     if mode == "rank":
         k = 10 if top is None else top
-        chosen = frame.with_columns(pl.int_range(1, pl.len() + 1).over(group).alias("rank")).filter(
+        chosen = lazy.with_columns(pl.int_range(1, pl.len() + 1).over(group).alias("rank")).filter(
             pl.col("rank") <= k
         )
     else:
         # the customer's usual products; a customer without any gets the most likely ones
         has_usual = pl.col("_bought").any().over(group)
-        usual = _expected_f1_cut(frame.filter(pl.col("_bought") & has_usual), group)
+        usual = _expected_f1_cut(lazy.filter(pl.col("_bought") & has_usual), group)
         usual = usual.filter(
             ~pl.col("lapsed") | (pl.int_range(pl.len()).over(group) < lapsed_lines)
         )
-        starter = frame.filter(~has_usual).filter(
-            pl.int_range(pl.len()).over(group) < max_novelties
-        )
+        starter = lazy.filter(~has_usual).filter(pl.int_range(pl.len()).over(group) < max_novelties)
         chosen = pl.concat([usual, starter], how="diagonal_relaxed")
         chosen = chosen.sort(order, descending=descending).with_columns(
             pl.int_range(1, pl.len() + 1).over(group).alias("rank")
@@ -230,11 +238,11 @@ def to_lines(
         .then(pl.lit(LineKind.USUAL.value))
         .otherwise(pl.lit(LineKind.EXTENSION.value))
     )
-    if "_kind" in chosen.columns:  # the novelties say what they are
+    if "_kind" in columns:  # the novelties say what they are
         kind = pl.coalesce(pl.col("_kind"), kind)
     out = (
-        chosen.join(customer_ids.rename({"customer_id": "_cid"}), on="c", how="left")
-        .join(product_ids, on="p", how="left")
+        chosen.join(customer_ids.lazy().rename({"customer_id": "_cid"}), on="c", how="left")
+        .join(product_ids.lazy(), on="p", how="left")
         .with_columns(
             pl.coalesce("_cid", "_target_id").alias("customer_id"),
             kind.alias("kind"),
@@ -250,4 +258,4 @@ def to_lines(
         .sort("_key", "rank")
         .select(OUTPUT_COLUMNS)
     )
-    return out.with_columns(pl.col("rank").cast(pl.Int64))
+    return out.with_columns(pl.col("rank").cast(pl.Int64)).collect(engine="in-memory")

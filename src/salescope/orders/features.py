@@ -244,13 +244,72 @@ def build_candidates(
     ``repeat=False`` leaves out the customer's own products (only ``neighbour``'s unseen ones).
     ``tifu``: the customer's own vector ``u`` is computed from ``lines`` with these parameters
     (its history up to the target date), instead of the snapshot's.
+
+    It is ``undated_candidates`` (what the history alone says) then ``dated_candidates`` (what
+    depends on the target date): a server keeps the first per customer and runs only the
+    second per request.
     """
+    frame = undated_candidates(
+        lines,
+        targets.select("c"),
+        products,
+        neighbour,
+        first_order,
+        max_repeat=max_repeat,
+        repeat=repeat,
+        tifu=tifu,
+    )
+    return dated_candidates(frame, targets, products)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnHistory:
+    """What a bucket of customers' own lines say before any candidate: ``pairs``
+    (``pair_history``), ``customers`` (``customer_history`` and exploration) and ``vectors``
+    (their TIFU vectors ``c, p, u``; None when the snapshot's serve)."""
+
+    pairs: pl.DataFrame
+    customers: pl.DataFrame
+    vectors: pl.DataFrame | None
+
+
+def own_history(
+    lines: pl.DataFrame,
+    products: ProductStats,
+    first_order: pl.DataFrame,
+    tifu: TifuParams | None = None,
+) -> OwnHistory:
+    """The ``OwnHistory`` of ``lines`` (a bucket's, cut to the look-back window)."""
     orders = order_table(lines)
     packs = products.frame.select("p", "pack").filter(pl.col("pack").is_not_null())
     pairs = pair_history(lines, orders, packs if packs.height else None)
     cust = customer_history(orders, first_order).join(
         _exploration(lines, orders), on="c", how="left"
     )
+    vectors = tifu_vectors(lines, orders, tifu) if tifu is not None else None
+    return OwnHistory(pairs, cust, vectors)
+
+
+def undated_candidates(
+    lines: pl.DataFrame | OwnHistory,
+    customers: pl.DataFrame,
+    products: ProductStats,
+    neighbour: pl.DataFrame,
+    first_order: pl.DataFrame,
+    *,
+    max_repeat: int,
+    repeat: bool = True,
+    tifu: TifuParams | None = None,
+) -> pl.DataFrame:
+    """``build_candidates``' candidates of ``customers`` (``c``) with every feature the history
+    alone gives (the pair's, the customer's, the product's and the neighbours' evidence); ``t``
+    is null, and the features of the target date are left to ``dated_candidates``. ``lines``
+    may be their ``own_history`` already (made with the same ``tifu``)."""
+    targets = customers.select("c").with_columns(pl.lit(None, dtype=pl.Date).alias("t"))
+    history = (
+        lines if isinstance(lines, OwnHistory) else own_history(lines, products, first_order, tifu)
+    )
+    pairs, cust = history.pairs, history.customers
     seen = (
         pairs.join(targets, on="c")
         .with_columns(pl.lit(True).alias("seen"))
@@ -277,18 +336,37 @@ def build_candidates(
     evidence = neighbour.select(
         "c", "p", "nb", "nb_share", "u", *(["ii"] if "ii" in neighbour.columns else [])
     )
-    if tifu is not None:
-        own = tifu_vectors(lines, orders, tifu)
-        evidence = evidence.drop("u").join(own, on=["c", "p"], how="full", coalesce=True)
-    days_since_cp = (pl.col("t") - pl.col("last_cp")).dt.total_days().cast(pl.Float64)
-    days_since_c = (pl.col("t") - pl.col("c_last")).dt.total_days().cast(pl.Float64)
-    t = pl.col("t")
-    frame = (
+    if history.vectors is not None:
+        evidence = evidence.drop("u").join(
+            history.vectors, on=["c", "p"], how="full", coalesce=True
+        )
+    return (
         frame.join(cust, on="c", how="left")
         .join(products.frame, on="p", how="left")
         .join(evidence, on=["c", "p"], how="left")
-        .with_columns(t.dt.month().cast(pl.Int8).alias("month"))
-        .join(products.season, on=["p", "month"], how="left")
+    )
+
+
+def dated_candidates(
+    frame: pl.DataFrame, targets: pl.DataFrame, products: ProductStats
+) -> pl.DataFrame:
+    """``undated_candidates`` rows at their customer's target date (``targets``: ``c, t``, one
+    per customer): the season of its month, the days since the pair's and the customer's last
+    orders against their rhythms, tenure, and whether the product was bought a year before.
+    One query (a request's few hundred rows are not worth a dozen); rows in no fixed order."""
+    dates = targets.lazy().select("c", pl.col("t").alias("_t"))
+    dated = (
+        frame.lazy()
+        .join(dates, on="c", how="left")
+        .with_columns(pl.col("_t").alias("t"))
+        .drop("_t")
+    )
+    days_since_cp = (pl.col("t") - pl.col("last_cp")).dt.total_days().cast(pl.Float64)
+    days_since_c = (pl.col("t") - pl.col("c_last")).dt.total_days().cast(pl.Float64)
+    t = pl.col("t")
+    dated = (
+        dated.with_columns(t.dt.month().cast(pl.Int8).alias("month"))
+        .join(products.season.lazy(), on=["p", "month"], how="left")
         .with_columns(
             (pl.col("n_cp") / pl.col("c_orders")).alias("share_cp"),
             days_since_cp.alias("days_since_cp"),
@@ -306,26 +384,26 @@ def build_candidates(
     )
     # bought around the same date a year before the target (+-21 days)
     year_ago = (
-        frame.select("c", "p", "t", "_dates")
+        dated.select("c", "p", "t", "_dates")
         .explode("_dates")
         .filter(((pl.col("t") - pl.col("_dates")).dt.total_days() - 365).abs() <= 21)
         .group_by("c", "p")
         .agg(pl.len().alias("year_ago_cp"))
     )
-    frame = (
-        frame.drop("_dates")
+    return (
+        dated.drop("_dates")
         .join(year_ago, on=["c", "p"], how="left")
         .with_columns(
             pl.col("year_ago_cp").fill_null(0),
             pl.col("nb").fill_null(0.0),
             pl.col("nb_share").fill_null(0.0),
             pl.col("u").fill_null(0.0),
-            (pl.col("ii") if "ii" in neighbour.columns else pl.lit(0.0)).fill_null(0.0).alias("ii"),
+            (pl.col("ii") if "ii" in frame.columns else pl.lit(0.0)).fill_null(0.0).alias("ii"),
             pl.col("p_season").fill_null(1.0),
             pl.col("seen").cast(pl.Int8),
         )
+        .collect(engine="in-memory")
     )
-    return frame
 
 
 FEATURES: tuple[str, ...] = (

@@ -101,16 +101,21 @@ def merge_novelties(lines: pl.DataFrame, offers: pl.DataFrame, top: int | None) 
     per proposal; ranks are renumbered from 1."""
     key = list(PROPOSAL_KEY)
     columns = lines.columns
-    order = lines.with_row_index("_row").group_by(key).agg(pl.col("_row").min().alias("_first"))
+    # one query; the rows are put in a total order (proposal, block, place) before ranking
+    lazy_lines, lazy_offers = lines.lazy(), offers.lazy()
+    order = (
+        lazy_lines.with_row_index("_row").group_by(key).agg(pl.col("_row").min().alias("_first"))
+    )
     if "lapsed" in columns and "lapsed" not in offers.columns:
-        offers = offers.with_columns(pl.lit(False).alias("lapsed"))  # gated out when lapsed
-    shown = offers.with_columns(
+        lazy_offers = lazy_offers.with_columns(pl.lit(False).alias("lapsed"))  # gated out
+    shown = lazy_offers.with_columns(
         pl.lit(1).alias("_block"),
         pl.int_range(pl.len()).over(key).alias("_pos"),
         pl.lit(0, dtype=pl.Int64).alias("rank"),
     )
-    usual = lines.join(offers.select(*key, "product_id"), on=[*key, "product_id"], how="anti")
-    usual = usual.with_columns(pl.lit(0).alias("_block"), pl.col("rank").alias("_pos"))
+    usual = lazy_lines.join(
+        lazy_offers.select(*key, "product_id"), on=[*key, "product_id"], how="anti"
+    ).with_columns(pl.lit(0).alias("_block"), pl.col("rank").alias("_pos"))
     merged = (
         pl.concat(
             [usual.select(*columns, "_block", "_pos"), shown.select(*columns, "_block", "_pos")],
@@ -122,4 +127,4 @@ def merge_novelties(lines: pl.DataFrame, offers: pl.DataFrame, top: int | None) 
     )
     if top is not None:
         merged = merged.filter(pl.col("rank") <= top)
-    return merged.select(columns)
+    return merged.select(columns).collect(engine="in-memory")

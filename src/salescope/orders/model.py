@@ -75,6 +75,7 @@ from salescope.orders.ranker import (
     frequency_score,
     tifu_score,
 )
+from salescope.orders.served import Standing, offered, standing
 from salescope.orders.snapshot import Scored, Snapshot
 from salescope.orders.training import (
     as_date,
@@ -151,6 +152,9 @@ class NextOrderModel:
         bucket, from each customer's lines before its date and the snapshot; with ``extra``
         (scored pairs the customers lack), of those pairs only."""
         p = self.params_
+        kept = self._standing(snap, targets) if extra is None else None
+        if kept is not None:
+            return self._ranked(kept.rows(targets))
         if extra is None:
             neighbour_of = snap.neighbour_of
         else:
@@ -181,13 +185,31 @@ class NextOrderModel:
             )
         if not parts:
             return pl.DataFrame()
-        # a fixed row order makes sampling and boosting reproducible
-        frame = pl.concat(parts, how="diagonal_relaxed").sort("c", "t", "p")
-        # the baselines' own scores, and each candidate's place among the customer's by them
-        return frame.with_columns(tifu_score(self.tifu_.alpha).alias("tifu")).with_columns(
-            pl.col("tifu").rank("ordinal", descending=True).over("c", "t").alias("tifu_rank"),
-            frequency_score().rank("ordinal", descending=True).over("c", "t").alias("freq_rank"),
+        return self._ranked(pl.concat(parts, how="diagonal_relaxed"))
+
+    def _ranked(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Candidates in a fixed row order (sampling and boosting are reproducible), with the
+        baselines' own scores and each candidate's place among the customer's by them."""
+        tifu = tifu_score(self.tifu_.alpha).alias("tifu")
+        by_tifu = pl.col("tifu").rank("ordinal", descending=True).over("c", "t")
+        by_freq = frequency_score().rank("ordinal", descending=True).over("c", "t")
+        ordered = frame.lazy().sort("c", "t", "p").with_columns(tifu)
+        return ordered.with_columns(by_tifu.alias("tifu_rank"), by_freq.alias("freq_rank")).collect(
+            engine="in-memory"
         )
+
+    def _standing(self, snap: Snapshot, targets: pl.DataFrame) -> Standing | None:
+        """The kept candidate rows (``orders.served``) when ``targets`` are after the history."""
+        after = targets.height and self.cutoff_ <= targets["t"].min()  # type: ignore[operator]
+        return self.warm() if after and snap is self.__dict__.get("snapshot_") else None
+
+    def warm(self) -> Standing:
+        """Build once the candidate rows kept for targets after the history (``orders.served``):
+        a server calls it after reading the model, so that no request waits for it."""
+        kept: Standing | None = self.__dict__.get("_kept")
+        if kept is None or kept.snapshot is not self.snapshot_:
+            kept = self.__dict__["_kept"] = standing(self, self.snapshot_)
+        return kept
 
     def _lines_of(self, customers: pl.Series) -> pl.DataFrame:
         """The engine's lines of ``customers`` (codes)."""
@@ -281,6 +303,7 @@ class NextOrderModel:
         pairs (``c, p``) not among them."""
         novelty = self.params_.novelties
         extra = snap.extra_of(targets["c"])
+        more = extra.clear()
         if objectives is not None and objectives.height:
             missing = (
                 objectives.select("c", "p")
@@ -293,8 +316,12 @@ class NextOrderModel:
                 more = pair_scores(
                     snap.matrix, snap.neighbours, snap.active, missing, items=snap.items
                 )
-                extra = pl.concat([extra, more], how="diagonal_relaxed")
-        rows = self._candidates(snap, targets, extra=extra) if extra.height else pl.DataFrame()
+        kept, both = self._standing(snap, targets), pl.concat([extra, more], how="diagonal_relaxed")
+        if kept is not None and both.height:  # the kept rows, and the objectives' built
+            built = self._candidates(snap, targets, extra=more) if more.height else None
+            rows = self._ranked(kept.extension_rows(targets, built))
+        else:
+            rows = self._candidates(snap, targets, extra=both) if both.height else pl.DataFrame()
         if label is not None and rows.height:
             rows = label(rows)
         parts = [adoption_rows(scored, novelty.lapsed_days)]
@@ -479,7 +506,13 @@ class NextOrderModel:
         each group: a target dated after the history uses the snapshot at its end; one dated
         inside it, a snapshot before its date (anchors spread over the targets' dates)."""
         p = self.params_
-        targets = targets.select("c", "t").unique().sort("c", "t")
+        targets = (
+            targets.lazy().select("c", "t").unique().sort("c", "t").collect(engine="in-memory")
+        )
+        once = targets.height and not targets["c"].is_duplicated().any()
+        if once and targets["t"].min() >= self.cutoff_:  # type: ignore[operator]
+            yield self.snapshot_, targets  # the usual request: after the history
+            return
         after = targets.filter(pl.col("t") >= self.cutoff_)
         inside = targets.filter(pl.col("t") < self.cutoff_)
         groups: list[tuple[dt.date | None, pl.DataFrame]] = []
@@ -567,7 +600,9 @@ class NextOrderModel:
         ).join(
             self.codes_.customers.rename({"customer_id": "_target_id"}), on="_target_id", how="left"
         )
-        known = coded.filter(pl.col("c").is_not_null()).select("c", "t").unique().sort("c", "t")
+        known = (
+            coded.lazy().filter(pl.col("c").is_not_null()).select("c", "t").unique().sort("c", "t")
+        ).collect(engine="in-memory")
         # a delisted product (or another maker's) is never proposed, however usual it was
         scored = self.score_candidates(known).filter(self._offerable())
         novelties = self.score_novelties(scored, known, objectives) if scored.height else None
@@ -577,8 +612,7 @@ class NextOrderModel:
 
     def _offerable(self) -> pl.Expr:
         """Whether ``p`` is a product the catalogue offers (own and active)."""
-        products = self.context_.products
-        return pl.col("p").is_in(products.filter(pl.col("offerable"))["p"].implode())
+        return pl.col("p").is_in(offered(self)[0].implode())
 
     def recommend(
         self,
@@ -611,8 +645,7 @@ class NextOrderModel:
         if mode == "rank" and novelties is not None:
             scored = rank_extensions(scored, novelties)
         fill = top if top is not None else (10 if mode == "rank" else 30)
-        popular = self.fallback_.filter(self._offerable())
-        frame = fill_candidates(scored, ready.coded, popular, fill)
+        frame = fill_candidates(scored, ready.coded, offered(self)[1], fill)
         lines = to_lines(
             frame,
             mode=mode,

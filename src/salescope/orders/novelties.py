@@ -298,19 +298,33 @@ def pair_context(evidence: Evidence, ctx: Context, pairs: pl.DataFrame) -> pl.Da
     """``pairs`` (``c, p``, any other columns) with ``CONTEXT_FEATURES``: segment adoption,
     nearby customers buying the product, the customer's share of lines in the product's
     category and brand, and the product's adoption by established customers in 90 days."""
+    # two queries, not a dozen: a request has a few hundred pairs
     out = (
-        pairs.join(ctx.customers.select("c", "segment"), on="c", how="left")
-        .join(evidence.segments, on=["segment", "p"], how="left")
-        .join(ctx.products.select("p", "category", "brand"), on="p", how="left")
-        .join(evidence.categories, on=["c", "category"], how="left")
-        .join(evidence.brands, on=["c", "brand"], how="left")
+        pairs.lazy()
+        .join(
+            ctx.customers.lazy().select("c", "segment"), on="c", how="left", maintain_order="left"
+        )
+        .join(evidence.segments.lazy(), on=["segment", "p"], how="left", maintain_order="left")
+        .join(
+            ctx.products.lazy().select("p", "category", "brand"),
+            on="p",
+            how="left",
+            maintain_order="left",
+        )
+        .join(evidence.categories.lazy(), on=["c", "category"], how="left", maintain_order="left")
+        .join(evidence.brands.lazy(), on=["c", "brand"], how="left", maintain_order="left")
+        .collect(engine="in-memory")
     )
-    out = out.with_columns(
-        pl.Series("geo_share", _geo_share(evidence.bought, ctx, out), dtype=pl.Float64),
-    ).join(evidence.adoption, on="p", how="left")
-    return out.with_columns(
-        *(pl.col(f).fill_null(0.0) for f in CONTEXT_FEATURES if f != "geo_share")
-    ).drop("segment", "category", "brand")
+    return (
+        out.lazy()
+        .with_columns(
+            pl.Series("geo_share", _geo_share(evidence.bought, ctx, out), dtype=pl.Float64),
+        )
+        .join(evidence.adoption.lazy(), on="p", how="left", maintain_order="left")
+        .with_columns(*(pl.col(f).fill_null(0.0) for f in CONTEXT_FEATURES if f != "geo_share"))
+        .drop("segment", "category", "brand")
+        .collect(engine="in-memory")
+    )
 
 
 def _geo_share(bought: sp.csr_matrix | None, ctx: Context, pairs: pl.DataFrame) -> np.ndarray:

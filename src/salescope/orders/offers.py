@@ -44,8 +44,9 @@ def novelty_lines(
     margin = ctx.products.select("p", "margin", "offerable")
     development = (
         model.rows_of("development_", scored["c"])
-        .join(scored, on=["c", "p"])
-        .join(ctx.customers.select("c", "segment"), on="c", how="left")
+        .lazy()
+        .join(scored.lazy(), on=["c", "p"])
+        .join(ctx.customers.lazy().select("c", "segment"), on="c", how="left")
         .with_columns(
             rounded(
                 pl.col("_q") * (pl.col("peer_rate") / pl.col("own_rate")).clip(1.25, 2.0)
@@ -54,16 +55,18 @@ def novelty_lines(
             (pl.col("probability") * model.development_rate_).alias("model_probability"),
             pl.lit(LineKind.DEVELOPMENT.value).alias("kind"),
         )
-        .join(margin, on="p")
+        .join(margin.lazy(), on="p")
         .with_columns(
             ((pl.col("quantity") - pl.col("_usual_q")) * pl.col("margin")).alias(
                 "value_per_acceptance"
             ),
             development_reason().alias("reason"),
         )
+        .collect(engine="in-memory")
     )
     extension = (
-        novelties.join(margin.filter(pl.col("offerable")), on="p")
+        novelties.lazy()
+        .join(margin.lazy().filter(pl.col("offerable")), on="p")
         .with_columns(
             acceptance_prior(model.prior_).alias("model_probability"),
             similar_share().alias("_share"),
@@ -72,6 +75,7 @@ def novelty_lines(
             ),
         )
         .with_columns(extension_reason().alias("reason"))
+        .collect(engine="in-memory")
     )
     columns = [
         "c",

@@ -14,7 +14,8 @@ the feedback are the same: every recorded outcome refits the calibrator, whose i
 feedback's version, so an order placed (which rests what it turned down and refits the
 calibrator) is reflected in the next suggestion. The day's suggestions of every customer are
 computed together in the background when a date is first asked for (a few seconds on the
-demo company); until they are, a customer is computed alone (about 0.1 s).
+demo company); until they are, a customer is computed alone (tens of milliseconds: every
+customer's candidate rows are built once when the model is read, ``NextOrderModel.warm``).
 
 Promotions: their budget is shared among the customers computed together (the day's batch);
 a customer computed alone (a first request, a suggestion refreshed after feedback) is offered
@@ -365,6 +366,7 @@ def load_live(run: ModelRun, settings: Settings) -> Live:
         model = load_model(Path(run.folder))
     except ModelFolderError as error:
         raise UnavailableError(f"the model in use cannot be read: {error}") from None
+    model.warm()  # every customer's candidate rows, built here rather than in a request
     store = TableStore(settings.tables_dir)
     promote: Promote | None = None
     promotions = store.read("promotions")
