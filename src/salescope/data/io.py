@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -674,3 +674,26 @@ def row_numbering(path: str | Path) -> tuple[int, str]:
     ``word offset+i``; cross-file checks use this to name rows.
     """
     return (1, "row") if file_format(Path(path)) == "parquet" else (2, "line")
+
+
+def read_tables(
+    files: Mapping[str, tuple[Path | None, TableSchema]], *, max_issues: int = 20
+) -> dict[str, pl.DataFrame | None]:
+    """Read several files, by name (``None``: a file not given, read as ``None``), reporting
+    the problems of all of them together: what a command reads before it makes a service's
+    request (``services.*.check_*`` validate frames, never files)."""
+    frames: dict[str, pl.DataFrame | None] = {}
+    issues: list[Issue] = []
+    total = 0
+    for name, (path, schema) in files.items():
+        frames[name] = None
+        if path is None:
+            continue
+        try:
+            frames[name] = read_table(path, schema, max_issues=max_issues)
+        except InputError as error:
+            issues.extend(error.issues)
+            total += error.total
+    if issues:
+        raise InputError(issues[:max_issues], total)
+    return frames
