@@ -161,10 +161,11 @@ def recommendations_import(
 ) -> None:
     """Publish a coverage output as recommendations for the managers to review (decided ones
     are kept; the same output twice changes nothing)."""
+    from salescope.data.io import read_coverage_output
     from salescope.services import recommendations as service
     from salescope.services.database import open_database
 
-    output = service.check_coverage_output(folder)
+    output = service.check_coverage_output(read_coverage_output(folder))
     with open_database(settings_of(ctx)) as database, database.session() as session:
         report = service.do_publish(session, output, actor="cli")
     for line in report.lines():

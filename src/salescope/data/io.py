@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import hashlib
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -697,3 +700,50 @@ def read_tables(
     if issues:
         raise InputError(issues[:max_issues], total)
     return frames
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageFiles:
+    """The files of a ``salescope coverage`` output folder, read but not checked
+    (``services.recommendations.check_coverage_output`` checks them)."""
+
+    folder: Path
+    customers: pl.DataFrame  # customers.csv, every column as written
+    fingerprint: str  # sha256 of customers.csv's bytes
+    assignments: pl.DataFrame | None
+    summary: dict[str, Any]
+    reps: pl.DataFrame | None
+
+
+def read_coverage_output(folder: Path) -> CoverageFiles:
+    """Read ``folder``'s customers.csv (required), assignments.csv, summary.json and reps.csv
+    (when present); a file that cannot be read is an ``InputError`` naming it."""
+    path = folder / "customers.csv"
+    if not path.is_file():
+        raise InputError.single(
+            str(folder), "holds no customers.csv (a `salescope coverage` output?)"
+        )
+    raw = path.read_bytes()
+    try:
+        customers = pl.read_csv(raw, infer_schema_length=10_000)
+    except (pl.exceptions.PolarsError, UnicodeDecodeError) as error:
+        raise InputError.single(str(path), f"cannot be read as CSV: {error}") from None
+
+    def optional(name: str) -> pl.DataFrame | None:
+        found = folder / name
+        return pl.read_csv(found, infer_schema_length=10_000) if found.is_file() else None
+
+    summary: dict[str, Any] = {}
+    if (folder / "summary.json").is_file():
+        try:
+            summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise InputError.single(str(folder / "summary.json"), "is not JSON") from None
+    return CoverageFiles(
+        folder,
+        customers,
+        hashlib.sha256(raw).hexdigest(),
+        optional("assignments.csv"),
+        summary,
+        optional("reps.csv"),
+    )

@@ -4,8 +4,6 @@ package docstring)."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +14,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from salescope.data.io import CoverageFiles
 from salescope.domain.errors import InputError
 from salescope.domain.statuses import (
     InteractionMode,
@@ -49,19 +48,11 @@ class CoverageOutput:
     reps: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def check_coverage_output(folder: Path) -> CoverageOutput:
-    """Read ``folder``'s customers.csv (required columns ``customer_id``, ``recommendation``;
-    every recommendation a known word), assignments.csv and summary.json when present."""
-    path = folder / "customers.csv"
-    if not path.is_file():
-        raise InputError.single(
-            str(folder), "holds no customers.csv (a `salescope coverage` output?)"
-        )
-    raw = path.read_bytes()
-    try:
-        frame = pl.read_csv(raw, infer_schema_length=10_000)
-    except (pl.exceptions.PolarsError, UnicodeDecodeError) as error:
-        raise InputError.single(str(path), f"cannot be read as CSV: {error}") from None
+def check_coverage_output(files: CoverageFiles) -> CoverageOutput:
+    """Check a coverage output read by ``data.io.read_coverage_output``: customers.csv has
+    the required columns (``customer_id``, ``recommendation``), every recommendation a known
+    word and every customer once."""
+    path, frame = files.folder / "customers.csv", files.customers
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise InputError.single(str(path), "required column is missing", column=missing[0])
@@ -83,25 +74,14 @@ def check_coverage_output(folder: Path) -> CoverageOutput:
         raise InputError.single(
             str(path), "repeats a customer", column="customer_id", value=repeated["customer_id"][0]
         )
-    assignments = None
-    if (folder / "assignments.csv").is_file():
-        assignments = pl.read_csv(folder / "assignments.csv", infer_schema_length=10_000)
-    summary: dict[str, Any] = {}
-    if (folder / "summary.json").is_file():
-        try:
-            summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            raise InputError.single(str(folder / "summary.json"), "is not JSON") from None
     reps: dict[str, dict[str, Any]] = {}
-    if (folder / "reps.csv").is_file():
-        loads = pl.read_csv(folder / "reps.csv", infer_schema_length=10_000)
-        if "rep_id" in loads.columns:
-            for row in loads.iter_rows(named=True):
-                reps[str(row["rep_id"])] = {
-                    k: _clean(v) for k, v in row.items() if k != "rep_id" and _clean(v) is not None
-                }
+    if files.reps is not None and "rep_id" in files.reps.columns:
+        for row in files.reps.iter_rows(named=True):
+            reps[str(row["rep_id"])] = {
+                k: _clean(v) for k, v in row.items() if k != "rep_id" and _clean(v) is not None
+            }
     return CoverageOutput(
-        folder, frame, assignments, summary, hashlib.sha256(raw).hexdigest(), reps
+        files.folder, frame, files.assignments, files.summary, files.fingerprint, reps
     )
 
 
