@@ -9,15 +9,14 @@ per visit, capacities with 10–55 % headroom over today's load. New shops grow 
 growth is log-normal), so the reps of growing towns run out of capacity and their new shops must
 go farther.
 
-Runs the ``salescope assign`` use case (``check_assign`` reads and validates the CSV files,
-``do_assign`` solves and writes the output CSV) with zero moves and with ``--max-moves 100``,
-each in a fresh interpreter (its wall time and peak resident memory are its own, from
-``os.wait4``); checks the written file independently (no rep over capacity, at most K moves,
-distance recomputed) and prints a Markdown table with the date and the machine. With
-``--long S`` it also solves the zero-move instance with an S-second time limit and measures the
-quick run against the best solution and the best bound of both. Goal: capacity respected, zero
-moves, distance within 1 % of the optimum, under 60 s on 2 cores.
-"""
+Runs the ``salescope assign`` use case (``read_tables`` reads the CSV files, ``check_assign``
+validates them, ``do_assign`` solves and writes the output CSV) with zero moves and with
+``--max-moves 100``, each in a fresh interpreter (its wall time and peak resident memory are
+its own, from ``os.wait4``); checks the written file independently (no rep over capacity, at
+most K moves, distance recomputed) and prints a Markdown table with the date and the machine.
+With ``--long S`` it also solves the zero-move instance with an S-second time limit and
+measures the quick run against the best solution and the best bound of both. Goal: capacity
+respected, zero moves, distance within 1 % of the optimum, under 60 s on 2 cores."""
 
 from __future__ import annotations
 
@@ -231,13 +230,23 @@ def _check(reps_path: Path, customers_path: Path, out: Path, max_moves: int) -> 
 
 def _child(args: argparse.Namespace) -> None:
     from salescope.coverage.assignment import AssignParams
+    from salescope.data.io import read_tables
+    from salescope.domain.schemas import ASSIGN_CUSTOMERS, REPS
     from salescope.services.assignment import check_assign, do_assign
 
     reps_path, customers_path = Path(args.reps), Path(args.customers)
     out = Path(args.report).with_suffix(".csv")
     params = AssignParams(max_moves=args.max_moves, time_limit_seconds=args.time_limit)
     started = time.perf_counter()
-    request = check_assign(reps=reps_path, customers=customers_path, max_moves=args.max_moves)
+    frames = read_tables(
+        {"reps": (reps_path, REPS), "customers": (customers_path, ASSIGN_CUSTOMERS)}
+    )
+    request = check_assign(
+        reps=frames["reps"],
+        customers=frames["customers"],
+        max_moves=args.max_moves,
+        sources={"reps": reps_path, "customers": customers_path},
+    )
     result = do_assign(request, out, params)
     seconds = time.perf_counter() - started
     obj = result.objective

@@ -249,16 +249,27 @@ def _rho(a: pl.Series, b: pl.Series) -> float:
 
 
 def run_case(case: Case, out: Path) -> Row:
+    from salescope.data.io import read_tables
+    from salescope.domain import schemas
     from salescope.services.coverage import check_coverage, do_coverage
 
     began = time.perf_counter()
+    tables = {
+        "customers": schemas.CUSTOMERS,
+        "orders": schemas.ORDERS,
+        "reps": schemas.REPS,
+        "products": schemas.PRODUCTS,
+        "market": schemas.MARKET,
+    }
+    frames = read_tables({name: (case.files[name], schema) for name, schema in tables.items()})
     request = check_coverage(
-        customers=case.files["customers"],
-        orders=case.files["orders"],
-        reps=case.files["reps"],
-        products=case.files["products"],
-        market=case.files["market"],
-        as_of=case.as_of.isoformat(),
+        customers=frames["customers"],
+        orders=frames["orders"],
+        reps=frames["reps"],
+        products=frames["products"],
+        market=frames["market"],
+        as_of=case.as_of,
+        sources={name: case.files[name] for name in tables},
     )
     result = do_coverage(request, out)
     seconds = time.perf_counter() - began

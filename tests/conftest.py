@@ -1,4 +1,6 @@
-"""Shared fixtures: the real data in ../shared/data and a temporary data directory."""
+"""Shared fixtures: the real data in ../shared/data, a temporary data directory, the small
+demo company and the next-order engine fitted on it (once per session: tests read them,
+never change them)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from salescope.data.demo import DemoCompany, DemoConfig, generate_demo
+from salescope.orders.model import EngineParams, NextOrderModel
 from salescope.runtime import quiet_openmp
 from tests.pg import postgres_server_url, postgres_url  # noqa: F401 (fixtures)
 
@@ -58,3 +62,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'not-yet' / 'salescope.db'}"
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+DEMO_SEED = 11
+"""The seed of the small demo company the tests share."""
+
+
+@pytest.fixture(scope="session")
+def demo_company() -> DemoCompany:
+    """The small demo company (300 shops, 8 months; seed ``DEMO_SEED``) with its truth."""
+    return generate_demo(DemoConfig.small(seed=DEMO_SEED))
+
+
+@pytest.fixture(scope="session")
+def demo_model(demo_company: DemoCompany) -> NextOrderModel:
+    """The next-order engine fitted on the small demo company's orders, products and
+    customers (segments, coordinates, margins: what the novelties need)."""
+    t = demo_company.tables
+    return NextOrderModel(EngineParams(seed=1)).fit(
+        t["orders"], t["products"], customers=t["customers"]
+    )

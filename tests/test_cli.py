@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from salescope.data.demo import DemoCompany
 from tests.cli_runner import run
 
 HEADER = "customer_id,order_id,order_date,product_id,quantity\n"
@@ -152,14 +153,12 @@ def test_usage_errors_exit_with_status_2(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_train_then_next_orders_from_the_model_gives_the_lines_of_a_fresh_fit(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], demo_company: DemoCompany
 ) -> None:
     """`train` writes a model folder; `next-orders --model` writes the very lines that
     `next-orders --orders` on the same data writes, without the history; a folder that is
     not a model is refused naming --model, and nothing is written."""
-    from salescope.data.demo import DemoConfig, generate_demo
-
-    company = generate_demo(DemoConfig.small(seed=4))
+    company = demo_company
     orders = tmp_path / "orders.parquet"
     company.tables["orders"].write_parquet(orders)
     model = tmp_path / "model"
@@ -184,3 +183,19 @@ def test_train_then_next_orders_from_the_model_gives_the_lines_of_a_fresh_fit(
     result = run(capsys, "train", "--orders", str(orders), "--model-out", str(fresh))
     assert result.code == 1
     assert "--model-out" in result.stderr and "names a file" in result.stderr
+
+
+def test_a_field_error_is_reported_under_the_commands_own_names() -> None:
+    """The command line names a service's field by the file given for it, else by its
+    option; the fields a message names become options too."""
+    from salescope.cli.common import as_input_error
+    from salescope.domain.errors import FieldError
+
+    empty = FieldError("holds no order lines", "orders")
+    assert str(as_input_error(empty, {"orders": Path("o.csv")})).endswith(
+        "o.csv: holds no order lines"
+    )
+    top = FieldError("must be at least 1", "as_of", value="0")
+    assert "--as-of: '0' must be at least 1" in str(as_input_error(top, {}))
+    both = FieldError("with {field:model} needs {field:orders} too", "promotions")
+    assert "--promotions: with --model needs --orders too" in str(as_input_error(both, {}))

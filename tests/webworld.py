@@ -22,6 +22,7 @@ from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
 from salescope.config import Settings, get_settings
+from salescope.data.io import read_coverage_output
 from salescope.services import users
 from salescope.services.recommendations import check_coverage_output, do_publish
 from salescope.storage import repositories as repo
@@ -186,7 +187,7 @@ def build_world(db: Database, settings: Settings, root: Path) -> World:
         add_users(session, hasher, specs, EMAILS)
     coverage = write_coverage(root / "coverage")
     with db.session() as session:
-        do_publish(session, check_coverage_output(coverage), actor="test")
+        do_publish(session, check_coverage_output(read_coverage_output(coverage)), actor="test")
     with db.session() as session:
         from salescope.storage.models import CoverageRecommendation
 

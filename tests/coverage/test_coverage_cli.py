@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from tests.cli_runner import run
+from tests.reading import read_inputs
 
 from salescope.data.demo import DemoConfig, generate_demo
 from salescope.services.coverage import CONTRACT_COLUMNS
@@ -120,11 +121,13 @@ def test_the_summary_counts_recommendations_and_potential_covered(
     from salescope.services.coverage import check_coverage, do_coverage
 
     request = check_coverage(
-        customers=demo_files["customers"],
-        orders=demo_files["orders"],
-        reps=demo_files["reps"],
-        products=demo_files["products"],
-        market=demo_files["market"],
+        **read_inputs(
+            customers=demo_files["customers"],
+            orders=demo_files["orders"],
+            reps=demo_files["reps"],
+            products=demo_files["products"],
+            market=demo_files["market"],
+        )
     )
     out = tmp_path / "coverage"
     result = do_coverage(request, out)
@@ -141,16 +144,19 @@ def test_the_summary_counts_recommendations_and_potential_covered(
 
 # -- today's service, economics, inputs as real exports have them ------------------------------
 def _service(files: dict[str, Path], out: Path, **paths: Path | None) -> pl.DataFrame:
+    from salescope.coverage.params import load_config
     from salescope.services.coverage import check_coverage, do_coverage
 
     request = check_coverage(
-        customers=paths.get("customers") or files["customers"],
-        orders=files["orders"],
-        reps=files["reps"],
-        products=files["products"],
-        market=files["market"] if "market" not in paths else paths["market"],
-        visits=paths.get("visits"),
-        config=paths.get("config"),
+        **read_inputs(
+            customers=paths.get("customers") or files["customers"],
+            orders=files["orders"],
+            reps=files["reps"],
+            products=files["products"],
+            market=files["market"] if "market" not in paths else paths["market"],
+            visits=paths.get("visits"),
+        ),
+        config=load_config(paths.get("config")),
     )
     do_coverage(request, out)
     return pl.read_csv(out / "customers.csv", infer_schema_length=None)

@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 from scipy.stats import spearmanr
 from tests.coverage.rules import broken_rules
+from tests.reading import read_inputs
 
 from salescope.data.adapters.iowa import from_iowa
 
@@ -97,12 +98,14 @@ def iowa_run(iowa_case: dict[str, Path], tmp_path_factory: pytest.TempPathFactor
     from salescope.services.coverage import check_coverage, do_coverage
 
     request = check_coverage(
-        customers=iowa_case["customers"],
-        orders=iowa_case["orders"],
-        reps=iowa_case["reps"],
-        products=iowa_case["products"],
-        market=iowa_case["market"],
-        as_of=dt.date(YEAR + 1, 1, 1).isoformat(),
+        **read_inputs(
+            customers=iowa_case["customers"],
+            orders=iowa_case["orders"],
+            reps=iowa_case["reps"],
+            products=iowa_case["products"],
+            market=iowa_case["market"],
+        ),
+        as_of=dt.date(YEAR + 1, 1, 1),
     )
     out = tmp_path_factory.mktemp("iowa-out") / "coverage"
     do_coverage(request, out)

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from salescope.data.demo import DemoCompany, DemoConfig, generate_demo
+from salescope.data.demo import DemoCompany
 from salescope.orders import baselines
 from salescope.orders.builder import OUTPUT_COLUMNS
 from salescope.orders.history import encode, split_at
@@ -17,8 +17,8 @@ from salescope.orders.model import EngineParams, NextOrderModel
 
 
 @pytest.fixture(scope="module")
-def company() -> DemoCompany:
-    return generate_demo(DemoConfig.small(seed=11))
+def company(demo_company: DemoCompany) -> DemoCompany:
+    return demo_company
 
 
 @pytest.fixture(scope="module")

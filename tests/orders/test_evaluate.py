@@ -9,14 +9,14 @@ import polars as pl
 import pytest
 from tests.cli_runner import run
 
-from salescope.data.demo import DemoConfig, generate_demo
+from salescope.data.demo import DemoCompany
 
 
 def test_evaluate_writes_report_table_and_plot(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], demo_company: DemoCompany
 ) -> None:
     """evaluate prints engine and baselines side by side and writes JSON, CSV and a PNG."""
-    company = generate_demo(DemoConfig.small(seed=5))
+    company = demo_company
     orders = tmp_path / "orders.parquet"
     company.tables["orders"].write_parquet(orders)
     out = tmp_path / "eval"
@@ -42,10 +42,10 @@ def test_evaluate_writes_report_table_and_plot(
 
 
 def test_evaluate_refuses_a_cutoff_outside_the_history(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], demo_company: DemoCompany
 ) -> None:
     """A cut-off after the last order leaves nothing to predict and is refused."""
-    company = generate_demo(DemoConfig.small(seed=5))
+    company = demo_company
     orders = tmp_path / "orders.parquet"
     company.tables["orders"].write_parquet(orders)
     result = run(capsys, "evaluate", "--orders", str(orders), "--cutoffs", "2030-01-01")
@@ -54,11 +54,11 @@ def test_evaluate_refuses_a_cutoff_outside_the_history(
 
 
 def test_evaluate_last_order_protocol_holds_out_each_customers_last_order(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], demo_company: DemoCompany
 ) -> None:
     """--protocol last-order scores every customer with two orders or more on its own last
     order, reports the engine against the baselines, its calibration and how it ranked."""
-    company = generate_demo(DemoConfig.small(seed=5))
+    company = demo_company
     orders = company.tables["orders"]
     path = tmp_path / "orders.parquet"
     orders.write_parquet(path)

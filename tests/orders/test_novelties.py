@@ -12,12 +12,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from salescope.data.demo import DemoCompany, DemoConfig, generate_demo
+from salescope.data.demo import DemoCompany
 from salescope.domain.statuses import NOVELTY_KINDS
 from salescope.orders.builder import OUTPUT_COLUMNS
 from salescope.orders.gating import amount, extension_reason, gate, merge_novelties
 from salescope.orders.history import Codes
-from salescope.orders.model import EngineParams, NextOrderModel
+from salescope.orders.model import NextOrderModel
 from salescope.orders.novelties import (
     CONTEXT_FEATURES,
     NoveltyParams,
@@ -631,18 +631,14 @@ def test_extension_reasons_state_the_strongest_evidence() -> None:
 
 # -- the demo company -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def company() -> DemoCompany:
-    return generate_demo(DemoConfig.small(seed=11))
+def company(demo_company: DemoCompany) -> DemoCompany:
+    return demo_company
 
 
 @pytest.fixture(scope="module")
-def fitted(company: DemoCompany) -> NextOrderModel:
-    """The engine fitted with the products and customers tables (segments, coordinates,
-    margins): what the novelties need."""
-    t = company.tables
-    return NextOrderModel(EngineParams(seed=1)).fit(
-        t["orders"], t["products"], customers=t["customers"]
-    )
+def fitted(demo_model: NextOrderModel) -> NextOrderModel:
+    """The engine fitted with the products and customers tables (conftest's)."""
+    return demo_model
 
 
 PERMISSIVE = NoveltyParams(

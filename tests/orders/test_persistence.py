@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from salescope.data.demo import DemoCompany, DemoConfig, generate_demo
+from salescope.data.demo import DemoCompany
 from salescope.orders.model import EngineParams, NextOrderModel
 from salescope.orders.persistence import (
     MANIFEST,
@@ -22,16 +22,13 @@ from salescope.orders.persistence import (
 
 
 @pytest.fixture(scope="module")
-def company() -> DemoCompany:
-    return generate_demo(DemoConfig.small(seed=3))
+def company(demo_company: DemoCompany) -> DemoCompany:
+    return demo_company
 
 
 @pytest.fixture(scope="module")
-def fitted(company: DemoCompany) -> NextOrderModel:
-    t = company.tables
-    return NextOrderModel(EngineParams(seed=2)).fit(
-        t["orders"], t["products"], customers=t["customers"]
-    )
+def fitted(demo_model: NextOrderModel) -> NextOrderModel:
+    return demo_model
 
 
 @pytest.fixture(scope="module")

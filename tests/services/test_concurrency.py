@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from tests.cli_runner import Result, child_env, spawn
+from tests.reading import read_inputs
 from tests.services.test_feedback import (
     MARCH,
     MARCH_ORDERS,
@@ -64,7 +65,8 @@ def _single_run(tmp_path: Path) -> tuple[int, int, int, int]:
 
     proposals, orders = _feedback_files(tmp_path)
     settings = get_settings(data_dir=tmp_path / "alone", database_url=None)
-    do_feedback(check_feedback(proposals=proposals, orders=orders), settings, actor="t")
+    request = check_feedback(**read_inputs(proposals=proposals, orders=orders))
+    do_feedback(request, settings, actor="t")
     outcomes, runs, lines, _ = _feedback_state(settings.resolved_database_url)
     return outcomes, runs, lines, RUNS
 

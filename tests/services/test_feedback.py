@@ -8,9 +8,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from tests.reading import read_inputs
 
 from salescope.config import Settings, get_settings
-from salescope.domain.errors import InputError
+from salescope.domain.errors import FieldError, InputError
 from salescope.services.feedback import (
     FeedbackReport,
     acceptance_calibrator,
@@ -62,10 +63,13 @@ def feedback(
     settings: Settings, tmp_path: Path, name: str, proposals: str, orders: str, **options: int
 ) -> FeedbackReport:
     request = check_feedback(
-        proposals=write(tmp_path / f"{name}-proposals.csv", PROPOSALS_HEADER, proposals),
-        orders=write(tmp_path / f"{name}-orders.csv", ORDERS_HEADER, orders),
+        **read_inputs(
+            proposals=write(tmp_path / f"{name}-proposals.csv", PROPOSALS_HEADER, proposals),
+            orders=write(tmp_path / f"{name}-orders.csv", ORDERS_HEADER, orders),
+        ),
+        **options,
     )
-    return do_feedback(request, settings, actor="analyst", **options)
+    return do_feedback(request, settings, actor="analyst")
 
 
 def outcomes_of(settings: Settings) -> dict[tuple[str, str, str], str]:
@@ -206,8 +210,10 @@ def test_feedback_in_the_callers_transaction(database_url: str, tmp_path: Path) 
     """Given a session (the API's), feedback writes inside the caller's transaction: rolled
     back with it, kept when it commits."""
     request = check_feedback(
-        proposals=write(tmp_path / "p.csv", PROPOSALS_HEADER, MARCH),
-        orders=write(tmp_path / "o.csv", ORDERS_HEADER, MARCH_ORDERS),
+        **read_inputs(
+            proposals=write(tmp_path / "p.csv", PROPOSALS_HEADER, MARCH),
+            orders=write(tmp_path / "o.csv", ORDERS_HEADER, MARCH_ORDERS),
+        )
     )
     with Database(database_url) as database:
         database.upgrade()
@@ -235,7 +241,7 @@ def test_bad_files_are_reported_with_file_line_and_column(tmp_path: Path) -> Non
     proposals = write(tmp_path / "p.csv", PROPOSALS_HEADER, "c1,1,p1,unusual,1.5,2,,,2024-03-01,\n")
     orders = write(tmp_path / "o.csv", ORDERS_HEADER, "c1,o1,2024-02-30,p1,1\n")
     with pytest.raises(InputError) as caught:
-        check_feedback(proposals=proposals, orders=orders)
+        check_feedback(**read_inputs(proposals=proposals, orders=orders))
     text = str(caught.value)
     assert "p.csv, line 2, column 'kind': 'unusual' is not one of" in text
     assert "p.csv, line 2, column 'probability'" in text
@@ -243,9 +249,11 @@ def test_bad_files_are_reported_with_file_line_and_column(tmp_path: Path) -> Non
 
 
 def test_negative_window_is_refused(settings: Settings, tmp_path: Path) -> None:
-    """A negative --window-days is a user error naming the option."""
-    with pytest.raises(InputError, match="--window-days"):
+    """A negative window is refused as a FieldError on the request's field, with its
+    value."""
+    with pytest.raises(FieldError) as caught:
         feedback(settings, tmp_path, "x", MARCH, MARCH_ORDERS, window_days=-1)
+    assert (caught.value.field, caught.value.value) == ("window_days", "-1")
 
 
 def test_proposals_may_lack_optional_columns_and_hold_others(tmp_path: Path) -> None:
@@ -257,7 +265,7 @@ def test_proposals_may_lack_optional_columns_and_hold_others(tmp_path: Path) -> 
         "bars,c1,2024-03-01,1,p1,usual,0.9,2\n",
     )
     orders = write(tmp_path / "o.csv", ORDERS_HEADER, "")
-    request = check_feedback(proposals=proposals, orders=orders)
+    request = check_feedback(**read_inputs(proposals=proposals, orders=orders))
     assert "segment" not in request.proposals.columns
     assert request.proposals["model_probability"].to_list() == [None]
     assert request.orders.is_empty()

@@ -13,7 +13,7 @@ from tests.cli_runner import child_env, run_child
 
 from salescope.config import Settings, get_settings
 from salescope.faults import ENV, POINTS, FaultInjectedError
-from salescope.services.imports import committed_version, do_import, recover_store
+from salescope.services.imports import check_import, committed_version, do_import, recover_store
 from salescope.storage import repositories as repo
 from salescope.storage.db import Database
 from salescope.storage.models import Customer
@@ -89,14 +89,14 @@ def setup(
     first = _files(tmp_path / "first", ORDERS_1, CUSTOMERS_1)
     second = _files(tmp_path / "second", ORDERS_2, CUSTOMERS_2)
     clean = get_settings(data_dir=tmp_path / "clean", database_url=f"sqlite:///{tmp_path}/c.db")
-    do_import(clean, "tables", first)
-    clean_report = do_import(clean, "tables", second)
+    do_import(clean, check_import("tables", first))
+    clean_report = do_import(clean, check_import("tables", second))
     reference = _state(clean)
     reference["changes"] = clean_report.changes
     monkeypatch.setenv("SALESCOPE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SALESCOPE_DATABASE_URL", database_url)
     settings = get_settings()
-    do_import(settings, "tables", first)
+    do_import(settings, check_import("tables", first))
     return settings, first, second, reference
 
 
@@ -127,7 +127,7 @@ def test_a_kill_at_any_step_is_repaired_and_a_rerun_ends_as_a_clean_run(
     else:
         for key in ("version", "counts", "store_customers", "db_customers", "orders"):
             assert after[key] == before[key], key
-    rerun = do_import(settings, "tables", second)
+    rerun = do_import(settings, check_import("tables", second))
     final = _state(settings)
     _agree(final)
     _same_end(final, reference)
@@ -149,7 +149,7 @@ def test_a_failure_at_any_step_leaves_store_and_database_as_they_were(
     before = _state(settings)
     monkeypatch.setenv(ENV, f"{point}:fail")
     with pytest.raises(FaultInjectedError):
-        do_import(settings, "tables", second)
+        do_import(settings, check_import("tables", second))
     monkeypatch.delenv(ENV)
     after = _state(settings)
     if point in ("import.committed", "import.current_moved"):
@@ -160,7 +160,7 @@ def test_a_failure_at_any_step_leaves_store_and_database_as_they_were(
     elif point != "import.committed":
         _agree(after)
         assert after == before
-    rerun = do_import(settings, "tables", second)
+    rerun = do_import(settings, check_import("tables", second))
     final = _state(settings)
     _agree(final)
     _same_end(final, reference)

@@ -73,13 +73,13 @@ def test_notes_reach_the_command_line_as_note_lines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A note logged by a service is printed on standard error as a note: line."""
-    from salescope.services import feedback
+    from salescope.data import io
 
-    def noisy(**kwargs: object) -> None:
+    def noisy(*args: object, **kwargs: object) -> None:
         logging.getLogger("salescope.inputs").warning("something worth knowing")
         raise InputError.single("x.csv", "stop here")
 
-    monkeypatch.setattr(feedback, "check_feedback", noisy)
+    monkeypatch.setattr(io, "read_tables", noisy)
     result = run(capsys, "feedback", "--proposals", "p.csv", "--orders", "o.csv")
     assert result.code == 1
     assert "note: something worth knowing" in result.stderr

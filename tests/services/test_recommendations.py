@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from PIL import Image
 from tests.webworld import EMAILS, World, write_coverage
 
+from salescope.data.io import read_coverage_output
 from salescope.domain.errors import (
     ConflictError,
     FieldError,
@@ -77,7 +78,9 @@ def test_publish_reads_columns_by_name_and_sorts_actionable_rows(world: World) -
 def test_publishing_the_same_output_twice_changes_nothing(world: World) -> None:
     """A coverage output already published is recognised and nothing is written."""
     with world.db.session() as s:
-        report = recs.do_publish(s, recs.check_coverage_output(world.coverage_dir), actor="t")
+        report = recs.do_publish(
+            s, recs.check_coverage_output(read_coverage_output(world.coverage_dir)), actor="t"
+        )
     assert report.already
 
 
@@ -85,7 +88,7 @@ def test_a_bad_coverage_output_is_refused(tmp_path: Path) -> None:
     """An unknown recommendation word is refused with its row and value."""
     folder = write_coverage(tmp_path / "bad", {"C1": "keep", "C2": "explode"})
     with pytest.raises(InputError) as caught:
-        recs.check_coverage_output(folder)
+        recs.check_coverage_output(read_coverage_output(folder))
     assert "explode" in str(caught.value) and "row 3" in str(caught.value)
 
 
@@ -95,7 +98,9 @@ def test_a_new_run_never_overwrites_a_decision(world: World, tmp_path: Path) -> 
     _decide(world, "north", "C3", recs.DecisionInput(A.REJECT, reason="still profitable"))
     again = write_coverage(tmp_path / "run2", {"C3": "reduce", "C2": "not_now", "C4": "grow"})
     with world.db.session() as s:
-        report = recs.do_publish(s, recs.check_coverage_output(again), actor="t")
+        report = recs.do_publish(
+            s, recs.check_coverage_output(read_coverage_output(again)), actor="t"
+        )
     assert report.decided_kept == 1 and report.refreshed == 1
     with world.db.session() as s:
         c3 = s.get(CoverageRecommendation, world.rec_ids["C3"])

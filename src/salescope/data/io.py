@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-from collections.abc import Iterable, Iterator
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -674,3 +677,73 @@ def row_numbering(path: str | Path) -> tuple[int, str]:
     ``word offset+i``; cross-file checks use this to name rows.
     """
     return (1, "row") if file_format(Path(path)) == "parquet" else (2, "line")
+
+
+def read_tables(
+    files: Mapping[str, tuple[Path | None, TableSchema]], *, max_issues: int = 20
+) -> dict[str, pl.DataFrame | None]:
+    """Read several files, by name (``None``: a file not given, read as ``None``), reporting
+    the problems of all of them together: what a command reads before it makes a service's
+    request (``services.*.check_*`` validate frames, never files)."""
+    frames: dict[str, pl.DataFrame | None] = {}
+    issues: list[Issue] = []
+    total = 0
+    for name, (path, schema) in files.items():
+        frames[name] = None
+        if path is None:
+            continue
+        try:
+            frames[name] = read_table(path, schema, max_issues=max_issues)
+        except InputError as error:
+            issues.extend(error.issues)
+            total += error.total
+    if issues:
+        raise InputError(issues[:max_issues], total)
+    return frames
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageFiles:
+    """The files of a ``salescope coverage`` output folder, read but not checked
+    (``services.recommendations.check_coverage_output`` checks them)."""
+
+    folder: Path
+    customers: pl.DataFrame  # customers.csv, every column as written
+    fingerprint: str  # sha256 of customers.csv's bytes
+    assignments: pl.DataFrame | None
+    summary: dict[str, Any]
+    reps: pl.DataFrame | None
+
+
+def read_coverage_output(folder: Path) -> CoverageFiles:
+    """Read ``folder``'s customers.csv (required), assignments.csv, summary.json and reps.csv
+    (when present); a file that cannot be read is an ``InputError`` naming it."""
+    path = folder / "customers.csv"
+    if not path.is_file():
+        raise InputError.single(
+            str(folder), "holds no customers.csv (a `salescope coverage` output?)"
+        )
+    raw = path.read_bytes()
+    try:
+        customers = pl.read_csv(raw, infer_schema_length=10_000)
+    except (pl.exceptions.PolarsError, UnicodeDecodeError) as error:
+        raise InputError.single(str(path), f"cannot be read as CSV: {error}") from None
+
+    def optional(name: str) -> pl.DataFrame | None:
+        found = folder / name
+        return pl.read_csv(found, infer_schema_length=10_000) if found.is_file() else None
+
+    summary: dict[str, Any] = {}
+    if (folder / "summary.json").is_file():
+        try:
+            summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise InputError.single(str(folder / "summary.json"), "is not JSON") from None
+    return CoverageFiles(
+        folder,
+        customers,
+        hashlib.sha256(raw).hexdigest(),
+        optional("assignments.csv"),
+        summary,
+        optional("reps.csv"),
+    )

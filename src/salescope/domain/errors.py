@@ -6,7 +6,8 @@ CSV file, 1-based row of a Parquet file), the column, the offending value and wh
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -98,11 +99,25 @@ class ConflictError(SalescopeError):
 
 
 class FieldError(SalescopeError):
-    """A request value that is wrong; ``field`` names it (API error body, form message)."""
+    """A request value that is wrong. ``field`` names it as the request does (``top``,
+    ``as_of``, ``orders``); each caller reports it under its own name for it: the command line
+    as its option (``--top``) or the file given for it, the web as the form field, the API in
+    the error body. ``value`` is the offending value, when one was given. The message may name
+    other fields as ``{field:rep_id}``: ``render`` puts the caller's name for each (``str``
+    gives the request's names)."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, field: str | None = None, *, value: str | None = None) -> None:
+        self.template = message
         self.field = field
+        self.value = value
+        super().__init__(self.render())
+
+    def render(self, name: Callable[[str], str] = str) -> str:
+        """The message, each field it names under ``name(field)``."""
+        return _FIELD.sub(lambda found: name(found.group(1)), self.template)
+
+
+_FIELD = re.compile(r"\{field:([a-z_]+)\}")
 
 
 class NotFoundError(SalescopeError):

@@ -17,7 +17,7 @@ An API key acts as its user, narrowed to the key's scopes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar, cast
@@ -229,50 +229,80 @@ def _by_customer(scope: Scope, region: Any, customer_id: Any) -> ColumnElement[b
 
 def visible(scope: Scope, model: type[Base]) -> ColumnElement[bool]:
     """The SQL criterion of the rows of ``model`` that ``scope`` may see."""
-    if model is Customer:
-        return _by_customer(scope, Customer.region, Customer.customer_id)
-    if model is CoverageRecommendation:
-        if scope.role is UserRole.SHOP:
-            return sa.false()  # internal: a shop never sees its own coverage review
-        return _by_customer(
-            scope, CoverageRecommendation.region, CoverageRecommendation.customer_id
-        )
-    if model is Visit:
-        if scope.role.field:
-            return Visit.rep_id == scope.rep_id if scope.rep_id else sa.false()
-        if scope.role is UserRole.SHOP:
-            return sa.false()
-        return _by_customer(scope, Visit.region, Visit.customer_id)
-    if model is Photo:
-        return Photo.visit_id.in_(sa.select(Visit.id).where(visible(scope, Visit)))
-    if model is Rep:
-        if scope.role.all_regions:
-            return sa.true()
-        if scope.role is UserRole.MANAGER:
-            return Rep.region.in_(sorted(scope.regions)) if scope.regions else sa.false()
-        if scope.role.field and scope.rep_id:
-            return Rep.rep_id == scope.rep_id
-        return sa.false()
+    rule = _RULES.get(model)
+    if rule is not None:
+        return rule(scope)
     if model in (PlacedOrder, AutoOrder, ShopTask):
         # an order or a task of a customer: seen by whoever sees the customer
         return _by_customer(scope, model.region, model.customer_id)
-    if model is HeldOutLine:
-        if scope.role is UserRole.SHOP:
-            return sa.false()  # internal: what the uplift holdout was not shown
-        return HeldOutLine.customer_id.in_(
-            sa.select(Customer.customer_id).where(visible(scope, Customer))
-        )
-    if model is ModelRun:
-        return sa.true() if scope.may(Permission.MODELS_MANAGE) else sa.false()
-    if model is AuditEvent:
-        # Events about recommendations the caller may see (the trail on their pages).
-        ids = sa.select(sa.cast(CoverageRecommendation.id, sa.String)).where(
-            visible(scope, CoverageRecommendation)
-        )
-        if scope.role.all_regions:
-            return sa.true()
-        return sa.and_(AuditEvent.entity_type == "recommendation", AuditEvent.entity_id.in_(ids))
     raise TypeError(f"no access rule for {model.__name__}")  # a bug: every model needs one
+
+
+def _customers(scope: Scope) -> ColumnElement[bool]:
+    return _by_customer(scope, Customer.region, Customer.customer_id)
+
+
+def _recommendations(scope: Scope) -> ColumnElement[bool]:
+    if scope.role is UserRole.SHOP:
+        return sa.false()  # internal: a shop never sees its own coverage review
+    return _by_customer(scope, CoverageRecommendation.region, CoverageRecommendation.customer_id)
+
+
+def _visits(scope: Scope) -> ColumnElement[bool]:
+    if scope.role.field:
+        return Visit.rep_id == scope.rep_id if scope.rep_id else sa.false()
+    if scope.role is UserRole.SHOP:
+        return sa.false()
+    return _by_customer(scope, Visit.region, Visit.customer_id)
+
+
+def _photos(scope: Scope) -> ColumnElement[bool]:
+    return Photo.visit_id.in_(sa.select(Visit.id).where(visible(scope, Visit)))
+
+
+def _reps(scope: Scope) -> ColumnElement[bool]:
+    if scope.role.all_regions:
+        return sa.true()
+    if scope.role is UserRole.MANAGER:
+        return Rep.region.in_(sorted(scope.regions)) if scope.regions else sa.false()
+    if scope.role.field and scope.rep_id:
+        return Rep.rep_id == scope.rep_id
+    return sa.false()
+
+
+def _held_out(scope: Scope) -> ColumnElement[bool]:
+    if scope.role is UserRole.SHOP:
+        return sa.false()  # internal: what the uplift holdout was not shown
+    return HeldOutLine.customer_id.in_(
+        sa.select(Customer.customer_id).where(visible(scope, Customer))
+    )
+
+
+def _model_runs(scope: Scope) -> ColumnElement[bool]:
+    return sa.true() if scope.may(Permission.MODELS_MANAGE) else sa.false()
+
+
+def _audit(scope: Scope) -> ColumnElement[bool]:
+    # Events about recommendations the caller may see (the trail on their pages).
+    ids = sa.select(sa.cast(CoverageRecommendation.id, sa.String)).where(
+        visible(scope, CoverageRecommendation)
+    )
+    if scope.role.all_regions:
+        return sa.true()
+    return sa.and_(AuditEvent.entity_type == "recommendation", AuditEvent.entity_id.in_(ids))
+
+
+_RULES: dict[type[Base], Callable[[Scope], ColumnElement[bool]]] = {
+    Customer: _customers,
+    CoverageRecommendation: _recommendations,
+    Visit: _visits,
+    Photo: _photos,
+    Rep: _reps,
+    HeldOutLine: _held_out,
+    ModelRun: _model_runs,
+    AuditEvent: _audit,
+}
+"""The access rule of each model (orders and tasks follow their customer: ``visible``)."""
 
 
 def scoped(scope: Scope, model: type[_M]) -> sa.Select[Any]:

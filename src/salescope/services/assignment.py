@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,9 +10,8 @@ import polars as pl
 
 from salescope.coverage.assignment import AssignmentResult, AssignParams, assign
 from salescope.data.io import write_csv
-from salescope.domain.errors import InputError
-from salescope.domain.schemas import ASSIGN_CUSTOMERS, REPS
-from salescope.services.inputs import check_known_reps, read_all
+from salescope.domain.errors import FieldError
+from salescope.services.inputs import check_known_reps
 
 #: The contract's columns, then how far each existing customer was from its rep and why a
 #: moved one moved.
@@ -27,7 +27,7 @@ OUTPUT_COLUMNS = (
 
 
 @dataclass(frozen=True, slots=True)
-class AssignInput:
+class AssignRequest:
     reps: pl.DataFrame
     customers: pl.DataFrame
     max_moves: int
@@ -36,35 +36,34 @@ class AssignInput:
 
 def check_assign(
     *,
-    reps: Path,
-    customers: Path,
+    reps: pl.DataFrame,
+    customers: pl.DataFrame,
     max_moves: int = 0,
-    max_issues: int = 20,
     time_limit: float = 30.0,
-) -> AssignInput:
-    """Read reps and customers; every rep a customer names must exist."""
+    sources: Mapping[str, str | Path | None] | None = None,
+    max_issues: int = 20,
+) -> AssignRequest:
+    """Check the reps and the customers (every rep a customer names must exist) and the
+    options; ``sources`` names the files the frames were read from."""
     if max_moves < 0:
-        raise InputError.single("--max-moves", "must be 0 or more", value=str(max_moves))
+        raise FieldError("must be 0 or more", "max_moves", value=str(max_moves))
     if not time_limit > 0:
-        raise InputError.single(
-            "--time-limit", "must be more than 0 seconds", value=str(time_limit)
-        )
-    rep_frame, customer_frame = read_all(
-        [(reps, REPS), (customers, ASSIGN_CUSTOMERS)], max_issues=max_issues
-    )
-    assert rep_frame is not None and customer_frame is not None
-    if rep_frame.height == 0:
-        raise InputError.single(str(reps), "holds no reps: nobody to assign customers to")
+        raise FieldError("must be more than 0 seconds", "time_limit", value=str(time_limit))
+    if reps.height == 0:
+        raise FieldError("holds no reps: nobody to assign customers to", "reps")
+    named = {k: Path(v) for k, v in (sources or {}).items() if v is not None}
     check_known_reps(
-        customer_frame, rep_frame, customers_path=customers, reps_path=reps, max_issues=max_issues
+        customers,
+        reps,
+        customers_path=named.get("customers"),
+        reps_path=named.get("reps"),
+        max_issues=max_issues,
     )
-    return AssignInput(
-        reps=rep_frame, customers=customer_frame, max_moves=max_moves, time_limit=time_limit
-    )
+    return AssignRequest(reps=reps, customers=customers, max_moves=max_moves, time_limit=time_limit)
 
 
 def do_assign(
-    request: AssignInput, out: Path, params: AssignParams | None = None
+    request: AssignRequest, out: Path, params: AssignParams | None = None
 ) -> AssignmentResult:
     """Assign the customers (``salescope.coverage.assignment``) and write ``out`` atomically:
     ``customer_id, rep_id, previous_rep_id, distance_km`` (empty ``rep_id``: unassigned), then

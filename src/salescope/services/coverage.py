@@ -6,29 +6,29 @@ import dataclasses
 import datetime as dt
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from salescope.coverage.params import CoverageConfig, ParamsError, load_config
+from salescope.coverage.params import CoverageConfig, CoverageParams, load_config
 from salescope.data.outputs import atomic_dir, write_csv_file
-from salescope.domain.errors import InputError
-from salescope.domain.schemas import CUSTOMERS, MARKET, ORDERS, PRODUCTS, REPS, VISITS
+from salescope.domain.errors import FieldError
 from salescope.services.inputs import (
     check_known_reps,
     order_reference_notes,
-    parse_date_option,
-    read_all,
 )
 
 if TYPE_CHECKING:
+    from salescope.coverage.kpis import KPIParams
+    from salescope.coverage.segmentation import Segmentation
     from salescope.coverage.wallet import WalletEstimator
 
 
 @dataclass(frozen=True, slots=True)
-class CoverageInput:
+class CoverageRequest:
     customers: pl.DataFrame
     orders: pl.DataFrame
     reps: pl.DataFrame
@@ -41,64 +41,57 @@ class CoverageInput:
 
 def check_coverage(
     *,
-    customers: Path,
-    orders: Path,
-    reps: Path,
-    products: Path | None = None,
-    market: Path | None = None,
-    visits: Path | None = None,
-    config: Path | None = None,
-    as_of: str | None = None,
+    customers: pl.DataFrame,
+    orders: pl.DataFrame,
+    reps: pl.DataFrame,
+    products: pl.DataFrame | None = None,
+    market: pl.DataFrame | None = None,
+    visits: pl.DataFrame | None = None,
+    config: CoverageConfig | None = None,
+    as_of: dt.date | None = None,
+    sources: Mapping[str, str | Path | None] | None = None,
     max_issues: int = 20,
-) -> CoverageInput:
-    """Read the market universe, our orders, reps, and optionally products, market data, the
-    visit log and the parameters (``--config``, TOML)."""
-    as_of_date = parse_date_option(as_of, "--as-of")
-    try:
-        settings = load_config(config)
-    except OSError as error:
-        raise InputError.single(str(config), f"cannot be read: {error.strerror}") from None
-    except ParamsError as error:
-        raise InputError.single(str(config), error.problem, column=error.key) from None
-    frames = read_all(
-        [
-            (customers, CUSTOMERS),
-            (orders, ORDERS),
-            (reps, REPS),
-            (products, PRODUCTS),
-            (market, MARKET),
-            (visits, VISITS),
-        ],
+) -> CoverageRequest:
+    """Check the market universe, our orders and reps (and optionally products, market data,
+    the visit log and the parameters): every customer's rep is a rep given; order lines of
+    customers or products outside the tables are counted in a note; there are shops and
+    reps. ``as_of`` defaults to the day after the last order."""
+    named = {k: v for k, v in (sources or {}).items() if v is not None}
+    customers_path = Path(named["customers"]) if "customers" in named else None
+    check_known_reps(
+        customers,
+        reps,
+        customers_path=customers_path,
+        reps_path=Path(named["reps"]) if "reps" in named else None,
         max_issues=max_issues,
     )
-    customer_frame, order_frame, rep_frame, product_frame, market_frame, visit_frame = frames
-    assert customer_frame is not None and order_frame is not None and rep_frame is not None
-    check_known_reps(
-        customer_frame, rep_frame, customers_path=customers, reps_path=reps, max_issues=max_issues
-    )
     order_reference_notes(
-        order_frame,
-        orders_file=str(orders),
-        orders_path=orders,
-        customers=customer_frame["customer_id"],
-        customers_what=str(customers),
-        products=None if product_frame is None else product_frame["product_id"],
-        products_what=str(products),
+        orders,
+        orders_file=str(named.get("orders", "orders")),
+        orders_path=Path(named["orders"]) if "orders" in named else None,
+        customers=customers["customer_id"],
+        customers_what=str(named.get("customers", "customers")),
+        products=None if products is None else products["product_id"],
+        products_what=str(named.get("products", "products")),
         customers_effect="they are outside the market universe and get no recommendation",
         products_effect="they count as our products",
     )
-    if as_of_date is None:
-        last = order_frame.select(pl.col("order_date").max()).item()
-        as_of_date = (last or dt.date.today()) + dt.timedelta(days=1)
-    return CoverageInput(
-        customers=customer_frame,
-        orders=order_frame,
-        reps=rep_frame,
-        products=product_frame,
-        market=market_frame,
-        as_of=as_of_date,
-        visits=visit_frame,
-        config=settings,
+    if customers.height == 0:
+        raise FieldError("holds no shops: nothing to recommend", "customers")
+    if reps.height == 0:
+        raise FieldError("holds no reps: nobody to serve the shops", "reps")
+    if as_of is None:
+        last = orders.select(pl.col("order_date").max()).item()
+        as_of = (last or dt.date.today()) + dt.timedelta(days=1)
+    return CoverageRequest(
+        customers=customers,
+        orders=orders,
+        reps=reps,
+        products=products,
+        market=market,
+        as_of=as_of,
+        visits=visits,
+        config=config,
     )
 
 
@@ -178,7 +171,7 @@ _SERVED = ("keep", "grow", "reduce", "drop", "change_mode")
 
 
 def do_coverage(
-    request: CoverageInput,
+    request: CoverageRequest,
     out_dir: Path,
     *,
     previous: pl.DataFrame | None = None,
@@ -201,17 +194,13 @@ def do_coverage(
     from salescope.coverage.kpis import (
         KPIParams,
         compute_kpis,
-        kpis_by_period,
         line_values,
-        period_ends,
     )
     from salescope.coverage.prospects import conversion_chance
     from salescope.coverage.recommend import assign_added, margin_rate, recommend
-    from salescope.coverage.segmentation import segment_periods
     from salescope.coverage.today import describe_sources, todays_service
     from salescope.coverage.wallet import WalletEstimator
     from salescope.reports.maps import coverage_map
-    from salescope.reports.plots import save
 
     began = time.perf_counter()
     customers, orders, reps = request.customers, request.orders, request.reps
@@ -219,10 +208,6 @@ def do_coverage(
     visits = visits if visits is not None else request.visits
     config = request.config or load_config(None)
     params = config.coverage
-    if customers.height == 0:
-        raise InputError.single("--customers", "holds no shops: nothing to recommend")
-    if reps.height == 0:
-        raise InputError.single("--reps", "holds no reps: nobody to serve the shops")
     lines = line_values(orders, request.products).filter(pl.col("order_date") < as_of)
     notes: list[str] = []
 
@@ -256,20 +241,9 @@ def do_coverage(
         params=kpi_params,
         lines=lines,
     )
-    first_day = lines.select(pl.col("order_date").min()).item() or as_of
-    periods = period_ends(first_day, as_of)
-    history = kpis_by_period(
-        orders,
-        customers,
-        periods=periods,
-        products=request.products,
-        visits=visits,
-        reps=reps,
-        params=kpi_params,
+    segmentation, segment = _segments(
+        request, customers, lines, visits=visits, params=kpi_params, as_of=as_of
     )
-    segmentation = segment_periods(history)
-    latest = periods[-1][0]
-    segment = segmentation.memberships.filter(pl.col("period") == latest).drop("period")
 
     yearly = customers.select("customer_id").join(
         kpis.select("customer_id", "revenue_annualised"),
@@ -298,7 +272,97 @@ def do_coverage(
     counts = dict(table.group_by("recommendation").len().iter_rows())
     summary = _summary(table, recs.summary, wallet, as_of, how, followup)
     summary["today_service"] = describe_sources(service, params)
-    summary["economics"] = (
+    summary["economics"] = _economics(params, rate, config)
+    summary["followup_who"] = _followup_who(followup, lines)
+    summary["params"] = _params_in_force(config)
+    if request.market is None:
+        notes.insert(
+            0,
+            "no --market given: without observed totals, a shop's potential is our yearly "
+            f"sales ÷ {round(100 * config.wallet.default_share)} % (the share of wallet "
+            "assumed, [wallet] "
+            "default_share in --config), and for shops not buying from us a model of that "
+            "from their attributes; ranges are wide",
+        )
+    summary["seconds"] = round(time.perf_counter() - began, 2)
+
+    files = _write_outputs(
+        out_dir,
+        {
+            "customers": table,
+            "assignments": assignments,
+            "segments": segmentation.profiles,
+            "transitions": segmentation.transitions,
+            "reps": recs.loads,
+            "followup": followup,
+        },
+        figure,
+        summary | {"counts": counts, "notes": notes},
+    )
+    return CoverageResult(out_dir, files, counts, summary, notes)
+
+
+def _segments(
+    request: CoverageRequest,
+    customers: pl.DataFrame,
+    lines: pl.DataFrame,
+    *,
+    visits: pl.DataFrame | None,
+    params: KPIParams,
+    as_of: dt.date,
+) -> tuple[Segmentation, pl.DataFrame]:
+    """The segments of every period of the history, and each customer's latest one."""
+    from salescope.coverage.kpis import kpis_by_period, period_ends
+    from salescope.coverage.segmentation import segment_periods
+
+    first_day = lines.select(pl.col("order_date").min()).item() or as_of
+    periods = period_ends(first_day, as_of)
+    history = kpis_by_period(
+        request.orders,
+        customers,
+        periods=periods,
+        products=request.products,
+        visits=visits,
+        reps=request.reps,
+        params=params,
+    )
+    segmentation = segment_periods(history)
+    latest = periods[-1][0]
+    return segmentation, segmentation.memberships.filter(pl.col("period") == latest).drop("period")
+
+
+OUTPUTS = {
+    "customers": "customers.csv",
+    "assignments": "assignments.csv",
+    "segments": "segments.csv",
+    "transitions": "transitions.csv",
+    "reps": "reps.csv",
+    "followup": "followup.csv",
+    "map": "coverage_map.png",
+    "summary": "summary.json",
+}
+"""The files of a coverage output folder, by key."""
+
+
+def _write_outputs(
+    out_dir: Path, tables: dict[str, pl.DataFrame], figure: Any, summary: dict[str, Any]
+) -> dict[str, Path]:
+    """Write the tables, the map and the summary to a temporary folder moved into place."""
+    from salescope.reports.plots import save
+
+    with atomic_dir(out_dir) as stage:
+        for key, frame in tables.items():
+            write_csv_file(frame, stage / OUTPUTS[key])
+        save(figure, stage / OUTPUTS["map"])
+        (stage / OUTPUTS["summary"]).write_text(
+            json.dumps(summary, indent=2, default=str), encoding="utf-8"
+        )
+    return {key: out_dir / name for key, name in OUTPUTS.items()}
+
+
+def _economics(params: CoverageParams, rate: float, config: CoverageConfig) -> str:
+    """The economics in force, in one sentence of the summary."""
+    return (
         f"margin {rate:.0%} of our sales"
         + (
             " (from the products' unit costs)"
@@ -312,48 +376,15 @@ def do_coverage(
         f"{params.capacity_share:.0%} of the reps' capacity for visits"
         + (f" (from {config.path})" if config.path else " (defaults; --config sets them)")
     )
-    summary["followup_who"] = _followup_who(followup, lines)
-    summary["params"] = {
-        "coverage": params.as_dict(),
+
+
+def _params_in_force(config: CoverageConfig) -> dict[str, Any]:
+    return {
+        "coverage": config.coverage.as_dict(),
         "wallet": dataclasses.asdict(config.wallet),
         "assign": dataclasses.asdict(config.assign),
         "config_file": str(config.path) if config.path else None,
     }
-    if request.market is None:
-        notes.insert(
-            0,
-            "no --market given: without observed totals, a shop's potential is our yearly "
-            f"sales ÷ {round(100 * config.wallet.default_share)} % (the share of wallet "
-            "assumed, [wallet] "
-            "default_share in --config), and for shops not buying from us a model of that "
-            "from their attributes; ranges are wide",
-        )
-    summary["seconds"] = round(time.perf_counter() - began, 2)
-
-    outputs = {
-        "customers": "customers.csv",
-        "assignments": "assignments.csv",
-        "segments": "segments.csv",
-        "transitions": "transitions.csv",
-        "reps": "reps.csv",
-        "followup": "followup.csv",
-        "map": "coverage_map.png",
-        "summary": "summary.json",
-    }
-    with atomic_dir(out_dir) as stage:
-        write_csv_file(table, stage / outputs["customers"])
-        write_csv_file(assignments, stage / outputs["assignments"])
-        write_csv_file(segmentation.profiles, stage / outputs["segments"])
-        write_csv_file(segmentation.transitions, stage / outputs["transitions"])
-        write_csv_file(recs.loads, stage / outputs["reps"])
-        write_csv_file(followup, stage / outputs["followup"])
-        save(figure, stage / outputs["map"])
-        (stage / outputs["summary"]).write_text(
-            json.dumps(summary | {"counts": counts, "notes": notes}, indent=2, default=str),
-            encoding="utf-8",
-        )
-    files = {key: out_dir / name for key, name in outputs.items()}
-    return CoverageResult(out_dir, files, counts, summary, notes)
 
 
 def _followup_who(followup: pl.DataFrame, lines: pl.DataFrame) -> str:

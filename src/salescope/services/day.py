@@ -25,7 +25,7 @@ from salescope.domain.statuses import InteractionMode, UserRole
 from salescope.services.access import Permission, Scope, get_visible, visible
 from salescope.services.calendar import next_delivery_date
 from salescope.services.ordering import record_shown
-from salescope.services.serving import OrderEngine, Suggestion
+from salescope.services.serving import OrderEngine, Rhythm, Suggestion
 from salescope.storage.models import Customer, PlacedOrder, Rep, Visit
 
 VISIT_MINUTES = 30.0
@@ -134,43 +134,22 @@ def plan_day(session: Session, scope: Scope, engine: OrderEngine, rep_id: str | 
     )
     candidates: list[tuple[int, Customer, str, bool]] = []
     for c in customers:
-        task = tasks.get(c.customer_id)
-        reasons: list[str] = []
-        score = -10_000
-        if task is not None:
-            reasons.append(f"visit task {task.id} ({task.purpose})")
-            score = max(score, (today - (task.due_date or today)).days)
-        order_overdue = False
-        rhythm = catalogue.rhythm.get(c.customer_id)
-        last_order = max(
-            (d for d in (rhythm.last_order if rhythm else None, placed.get(c.customer_id)) if d),
-            default=None,
-        )
-        if rhythm is not None and rhythm.interval_days and last_order is not None:
-            late = (today - last_order).days - rhythm.interval_days
-            if late >= (OVERDUE_FACTOR - 1) * rhythm.interval_days:
-                order_overdue = True
-                reasons.append(f"order overdue by {late:.0f} days")
-            score = max(score, int(late))
-        if c.interaction_mode in IN_PERSON and c.visits_per_month:
-            last = max(
+        score, reasons, order_overdue = _why_visit(
+            c,
+            tasks.get(c.customer_id),
+            catalogue.rhythm.get(c.customer_id),
+            last_visit=max(
                 (
                     d
                     for d in (catalogue.last_visit.get(c.customer_id), reported.get(c.customer_id))
                     if d
                 ),
                 default=None,
-            )
-            every = 30.4 / c.visits_per_month
-            late_visit = (today - last).days - every if last else every
-            if late_visit >= 0:
-                reasons.append(
-                    "visit due" if last is None else f"last visit {(today - last).days} days ago"
-                )
-            score = max(score, int(late_visit))
-        if c.customer_id in taken and not reasons:
-            reasons.append("order taken")
-            score = max(score, 0)
+            ),
+            last_order=placed.get(c.customer_id),
+            taken=c.customer_id in taken,
+            today=today,
+        )
         if reasons:
             candidates.append((score, c, "; ".join(reasons), order_overdue))
     capacity = max(4, round(rep.capacity_minutes / WORKING_DAYS_A_MONTH / VISIT_MINUTES))
@@ -198,6 +177,50 @@ def plan_day(session: Session, scope: Scope, engine: OrderEngine, rep_id: str | 
             )
         )
     return Day(rep, today, delivery, visits, capacity, model_ready)
+
+
+def _why_visit(
+    customer: Customer,
+    task: Visit | None,
+    rhythm: Rhythm | None,
+    *,
+    last_visit: dt.date | None,
+    last_order: dt.date | None,
+    taken: bool,
+    today: dt.date,
+) -> tuple[int, list[str], bool]:
+    """Why the rep would visit the customer today (a visit task, an order overdue for its
+    rhythm, a visit due, an order taken), how urgent (days late), and whether the order is
+    overdue."""
+    reasons: list[str] = []
+    score = -10_000
+    if task is not None:
+        reasons.append(f"visit task {task.id} ({task.purpose})")
+        score = max(score, (today - (task.due_date or today)).days)
+    order_overdue = False
+    last_order = max(
+        (d for d in (rhythm.last_order if rhythm else None, last_order) if d), default=None
+    )
+    if rhythm is not None and rhythm.interval_days and last_order is not None:
+        late = (today - last_order).days - rhythm.interval_days
+        if late >= (OVERDUE_FACTOR - 1) * rhythm.interval_days:
+            order_overdue = True
+            reasons.append(f"order overdue by {late:.0f} days")
+        score = max(score, int(late))
+    if customer.interaction_mode in IN_PERSON and customer.visits_per_month:
+        every = 30.4 / customer.visits_per_month
+        late_visit = (today - last_visit).days - every if last_visit else every
+        if late_visit >= 0:
+            reasons.append(
+                "visit due"
+                if last_visit is None
+                else f"last visit {(today - last_visit).days} days ago"
+            )
+        score = max(score, int(late_visit))
+    if taken and not reasons:
+        reasons.append("order taken")
+        score = max(score, 0)
+    return score, reasons, order_overdue
 
 
 def reps_in_reach(session: Session, scope: Scope) -> list[Rep]:

@@ -20,18 +20,19 @@ from salescope.orders.metrics import proposal_metrics
 from salescope.orders.model import NextOrderModel
 from salescope.progress import Progress, no_progress
 from salescope.reports.plots import company_overview, proposals_figure, save
-from salescope.services.coverage import CoverageInput, CoverageResult, do_coverage
+from salescope.services.coverage import CoverageResult, check_coverage, do_coverage
 from salescope.services.feedback import (
-    FeedbackInput,
     FeedbackReport,
+    check_feedback,
     do_feedback,
     in_force,
 )
 from salescope.services.imports import ImportReport, store_output
 from salescope.services.orders import (
-    EvaluateInput,
     EvaluateResult,
-    NextOrdersInput,
+    NextOrdersRequest,
+    check_evaluate,
+    check_next_orders,
     do_evaluate,
     do_next_orders,
     fit_next_orders,
@@ -100,7 +101,7 @@ def do_demo(
     served = t["customers"].filter(pl.col("status") == "served").select("customer_id")
     targets = served.with_columns(pl.lit(as_of).alias("order_date"))
     next_path = root / "next_orders.csv"
-    request = NextOrdersInput(
+    request = check_next_orders(
         orders=t["orders"],
         products=t["products"],
         customers=t["customers"],
@@ -108,8 +109,6 @@ def do_demo(
         objectives=t["objectives"],
         targets=targets,
         as_of=as_of,
-        mode="proposal",
-        top=None,
     )
     model = fit_next_orders(
         request, progress=lambda s, f: progress(f"next orders: {s}", 0.1 + 0.35 * f)
@@ -122,7 +121,14 @@ def do_demo(
     feedback = _feedback_round(settings, company, request, model, lines, root, actor=actor)
     progress("coverage", 0.55)
     coverage = do_coverage(
-        CoverageInput(t["customers"], t["orders"], t["reps"], t["products"], t["market"], as_of),
+        check_coverage(
+            customers=t["customers"],
+            orders=t["orders"],
+            reps=t["reps"],
+            products=t["products"],
+            market=t["market"],
+            as_of=as_of,
+        ),
         root / "coverage",
         visits=t["visits"],
     )
@@ -135,7 +141,7 @@ def do_demo(
     if backtest:
         cutoff = config.end - dt.timedelta(days=28)
         evaluation = do_evaluate(
-            EvaluateInput(orders=t["orders"], cutoffs=[cutoff]),
+            check_evaluate(orders=t["orders"], cutoffs=[cutoff]),
             root / "evaluation",
             progress=lambda s, f: progress(f"backtest: {s}", 0.7 + 0.3 * f),
         )
@@ -172,7 +178,7 @@ class FeedbackRound:
 def _feedback_round(
     settings: Settings,
     company: DemoCompany,
-    request: NextOrdersInput,
+    request: NextOrdersRequest,
     model: NextOrderModel,
     lines: pl.DataFrame,
     root: Path,
@@ -185,19 +191,18 @@ def _feedback_round(
     seed = company.config.seed
     placed = simulated_orders(lines, company.truth, seed=seed)
     report = do_feedback(
-        FeedbackInput(lines, placed, "demo proposals", "demo simulated orders"),
+        check_feedback(
+            proposals=lines,
+            orders=placed,
+            sources={"proposals": "demo proposals", "orders": "demo simulated orders"},
+        ),
         settings,
         actor=actor,
         source="demo",
     )
-    resting, calibrator = in_force(settings, request.as_of)
     after_path = root / "next_orders_after_feedback.csv"
     again = do_next_orders(
-        request,
-        after_path,
-        model=model,
-        resting=resting,
-        acceptance=calibrator.apply if calibrator.is_fitted else None,
+        request, after_path, model=model, in_force=in_force(settings, request.as_of)
     )
     before = novelty_scores(lines, company.truth)
     after = novelty_scores(again, company.truth)

@@ -15,6 +15,7 @@ from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
 from salescope.config import Settings
+from salescope.data.io import read_coverage_output
 from salescope.services import users
 from salescope.services.database import open_database
 from salescope.services.recommendations import PublishReport, check_coverage_output, do_publish
@@ -150,7 +151,7 @@ def do_demo_web(
 ) -> tuple[PublishReport, list[DemoUser], Path]:
     """Publish the demo's coverage output and (re)create the demo users (the shop's chosen
     from ``proposals``, see ``_demo_shop``)."""
-    output = check_coverage_output(coverage_dir)
+    output = check_coverage_output(read_coverage_output(coverage_dir))
     hasher = users.password_hasher(settings)
     with open_database(settings) as database, database.session() as session:
         report = do_publish(session, output, actor="demo")

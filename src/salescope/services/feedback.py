@@ -1,7 +1,8 @@
 """Use cases of feedback: what customers did with their proposals, and what it changes.
 
-``check_feedback`` reads and validates a proposals file (what ``salescope next-orders`` wrote:
-its lines carry the date each proposal is for) and the orders the customers really placed.
+``check_feedback`` validates the proposals (what ``salescope next-orders`` wrote: its lines
+carry the date each proposal is for), the orders the customers really placed and the matching
+options.
 ``do_feedback`` then, in one transaction:
 
 1. stores the proposals — a proposal (customer, date) is stored once, by the first file that
@@ -18,8 +19,8 @@ its lines carry the date each proposal is for) and the orders the customers real
 and returns a report: outcomes by kind, proposals answered and pending, acceptance by kind and
 promotion, calibration error before and after, products resting.
 
-The next-orders service applies the results through ``acceptance_calibrator(session)`` and
-``resting_at(session, as_of)``.
+Next orders apply the results (``InForce``: ``in_force`` with the settings, ``in_force_at`` in
+a transaction) through ``services.orders.propose``.
 """
 
 from __future__ import annotations
@@ -27,16 +28,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 from sqlalchemy.orm import Session
 
 from salescope.config import Settings
-from salescope.domain.errors import InputError
-from salescope.domain.schemas import ORDERS, PROPOSALS
+from salescope.domain.errors import FieldError
+from salescope.domain.schemas import PROPOSALS
 from salescope.domain.statuses import LineKind, LineOutcome
 from salescope.faults import checkpoint
 from salescope.orders.acceptance import (
@@ -44,6 +46,7 @@ from salescope.orders.acceptance import (
     acceptance_report,
     calibration_errors,
 )
+from salescope.orders.offers import Acceptance
 from salescope.orders.outcomes import (
     LINE_KEY,
     OUTCOME_SCHEMA,
@@ -51,7 +54,6 @@ from salescope.orders.outcomes import (
     match_outcomes,
     next_resting,
 )
-from salescope.services.inputs import read_all
 from salescope.storage import repositories as repo
 from salescope.storage.db import Database, sqlite_path, writer_lock
 from salescope.storage.lock import data_folder_lock
@@ -65,32 +67,51 @@ REJECTIONS = 2
 
 
 @dataclass(frozen=True, slots=True)
-class FeedbackInput:
-    """Validated proposals (``PROPOSALS`` table) and orders (``ORDERS`` table), with the
-    names they came under (file paths for the command line)."""
+class FeedbackRequest:
+    """Validated proposals (``PROPOSALS`` table) and orders (``ORDERS`` table), the names
+    they came under (the files, for the command line) and how to match them: an order
+    answers a proposal within ``window_days``; a novelty turned down ``rejections`` times in
+    a row rests ``rest_days``."""
 
     proposals: pl.DataFrame
     orders: pl.DataFrame
     proposals_name: str
     orders_name: str
+    window_days: int = WINDOW_DAYS
+    rest_days: int = REST_DAYS
+    rejections: int = REJECTIONS
 
 
-def check_feedback(*, proposals: Path, orders: Path, max_issues: int = 20) -> FeedbackInput:
-    """Read the proposals and the orders placed; the problems of both files are reported
-    together, each with its file, row and column."""
-    proposal_frame, order_frame = read_all(
-        [(proposals, PROPOSALS), (orders, ORDERS)], max_issues=max_issues
-    )
-    assert proposal_frame is not None and order_frame is not None
-    if proposal_frame.is_empty():
-        raise InputError.single(
-            str(proposals), "holds no proposal lines (only a header): nothing to record"
-        )
-    return FeedbackInput(
-        proposals=proposal_frame,
-        orders=order_frame,
-        proposals_name=str(proposals),
-        orders_name=str(orders),
+def check_feedback(
+    *,
+    proposals: pl.DataFrame | None,
+    orders: pl.DataFrame | None,
+    window_days: int = WINDOW_DAYS,
+    rest_days: int = REST_DAYS,
+    rejections: int = REJECTIONS,
+    sources: Mapping[str, str | Path | None] | None = None,
+) -> FeedbackRequest:
+    """Check the proposals (at least one line) and the orders placed (read by
+    ``data.io.read_tables``, which reports the problems of both files together) and the
+    matching options; ``sources`` names where the frames came from."""
+    names = {k: str(v) for k, v in (sources or {}).items() if v is not None}
+    assert proposals is not None and orders is not None  # both required
+    if proposals.is_empty():
+        raise FieldError("holds no proposal lines (only a header): nothing to record", "proposals")
+    if window_days < 0:
+        raise FieldError("must be 0 or more", "window_days", value=str(window_days))
+    if rest_days < 0:
+        raise FieldError("must be 0 or more", "rest_days", value=str(rest_days))
+    if rejections < 1:
+        raise FieldError("must be at least 1", "rejections", value=str(rejections))
+    return FeedbackRequest(
+        proposals=proposals,
+        orders=orders,
+        proposals_name=names.get("proposals", "proposals"),
+        orders_name=names.get("orders", "orders"),
+        window_days=window_days,
+        rest_days=rest_days,
+        rejections=rejections,
     )
 
 
@@ -226,44 +247,27 @@ def proposals_fingerprint(proposals: pl.DataFrame) -> str:
 
 
 def do_feedback(
-    request: FeedbackInput,
+    request: FeedbackRequest,
     target: Settings | Session,
     *,
     actor: str,
     source: str = "cli",
-    window_days: int = WINDOW_DAYS,
-    rest_days: int = REST_DAYS,
-    rejections: int = REJECTIONS,
 ) -> FeedbackReport:
     """Record what the customers' orders did with their proposals (see the module docstring).
 
-    ``target`` is the settings of the database (migrated to the newest revision, one
-    transaction opened and committed here) or a session whose transaction the caller owns
-    (the API's); there everything happens inside a savepoint, so a failure leaves nothing
-    half-written either way.
+    The transaction's owner: given the settings of the database (migrated to the newest
+    revision), one transaction is opened and committed here; given a session, its caller
+    owns the transaction (the API's) and everything happens inside a savepoint, so a failure
+    leaves nothing half-written either way.
 
     Concurrent runs are serialised: with settings, the run holds the data-folder lock (a
     second run waits, then says another run is in progress); on the database, the
     transaction takes the writer lock (SQLite's write lock from its start, a PostgreSQL
     advisory lock), and a transient conflict makes it start again.
     """
-    if window_days < 0:
-        raise InputError.single("--window-days", "must be 0 or more", value=str(window_days))
-    if rest_days < 0:
-        raise InputError.single("--rest-days", "must be 0 or more", value=str(rest_days))
-    if rejections < 1:
-        raise InputError.single("rejections", "must be at least 1", value=str(rejections))
 
     def record(session: Session) -> FeedbackReport:
-        return _record(
-            session,
-            request,
-            actor=actor,
-            source=source,
-            window_days=window_days,
-            rest_days=rest_days,
-            rejections=rejections,
-        )
+        return _record(session, request, actor=actor, source=source)
 
     if isinstance(target, Session):
         with target.begin_nested():
@@ -281,7 +285,7 @@ def do_feedback(
             database.dispose()
 
 
-def _scope(request: FeedbackInput, window_days: int) -> tuple[list[str], dt.date, dt.date] | None:
+def _scope(request: FeedbackRequest, window_days: int) -> tuple[list[str], dt.date, dt.date] | None:
     """Customers and proposal dates of the stored proposals the request concerns: those of
     its proposals, and those its orders can answer."""
     customers = pl.concat(
@@ -301,15 +305,13 @@ def _scope(request: FeedbackInput, window_days: int) -> tuple[list[str], dt.date
 
 
 def _record(
-    session: Session,
-    request: FeedbackInput,
-    *,
-    actor: str,
-    source: str,
-    window_days: int,
-    rest_days: int,
-    rejections: int,
+    session: Session, request: FeedbackRequest, *, actor: str, source: str
 ) -> FeedbackReport:
+    window_days, rest_days, rejections = (
+        request.window_days,
+        request.rest_days,
+        request.rejections,
+    )
     proposal_keys = request.proposals.select(PROPOSAL_KEY).unique()
     fingerprint = proposals_fingerprint(request.proposals)
     run = repo.find_proposal_run(session, fingerprint)
@@ -491,23 +493,43 @@ def resting_at(
     return repo.resting(session, as_of, customers)
 
 
-def in_force(settings: Settings, as_of: dt.date) -> tuple[pl.DataFrame, AcceptanceCalibrator]:
-    """What earlier feedback makes next orders dated ``as_of`` use: the resting products
-    (``customer_id, product_id, rest_until``) and the acceptance calibrator (the identity
-    before any feedback). Reads the operational database, migrating it first; a SQLite
+class InForce(NamedTuple):
+    """What earlier feedback makes next orders use: the resting products (``customer_id,
+    product_id, rest_until``) and the acceptance calibrator (the identity before any
+    feedback)."""
+
+    resting: pl.DataFrame
+    calibrator: AcceptanceCalibrator
+
+    @property
+    def acceptance(self) -> Acceptance | None:
+        """The calibration of the novelties' probabilities, once the calibrator is fitted."""
+        return self.calibrator.apply if self.calibrator.is_fitted else None
+
+    @classmethod
+    def nothing(cls) -> InForce:
+        """Before any feedback: nothing rests, probabilities as the engine gives them."""
+        columns = ("customer_id", "product_id", "rest_until")
+        schema = {c: repo.RESTING_SCHEMA[c] for c in columns}
+        return cls(pl.DataFrame(schema=schema), AcceptanceCalibrator())
+
+
+def in_force_at(session: Session, as_of: dt.date, customers: list[str] | None = None) -> InForce:
+    """The feedback in force for next orders dated ``as_of`` (of ``customers`` when given),
+    read in the caller's transaction."""
+    return InForce(resting_at(session, as_of, customers), acceptance_calibrator(session))
+
+
+def in_force(settings: Settings, as_of: dt.date) -> InForce:
+    """The feedback in force for next orders dated ``as_of`` (``in_force_at``), read from the
+    operational database in a read-only transaction of its own, migrating it first; a SQLite
     database that does not exist yet holds no feedback and is not created."""
     path = sqlite_path(settings.resolved_database_url)
     if path is not None and not path.exists():
-        columns = ("customer_id", "product_id", "rest_until")
-        schema = {c: repo.RESTING_SCHEMA[c] for c in columns}
-        return pl.DataFrame(schema=schema), AcceptanceCalibrator()
+        return InForce.nothing()
     database = Database.from_settings(settings)
     try:
         database.upgrade()
-
-        def read(session: Session) -> tuple[pl.DataFrame, AcceptanceCalibrator]:
-            return resting_at(session, as_of), acceptance_calibrator(session)
-
-        return database.transaction(read, readonly=True)
+        return database.transaction(lambda session: in_force_at(session, as_of), readonly=True)
     finally:
         database.dispose()

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from salescope.config import Settings
 from salescope.data.adapters import AdapterOutput, Dropped
 from salescope.data.io import CSV_SUFFIXES, PARQUET_SUFFIXES, list_files, read_table, row_numbering
-from salescope.domain.errors import InputError, Issue, SalescopeError
+from salescope.domain.errors import FieldError, InputError, Issue, SalescopeError
 from salescope.domain.schemas import TABLES
 from salescope.faults import checkpoint
 from salescope.progress import Progress, no_progress
@@ -108,8 +108,7 @@ def read_canonical(
 
 def read_parts(files: Sequence[Path], table: str | None = None, max_issues: int = 20) -> Parts:
     """The files of ``read_canonical``, validated, by table, with their paths."""
-    if table is not None and table not in TABLES:
-        raise InputError.single("--table", f"is not one of: {', '.join(TABLES)}", value=table)
+    _check_table(table)
     issues: list[Issue] = []
     total = 0
     frames: Parts = {}
@@ -216,23 +215,46 @@ def _adapter(source: str) -> Callable[[Sequence[Path]], AdapterOutput]:
     raise SalescopeError(f"unknown import source {source!r}: one of {', '.join(SOURCES)}")
 
 
-def do_import(
-    settings: Settings,
-    source: str,
-    paths: Sequence[Path],
-    *,
-    table: str | None = None,
-    replace: bool = False,
-    actor: str = "cli",
-    progress: Progress = no_progress,
-) -> ImportReport:
-    """Convert ``paths`` from ``source`` and store the result (all-or-nothing, idempotent)."""
-    started = time.perf_counter()
+def _check_table(table: str | None) -> None:
+    if table is not None and table not in TABLES:
+        raise FieldError(f"is not one of: {', '.join(TABLES)}", "table", value=table)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRequest:
+    """What to import: the files (folders expanded) of a source, the table of every file
+    (canonical tables only), and whether they replace the stored tables."""
+
+    source: str
+    files: tuple[Path, ...]
+    table: str | None = None
+    replace: bool = False
+
+
+def check_import(
+    source: str, paths: Sequence[Path], *, table: str | None = None, replace: bool = False
+) -> ImportRequest:
+    """Check the source, the ``table`` option (canonical tables only, a known table) and
+    that the paths hold files."""
     if source not in SOURCES:
         raise SalescopeError(f"unknown import source {source!r}: one of {', '.join(SOURCES)}")
     if table is not None and source != "tables":
-        raise InputError.single("--table", "only applies to `import tables`", value=table)
-    files = expand_paths(paths)
+        raise FieldError("only applies to `import tables`", "table", value=table)
+    _check_table(table)
+    return ImportRequest(source, tuple(expand_paths(paths)), table, replace)
+
+
+def do_import(
+    settings: Settings,
+    request: ImportRequest,
+    *,
+    actor: str = "cli",
+    progress: Progress = no_progress,
+) -> ImportReport:
+    """Convert the request's files and store the result (all-or-nothing, idempotent; the
+    transaction's owner)."""
+    started = time.perf_counter()
+    source, files, table, replace = request.source, request.files, request.table, request.replace
     progress("reading", 0.02)
     digest = fingerprint(files)
     progress("converting", 0.1)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
-from salescope.data.io import read_table, row_numbering
+from salescope.data.io import read_tables, row_numbering
 from salescope.domain.errors import InputError, Issue
 from salescope.domain.schemas import TableSchema
 
@@ -43,30 +43,13 @@ def parse_date_option(value: str | None, option: str) -> dt.date | None:
         raise InputError.single(option, "is not a real calendar date", value=value) from None
 
 
-def read_optional(
-    path: Path | None, schema: TableSchema, *, max_issues: int
-) -> pl.DataFrame | None:
-    """``read_table`` for an optional file option."""
-    return None if path is None else read_table(path, schema, max_issues=max_issues)
-
-
 def read_all(
     files: Iterable[tuple[Path | None, TableSchema]], *, max_issues: int
 ) -> list[pl.DataFrame | None]:
-    """Read several files, reporting the problems of all of them together."""
-    frames: list[pl.DataFrame | None] = []
-    issues: list[Issue] = []
-    total = 0
-    for path, schema in files:
-        try:
-            frames.append(read_optional(path, schema, max_issues=max_issues))
-        except InputError as error:
-            frames.append(None)
-            issues.extend(error.issues)
-            total += error.total
-    if issues:
-        raise InputError(issues[:max_issues], total)
-    return frames
+    """Several files read together (``data.io.read_tables``), in the order given."""
+    listed = list(files)
+    frames = read_tables({str(i): f for i, f in enumerate(listed)}, max_issues=max_issues)
+    return [frames[str(i)] for i in range(len(listed))]
 
 
 def unknown_references(
@@ -134,16 +117,18 @@ def check_known_reps(
     customers: pl.DataFrame,
     reps: pl.DataFrame,
     *,
-    customers_path: Path,
-    reps_path: Path,
+    customers_path: Path | None,
+    reps_path: Path | None,
     max_issues: int,
 ) -> None:
-    """Every ``rep_id`` a customer names must be a rep of the reps file."""
+    """Every ``rep_id`` a customer names must be a rep of the reps table (the files they
+    were read from name them, when they were)."""
     check_rep_references(
         customers,
         reps["rep_id"],
         customers_path=customers_path,
-        reps_what=f"rep (not in {reps_path})",
+        customers_file="customers",
+        reps_what=f"rep (not in {reps_path or 'reps'})",
         max_issues=max_issues,
     )
 

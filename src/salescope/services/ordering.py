@@ -39,7 +39,7 @@ from salescope.domain.errors import (
 )
 from salescope.domain.statuses import LineOutcome, OrderChannel
 from salescope.services.access import Permission, Scope, visible, visible_customer
-from salescope.services.feedback import FeedbackInput, do_feedback
+from salescope.services.feedback import FeedbackRequest, do_feedback
 from salescope.services.serving import (
     PROPOSAL_SCHEMA,
     Catalogue,
@@ -389,7 +389,7 @@ def _feedback(session: Session, scope: Scope, row: PlacedOrder, catalogue: Catal
         },
     )
     do_feedback(
-        FeedbackInput(
+        FeedbackRequest(
             pl.DataFrame(schema=PROPOSAL_SCHEMA),
             orders,
             "proposals shown in the app",

@@ -1,9 +1,16 @@
-"""Use cases of the optimal order: next orders and their backtest."""
+"""Use cases of the optimal order: next orders, training and the backtest.
+
+Each follows the services' convention: ``check_*`` takes frames (read by ``data.io``) and
+options and returns a request, raising ``FieldError`` on the field at fault; ``do_*`` acts
+on a checked request and returns its result. ``propose`` is the one next-orders use case
+with the feedback in force, used by ``next-orders`` and by the app and the API
+(``services.serving``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -11,8 +18,7 @@ from typing import Literal
 import polars as pl
 
 from salescope.data.io import atomic_path, write_csv
-from salescope.domain.errors import InputError
-from salescope.domain.schemas import CUSTOMERS, OBJECTIVES, ORDERS, PRODUCTS, PROMOTIONS, TARGETS
+from salescope.domain.errors import FieldError
 from salescope.orders.evaluation import (
     METHODS,
     CutoffResult,
@@ -21,20 +27,35 @@ from salescope.orders.evaluation import (
     evaluate_last_order,
     summary_rows,
 )
-from salescope.orders.model import Acceptance, EngineParams, NextOrderModel, Promote
+from salescope.orders.model import EngineParams, NextOrderModel, Promote
 from salescope.orders.novelties import promote_with
 from salescope.orders.persistence import ModelFolderError, fingerprint, load_model, save_model
 from salescope.orders.promotions import PromotionModel
 from salescope.progress import Progress, no_progress
 from salescope.reports.plots import backtest_figure, save
-from salescope.services.inputs import order_reference_notes, parse_date_option, read_all
+from salescope.services.feedback import InForce
+from salescope.services.inputs import order_reference_notes
 
 Mode = Literal["proposal", "rank"]
+MODES: tuple[Mode, ...] = ("proposal", "rank")
+Sources = Mapping[str, "str | Path | None"]
+"""Where each frame of a request was read from, by field (``{"orders": Path("o.csv")}``):
+notes and problems about a frame's rows name it, and its lines for a file. A frame without
+a source is named by its field."""
+
+
+def _source(sources: Sources | None, name: str) -> tuple[str, Path | None]:
+    """The name a frame is reported under, and its file when it was read from one."""
+    given = (sources or {}).get(name)
+    return (name, None) if given is None else (str(given), Path(given))
 
 
 @dataclass(frozen=True, slots=True)
-class NextOrdersInput:
-    orders: pl.DataFrame | None  # None: a trained model (--model) with no history given
+class NextOrdersRequest:
+    """What the next orders are made from: the history to learn from (or a trained model),
+    the catalogue, the targets (customer and date) and how to propose."""
+
+    orders: pl.DataFrame | None  # None: a trained model with no history given
     products: pl.DataFrame | None
     customers: pl.DataFrame | None
     promotions: pl.DataFrame | None
@@ -43,105 +64,94 @@ class NextOrdersInput:
     as_of: dt.date
     mode: Mode
     top: int | None
-    model: NextOrderModel | None = None  # read from --model: scored without refitting
+    model: NextOrderModel | None = None  # a trained model: scored without refitting
 
 
 def check_next_orders(
     *,
-    orders: Path | None = None,
-    model: Path | None = None,
-    products: Path | None = None,
-    customers: Path | None = None,
-    promotions: Path | None = None,
-    objectives: Path | None = None,
-    targets: Path | None = None,
-    as_of: str | None = None,
+    orders: pl.DataFrame | None = None,
+    model: NextOrderModel | None = None,
+    products: pl.DataFrame | None = None,
+    customers: pl.DataFrame | None = None,
+    promotions: pl.DataFrame | None = None,
+    objectives: pl.DataFrame | None = None,
+    targets: pl.DataFrame | None = None,
+    as_of: dt.date | None = None,
     mode: str = "proposal",
     top: int | None = None,
-    max_issues: int = 20,
-) -> NextOrdersInput:
-    """Read and validate everything ``next-orders`` takes: the history to learn from
-    (``orders``) or a trained model (``model``, from ``salescope train``). The targets default
-    to every customer of the history, dated ``as_of`` (default: the day after the last
-    order)."""
-    if mode not in ("proposal", "rank"):
-        raise InputError.single("--mode", "is not one of: proposal, rank", value=mode)
+    sources: Sources | None = None,
+) -> NextOrdersRequest:
+    """Check what ``next-orders`` takes: the history to learn from (``orders``) or a trained
+    model (``model``, from ``salescope train``), and the options. The targets default to
+    every customer of the history (or of the model), dated ``as_of`` (default: the day after
+    the last order, or the model's cut-off). Order lines naming customers or products the
+    tables given do not hold are counted in a note (``services.inputs``)."""
+    if mode not in MODES:
+        raise FieldError("is not one of: proposal, rank", "mode", value=mode)
     if top is not None and top < 1:
-        raise InputError.single("--top", "must be at least 1", value=str(top))
+        raise FieldError("must be at least 1", "top", value=str(top))
     if orders is None and model is None:
-        raise InputError.single(
-            "--orders", "is needed (the history to learn from), or --model (a trained engine)"
+        raise FieldError(
+            "is needed (the history to learn from), or {field:model} (a trained engine)", "orders"
         )
     if model is not None and promotions is not None and orders is None:
-        raise InputError.single(
-            "--promotions",
-            "with --model needs --orders too: the promotions' lifts are learned from the history",
+        raise FieldError(
+            "with {field:model} needs {field:orders} too: the promotions' lifts are learned "
+            "from the history",
+            "promotions",
         )
-    as_of_date = parse_date_option(as_of, "--as-of")
-    trained = load_trained(model) if model is not None else None
-    frames = read_all(
-        [
-            (orders, ORDERS),
-            (products, PRODUCTS),
-            (customers, CUSTOMERS),
-            (promotions, PROMOTIONS),
-            (objectives, OBJECTIVES),
-            (targets, TARGETS),
-        ],
-        max_issues=max_issues,
-    )
-    history, product_frame, customer_frame, promotion_frame, objective_frame, target_frame = frames
-    if history is not None and history.height == 0 and trained is None:
-        raise InputError.single(str(orders), "holds no order lines: nothing to learn from")
-    if history is not None and orders is not None:
+    if orders is not None and orders.height == 0 and model is None:
+        raise FieldError("holds no order lines: nothing to learn from", "orders")
+    if orders is not None:
+        orders_file, orders_path = _source(sources, "orders")
         order_reference_notes(
-            history,
-            orders_file=str(orders),
-            orders_path=orders,
-            customers=None if customer_frame is None else customer_frame["customer_id"],
-            customers_what=str(customers),
-            products=None if product_frame is None else product_frame["product_id"],
-            products_what=str(products),
+            orders,
+            orders_file=orders_file,
+            orders_path=orders_path,
+            customers=None if customers is None else customers["customer_id"],
+            customers_what=_source(sources, "customers")[0],
+            products=None if products is None else products["product_id"],
+            products_what=_source(sources, "products")[0],
             customers_effect="learned from, without customer attributes",
             products_effect="learned from, without catalogue attributes",
         )
-    if as_of_date is None:
-        if trained is not None:
-            as_of_date = trained.cutoff_
+    if as_of is None:
+        if model is not None:
+            as_of = model.cutoff_
         else:
-            assert history is not None
-            as_of_date = history.select(pl.col("order_date").max()).item() + dt.timedelta(days=1)
-    if target_frame is None:
+            assert orders is not None
+            as_of = orders.select(pl.col("order_date").max()).item() + dt.timedelta(days=1)
+    if targets is None:
         ids = (
-            trained.codes_.customers.select("customer_id")
-            if trained is not None
-            else history.select(pl.col("customer_id").unique())  # type: ignore[union-attr]
+            model.codes_.customers.select("customer_id")
+            if model is not None
+            else orders.select(pl.col("customer_id").unique())  # type: ignore[union-attr]
         )
-        target_frame = ids.with_columns(pl.lit(as_of_date).alias("order_date")).sort("customer_id")
-    return NextOrdersInput(
-        orders=history,
-        products=product_frame,
-        customers=customer_frame,
-        promotions=promotion_frame,
-        objectives=objective_frame,
-        targets=target_frame,
-        as_of=as_of_date,
-        mode=mode,  # type: ignore[arg-type]
+        targets = ids.with_columns(pl.lit(as_of).alias("order_date")).sort("customer_id")
+    return NextOrdersRequest(
+        orders=orders,
+        products=products,
+        customers=customers,
+        promotions=promotions,
+        objectives=objectives,
+        targets=targets,
+        as_of=as_of,
+        mode=mode,
         top=top,
-        model=trained,
+        model=model,
     )
 
 
 def load_trained(folder: Path) -> NextOrderModel:
-    """A model folder written by ``salescope train``, or InputError naming ``--model``."""
+    """A model folder written by ``salescope train``, or a ``FieldError`` on ``model``."""
     try:
         return load_model(folder)
     except ModelFolderError as error:
-        raise InputError.single("--model", str(error), value=str(folder)) from None
+        raise FieldError(str(error), "model", value=str(folder)) from None
 
 
 def fit_next_orders(
-    request: NextOrdersInput,
+    request: NextOrdersRequest,
     *,
     params: EngineParams | None = None,
     progress: Progress = no_progress,
@@ -156,36 +166,60 @@ def fit_next_orders(
     )
 
 
+def propose(
+    model: NextOrderModel,
+    targets: pl.DataFrame,
+    in_force: InForce,
+    *,
+    mode: Mode = "proposal",
+    top: int | None = None,
+    objectives: pl.DataFrame | None = None,
+    promote: Promote | None = None,
+) -> pl.DataFrame:
+    """The next orders of ``targets`` (``customer_id, order_date``) with the feedback in
+    force: the resting products are not offered as novelties, and once the acceptance
+    calibrator is fitted the novelties' probabilities are calibrated on what customers did
+    with earlier ones (before any feedback the engine's own gate decides). The one use case
+    of next orders: the command line (``do_next_orders``), the app and the API
+    (``services.serving``) all propose through it."""
+    return model.recommend(
+        targets,
+        mode=mode,
+        top=top,
+        objectives=objectives,
+        resting=in_force.resting,
+        acceptance=in_force.acceptance,
+        promote=promote,
+    )
+
+
 def do_next_orders(
-    request: NextOrdersInput,
+    request: NextOrdersRequest,
     out: Path,
     *,
+    in_force: InForce | None = None,
     params: EngineParams | None = None,
     model: NextOrderModel | None = None,
-    resting: pl.DataFrame | None = None,
-    acceptance: Acceptance | None = None,
     progress: Progress = no_progress,
 ) -> pl.DataFrame:
     """Learn from the history (unless a fitted ``model`` is given or the request names a
-    trained one), predict the next order of every target and write the lines to ``out``
-    (atomically: no file on failure). Returns the lines.
-
-    ``resting`` (``customer_id, product_id``) and ``acceptance`` (the feedback calibration,
-    ``salescope.services.feedback``) come from the operational database when one is used;
-    promotions given with the request are learned from the history and attached to the
-    novelties within their budgets."""
+    trained one), propose the next order of every target (``propose``, with the feedback
+    ``in_force``: ``services.feedback.in_force``; none before any feedback) and write the
+    lines to ``out`` (atomically: no file on failure). Returns the lines. Promotions given
+    with the request are learned from the history and attached to the novelties within
+    their budgets."""
     if model is None:
         model = fit_next_orders(
             request, params=params, progress=lambda stage, f: progress(stage, 0.8 * f)
         )
     progress("predicting", 0.85)
-    lines = model.recommend(
+    lines = propose(
+        model,
         request.targets,
+        in_force or InForce.nothing(),
         mode=request.mode,
         top=request.top,
         objectives=request.objectives,
-        resting=resting,
-        acceptance=acceptance,
         promote=_promoter(request),
     )
     progress("writing", 0.97)
@@ -195,7 +229,7 @@ def do_next_orders(
 
 
 @dataclass(frozen=True, slots=True)
-class TrainInput:
+class TrainRequest:
     orders: pl.DataFrame
     products: pl.DataFrame | None
     customers: pl.DataFrame | None
@@ -205,30 +239,24 @@ class TrainInput:
 
 def check_train(
     *,
-    orders: Path,
-    model_out: Path,
-    products: Path | None = None,
-    customers: Path | None = None,
-    as_of: str | None = None,
-    max_issues: int = 20,
-) -> TrainInput:
-    """Read and validate what ``train`` learns from; the model folder must be a folder (or
-    not exist yet)."""
-    if model_out.exists() and not model_out.is_dir():
-        raise InputError.single("--model-out", "is a file, not a folder", value=str(model_out))
-    as_of_date = parse_date_option(as_of, "--as-of")
-    history, product_frame, customer_frame = read_all(
-        [(orders, ORDERS), (products, PRODUCTS), (customers, CUSTOMERS)], max_issues=max_issues
-    )
-    assert history is not None
-    if as_of_date is not None:
-        history = history.filter(pl.col("order_date") < as_of_date)
-    if history.height == 0:
-        where = f" before {as_of_date}" if as_of_date else ""
-        raise InputError.single(str(orders), f"holds no order lines{where}: nothing to learn from")
-    files = {"orders": str(orders)}
-    files.update({k: str(v) for k, v in (("products", products), ("customers", customers)) if v})
-    return TrainInput(history, product_frame, customer_frame, as_of_date, files)
+    orders: pl.DataFrame,
+    products: pl.DataFrame | None = None,
+    customers: pl.DataFrame | None = None,
+    as_of: dt.date | None = None,
+    sources: Sources | None = None,
+) -> TrainRequest:
+    """Check what ``train`` learns from: order lines before ``as_of`` (when given)."""
+    if as_of is not None:
+        orders = orders.filter(pl.col("order_date") < as_of)
+    if orders.height == 0:
+        where = f" before {as_of}" if as_of else ""
+        raise FieldError(f"holds no order lines{where}: nothing to learn from", "orders")
+    files = {
+        name: _source(sources, name)[0]
+        for name, frame in (("orders", orders), ("products", products), ("customers", customers))
+        if frame is not None
+    }
+    return TrainRequest(orders, products, customers, as_of, files)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +266,7 @@ class TrainResult:
 
 
 def do_train(
-    request: TrainInput,
+    request: TrainRequest,
     model_out: Path,
     *,
     params: EngineParams | None = None,
@@ -264,7 +292,7 @@ def do_train(
     return TrainResult(folder, model.summary())
 
 
-def _promoter(request: NextOrdersInput) -> Promote | None:
+def _promoter(request: NextOrdersRequest) -> Promote | None:
     """The promotions step of the proposals, when the request gives promotions."""
     if request.promotions is None or request.promotions.height == 0 or request.orders is None:
         return None
@@ -278,7 +306,7 @@ Protocol = Literal["cutoffs", "last-order"]
 
 
 @dataclass(frozen=True, slots=True)
-class EvaluateInput:
+class EvaluateRequest:
     orders: pl.DataFrame
     cutoffs: list[dt.date]
     protocol: Protocol = "cutoffs"
@@ -288,45 +316,42 @@ class EvaluateInput:
 
 def check_evaluate(
     *,
-    orders: Path,
-    cutoffs: list[str] | None = None,
+    orders: pl.DataFrame,
+    cutoffs: Sequence[dt.date] = (),
     protocol: str = "cutoffs",
-    products: Path | None = None,
-    customers: Path | None = None,
-    max_issues: int = 20,
-) -> EvaluateInput:
-    """Read the history and the backtest's protocol: calendar cut-offs (each must leave
+    products: pl.DataFrame | None = None,
+    customers: pl.DataFrame | None = None,
+) -> EvaluateRequest:
+    """Check the history and the backtest's protocol: calendar cut-offs (each must leave
     history before it and orders after it) or each customer's last order held out."""
     if protocol not in ("cutoffs", "last-order"):
-        raise InputError.single("--protocol", "is not one of: cutoffs, last-order", value=protocol)
+        raise FieldError("is not one of: cutoffs, last-order", "protocol", value=protocol)
     if protocol == "last-order" and cutoffs:
-        raise InputError.single(
-            "--cutoffs", "is not used by --protocol last-order (each customer's own last order)"
+        raise FieldError(
+            "is not used by {field:protocol} last-order (each customer's own last order)",
+            "cutoffs",
         )
-    dates = [d for d in (parse_date_option(c, "--cutoffs") for c in cutoffs or []) if d]
-    history, product_frame, customer_frame = read_all(
-        [(orders, ORDERS), (products, PRODUCTS), (customers, CUSTOMERS)], max_issues=max_issues
-    )
-    assert history is not None
-    if history.height == 0:
-        raise InputError.single(str(orders), "holds no order lines: nothing to evaluate")
-    first, last = history.select(
+    if orders.height == 0:
+        raise FieldError("holds no order lines: nothing to evaluate", "orders")
+    first, last = orders.select(
         pl.col("order_date").min().alias("a"), pl.col("order_date").max().alias("b")
     ).row(0)
-    for cutoff in dates:
+    for cutoff in cutoffs:
         if not first < cutoff <= last:
-            raise InputError.single(
-                "--cutoffs",
+            raise FieldError(
                 f"must fall inside the history ({first} .. {last}): there must be orders "
                 "before and after it",
+                "cutoffs",
                 value=cutoff.isoformat(),
             )
-    return EvaluateInput(
-        orders=history,
-        cutoffs=sorted(dates),
+    if protocol == "cutoffs" and not cutoffs and not default_cutoffs(orders):
+        raise FieldError("none given and the history is too short to choose them", "cutoffs")
+    return EvaluateRequest(
+        orders=orders,
+        cutoffs=sorted(cutoffs),
         protocol=protocol,  # type: ignore[arg-type]
-        products=product_frame,
-        customers=customer_frame,
+        products=products,
+        customers=customers,
     )
 
 
@@ -339,7 +364,7 @@ class EvaluateResult:
 
 
 def do_evaluate(
-    request: EvaluateInput,
+    request: EvaluateRequest,
     out_dir: Path,
     *,
     params: EngineParams | None = None,
@@ -359,10 +384,6 @@ def do_evaluate(
         ]
     else:
         cutoffs = request.cutoffs or default_cutoffs(request.orders)
-        if not cutoffs:
-            raise InputError.single(
-                "--cutoffs", "none given and the history is too short to choose them"
-            )
         results = backtest(
             request.orders,
             cutoffs,

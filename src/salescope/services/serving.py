@@ -7,15 +7,16 @@ new one is loaded. Beside the model it reads, from the table store, what suggest
 (product names and prices, the promotions and the lifts learned from the history, the
 objectives, each customer's ordering rhythm).
 
-A suggested order is the engine's proposal for a customer and a date (``recommend``, proposal
-mode), with the resting products and the acceptance calibration in force
-(``services.feedback``). It is cached per (customer, date) and stays valid while the model and
-the feedback are the same: every recorded outcome refits the calibrator, whose id is the
-feedback's version, so an order placed (which rests what it turned down and refits the
-calibrator) is reflected in the next suggestion. The day's suggestions of every customer are
-computed together in the background when a date is first asked for (a few seconds on the
-demo company); until they are, a customer is computed alone (tens of milliseconds: every
-customer's candidate rows are built once when the model is read, ``NextOrderModel.warm``).
+A suggested order is the engine's proposal for a customer and a date, made as ``next-orders``
+makes it (``services.orders.propose``, proposal mode) with the resting products and the
+acceptance calibration in force (``services.feedback.InForce``). It is cached per (customer,
+date) and stays valid while the model and the feedback are the same: every recorded outcome
+refits the calibrator, whose id is the feedback's version, so an order placed (which rests
+what it turned down and refits the calibrator) is reflected in the next suggestion. The day's
+suggestions of every customer are computed together in the background when a date is first
+asked for (a few seconds on the demo company); until they are, a customer is computed alone
+(tens of milliseconds: every customer's candidate rows are built once when the model is read,
+``NextOrderModel.warm``).
 
 Promotions: their budget is shared among the customers computed together (the day's batch);
 a customer computed alone (a first request, a suggestion refreshed after feedback) is offered
@@ -53,8 +54,9 @@ from salescope.orders.novelties import promote_with
 from salescope.orders.persistence import ModelFolderError, load_model
 from salescope.orders.promotions import PromotionModel
 from salescope.services.calendar import Clock
+from salescope.services.feedback import InForce, resting_at
 from salescope.services.models import model_in_use
-from salescope.storage import repositories as repo
+from salescope.services.orders import propose
 from salescope.storage.db import Database
 from salescope.storage.models import AcceptanceCalibration, ModelRun
 from salescope.storage.tables import TableStore
@@ -398,26 +400,15 @@ def load_live(run: ModelRun, settings: Settings) -> Live:
 
 
 def _recommend(
-    live: Live,
-    customers: Sequence[str],
-    order_date: dt.date,
-    resting: pl.DataFrame,
-    calibrator: AcceptanceCalibrator,
+    live: Live, customers: Sequence[str], order_date: dt.date, in_force: InForce
 ) -> pl.DataFrame:
-    """The engine's proposals of ``customers`` for ``order_date`` with the feedback in force:
-    the resting products, and the acceptance calibration once it is fitted (before any
-    feedback the engine's own gate of novelties decides, as in ``next-orders``)."""
+    """The proposals of ``customers`` for ``order_date`` (``services.orders.propose``: the
+    next-orders use case with the feedback in force, as ``next-orders`` makes them)."""
     targets = pl.DataFrame(
         {"customer_id": list(customers), "order_date": [order_date] * len(customers)},
         schema={"customer_id": pl.String, "order_date": pl.Date},
     )
-    return live.model.recommend(
-        targets,
-        objectives=live.objectives,
-        resting=resting,
-        acceptance=calibrator.apply if calibrator.is_fitted else None,
-        promote=live.promote,
-    )
+    return propose(live.model, targets, in_force, objectives=live.objectives, promote=live.promote)
 
 
 def _version(suggestion: Suggestion) -> tuple[int, int]:
@@ -579,9 +570,10 @@ class OrderEngine:
             ):
                 self._cache.move_to_end(key)
                 return found
-        calibrator = self._calibrator(session, calibration)
-        resting = repo.resting(session, order_date, [customer_id])
-        lines = _recommend(live, [customer_id], order_date, resting, calibrator)
+        in_force = InForce(
+            resting_at(session, order_date, [customer_id]), self._calibrator(session, calibration)
+        )
+        lines = _recommend(live, [customer_id], order_date, in_force)
         made = self._suggestion(live, customer_id, order_date, lines, calibration)
         self._put(made)
         if self.warm_batches:
@@ -678,11 +670,12 @@ class OrderEngine:
         """Every target customer's suggestion for ``order_date``, computed together and
         cached (a fresher one is kept); how many."""
 
-        def read(session: Session) -> tuple[pl.DataFrame, AcceptanceCalibrator]:
-            return repo.resting(session, order_date), self._calibrator(session, calibration)
+        def read(session: Session) -> InForce:
+            return InForce(resting_at(session, order_date), self._calibrator(session, calibration))
 
-        resting, calibrator = self.database.transaction(read, readonly=True)
-        lines = _recommend(live, live.targets, order_date, resting, calibrator)
+        lines = _recommend(
+            live, live.targets, order_date, self.database.transaction(read, readonly=True)
+        )
         by_customer = lines.partition_by("customer_id", as_dict=True)
         empty = lines.clear()
         for customer in live.targets:

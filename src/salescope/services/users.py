@@ -93,13 +93,25 @@ def check_new_user(
         raise FieldError(f"unknown role {role!r}: one of {roles}", "role") from None
     if session.scalar(sa.select(User.id).where(User.username == email)) is not None:
         raise ConflictError(f"a user {email} already exists")
+    codes = _checked_regions(session, user_role, regions)
+    _check_rep(session, user_role, rep_id)
+    _check_customer(session, user_role, customer_id)
+    if password is not None and len(password) < MIN_PASSWORD:
+        raise FieldError(f"the password needs at least {MIN_PASSWORD} characters", "password")
+    return NewUser(email, user_role, codes, rep_id, customer_id, password, full_name)
+
+
+def _checked_regions(
+    session: Session, role: UserRole, regions: tuple[str, ...] | list[str]
+) -> tuple[str, ...]:
+    """The regions a manager manages: at least one, each known; none for other roles."""
     codes = tuple(dict.fromkeys(r.strip() for r in regions if r.strip()))
-    if user_role is UserRole.MANAGER and not codes:
-        raise FieldError("a manager needs at least one --region", "region")
-    if codes and user_role is not UserRole.MANAGER:
+    if role is UserRole.MANAGER and not codes:
+        raise FieldError("a manager needs at least one {field:region}", "region")
+    if codes and role is not UserRole.MANAGER:
         raise FieldError(
-            f"regions are given to managers only ({user_role.value}s see "
-            + ("every region)" if user_role.all_regions else "their own customers)"),
+            f"regions are given to managers only ({role.value}s see "
+            + ("every region)" if role.all_regions else "their own customers)"),
             "region",
         )
     if codes:
@@ -110,24 +122,30 @@ def check_new_user(
             raise FieldError(
                 f"unknown region {', '.join(map(repr, unknown))} (known: {listed})", "region"
             )
-    if user_role.field:
+    return codes
+
+
+def _check_rep(session: Session, role: UserRole, rep_id: str | None) -> None:
+    """A rep or merchandiser is a known rep; no other role is."""
+    if role.field:
         if not rep_id:
-            raise FieldError(f"a {user_role.value} needs --rep-id", "rep_id")
+            raise FieldError(f"a {role.value} needs {{field:rep_id}}", "rep_id")
         if session.scalar(sa.select(Rep.id).where(Rep.rep_id == rep_id)) is None:
             raise FieldError(f"unknown rep {rep_id!r} (import the reps table first)", "rep_id")
     elif rep_id:
-        raise FieldError("--rep-id is for reps and merchandisers", "rep_id")
-    if user_role is UserRole.SHOP:
+        raise FieldError("{field:rep_id} is for reps and merchandisers", "rep_id")
+
+
+def _check_customer(session: Session, role: UserRole, customer_id: str | None) -> None:
+    """A shop is a known customer; no other role is."""
+    if role is UserRole.SHOP:
         if not customer_id:
-            raise FieldError("a shop needs --customer-id", "customer_id")
+            raise FieldError("a shop needs {field:customer_id}", "customer_id")
         found = session.scalar(sa.select(Customer.id).where(Customer.customer_id == customer_id))
         if found is None:
             raise FieldError(f"unknown customer {customer_id!r}", "customer_id")
     elif customer_id:
-        raise FieldError("--customer-id is for shops", "customer_id")
-    if password is not None and len(password) < MIN_PASSWORD:
-        raise FieldError(f"the password needs at least {MIN_PASSWORD} characters", "password")
-    return NewUser(email, user_role, codes, rep_id, customer_id, password, full_name)
+        raise FieldError("{field:customer_id} is for shops", "customer_id")
 
 
 def do_add_user(
