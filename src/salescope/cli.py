@@ -29,6 +29,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from salescope import __version__
+from salescope.cli_backends import (
+    COVERAGE_LOCAL,
+    EVALUATE_LOCAL,
+    BackendOpt,
+    SampleOpt,
+    SparkMasterOpt,
+)
 from salescope.config import Settings, get_settings
 from salescope.domain.errors import InputError, SalescopeError
 
@@ -427,12 +434,38 @@ def next_orders(
     ),
     top: Annotated[int | None, typer.Option(help="Lines per customer (rank: exactly K).")] = None,
     encoding: EncodingOpt = None,
+    backend: BackendOpt = "local",
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Propose the next order of each target customer."""
     from salescope.data.outputs import check_output_file
     from salescope.services import orders as service
 
     settings = _settings(ctx, encoding)
+    if backend != "local" or spark_master:
+        from salescope.cli_backends import next_orders_on
+
+        with progress_bar(f"next orders ({backend})") as update:
+            lines, engine, where = next_orders_on(
+                settings,
+                backend=backend,
+                master=spark_master,
+                out_file=out_file,
+                orders=orders,
+                model=model,
+                products=products,
+                customers=customers,
+                promotions=promotions,
+                objectives=objectives,
+                targets=targets,
+                as_of=as_of,
+                mode=mode,
+                top=top,
+                progress=update,
+            )
+        show_lines(lines, mode, where)
+        show_engine(engine.summary(), trained=model)
+        return
     check_output_file(out_file)
     request = service.check_next_orders(
         orders=orders,
@@ -460,10 +493,15 @@ def next_orders(
             acceptance=calibrator.apply if calibrator.is_fitted else None,
             progress=update,
         )
+    show_lines(lines, request.mode, str(out_file))
+    show_engine(engine.summary(), trained=model)
+
+
+def show_lines(lines: Any, mode: str, where: str) -> None:
+    """Say how many lines of each kind were written where, and which customers lapsed."""
     n_customers = lines["customer_id"].n_unique()
     out.print(
-        f"{lines.height:,} lines for {n_customers:,} customers ({request.mode} mode) "
-        f"written to {out_file}"
+        f"{lines.height:,} lines for {n_customers:,} customers ({mode} mode) written to {where}"
     )
     counts = lines.group_by("kind").len().sort("kind")
     out.print(", ".join(f"{k}: {n:,}" for k, n in counts.iter_rows()))
@@ -473,7 +511,6 @@ def next_orders(
             f"{lapsed:,} customers have not ordered for much longer than their rhythm: "
             "flagged lapsed (column lapsed), with a short proposal and no novelty"
         )
-    show_engine(engine.summary(), trained=model)
 
 
 def show_engine(summary: dict[str, Any], *, trained: Path | None = None) -> None:
@@ -497,12 +534,34 @@ def train(
         str | None, typer.Option(help="Learn from the orders before this date (YYYY-MM-DD).")
     ] = None,
     encoding: EncodingOpt = None,
+    backend: BackendOpt = "local",
+    spark_master: SparkMasterOpt = None,
+    sample: SampleOpt = None,
 ) -> None:
     """Fit the next-order engine once and write it to a folder (next-orders --model)."""
     from salescope.data.outputs import check_output_dir
     from salescope.services import orders as service
 
     settings = _settings(ctx, encoding)
+    if backend != "local" or spark_master or sample is not None:
+        from salescope.cli_backends import train_on
+
+        with progress_bar(f"training ({backend})") as update:
+            result = train_on(
+                settings,
+                backend=backend,
+                master=spark_master,
+                orders=orders,
+                model_out=model_out,
+                products=products,
+                customers=customers,
+                as_of=as_of,
+                sample=sample,
+                progress=update,
+            )
+        out.print(f"Model written to {result.folder}")
+        show_engine(result.summary)
+        return
     check_output_dir(model_out, "--model-out")
     request = service.check_train(
         orders=orders,
@@ -538,11 +597,15 @@ def evaluate(
         Path, typer.Option("--out", help="Directory for the JSON report and the plot.")
     ] = Path("evaluation"),
     encoding: EncodingOpt = None,
+    backend: BackendOpt = "local",
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Backtest the next-order engine against baselines."""
+    from salescope.cli_backends import unsupported
     from salescope.data.outputs import check_output_dir
     from salescope.services import orders as service
 
+    unsupported("evaluate", backend, spark_master, EVALUATE_LOCAL)
     settings = _settings(ctx, encoding)
     check_output_dir(out_dir)
     request = service.check_evaluate(
@@ -669,10 +732,15 @@ def coverage(
     ] = None,
     as_of: Annotated[str | None, typer.Option(help="Date of the analysis (YYYY-MM-DD).")] = None,
     encoding: EncodingOpt = None,
+    backend: BackendOpt = "local",
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Recommend, per shop: add or not now (prospects); keep, grow, reduce, drop or change
     mode (served shops)."""
+    from salescope.cli_backends import unsupported
     from salescope.data.outputs import check_output_dir
+
+    unsupported("coverage", backend, spark_master, COVERAGE_LOCAL)
     from salescope.services import coverage as service
 
     settings = _settings(ctx, encoding)

@@ -115,7 +115,14 @@ class SparkBackend:
 
     @classmethod
     def start(cls, master: str | None = None) -> SparkBackend:
-        """A backend on a session it starts (and stops on ``close``)."""
+        """A backend on the active session (a notebook's, a test's), or on one it starts and
+        stops on ``close``."""
+        _pyspark()
+        from pyspark.sql import SparkSession
+
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            return cls(active, owned=False)
         return cls(open_session(master), owned=True)
 
     def map_buckets(

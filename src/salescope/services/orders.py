@@ -64,19 +64,13 @@ def check_next_orders(
     (``orders``) or a trained model (``model``, from ``salescope train``). The targets default
     to every customer of the history, dated ``as_of`` (default: the day after the last
     order)."""
-    if mode not in ("proposal", "rank"):
-        raise InputError.single("--mode", "is not one of: proposal, rank", value=mode)
-    if top is not None and top < 1:
-        raise InputError.single("--top", "must be at least 1", value=str(top))
-    if orders is None and model is None:
-        raise InputError.single(
-            "--orders", "is needed (the history to learn from), or --model (a trained engine)"
-        )
-    if model is not None and promotions is not None and orders is None:
-        raise InputError.single(
-            "--promotions",
-            "with --model needs --orders too: the promotions' lifts are learned from the history",
-        )
+    check_sources(
+        orders=orders is not None,
+        model=model is not None,
+        promotions=promotions is not None,
+        mode=mode,
+        top=top,
+    )
     as_of_date = parse_date_option(as_of, "--as-of")
     trained = load_trained(model) if model is not None else None
     frames = read_all(
@@ -90,14 +84,63 @@ def check_next_orders(
         ],
         max_issues=max_issues,
     )
+    return next_orders_input(
+        frames,
+        orders=None if orders is None else str(orders),
+        orders_path=orders,
+        products=None if products is None else str(products),
+        customers=None if customers is None else str(customers),
+        trained=trained,
+        as_of=as_of_date,
+        mode=mode,
+        top=top,
+    )
+
+
+def check_sources(
+    *, orders: bool, model: bool, promotions: bool, mode: str, top: int | None
+) -> None:
+    """``next-orders`` learns from ``--orders`` or scores with ``--model``; promotions' lifts
+    are learned from the history; the mode and the number of lines are valid."""
+    if mode not in ("proposal", "rank"):
+        raise InputError.single("--mode", "is not one of: proposal, rank", value=mode)
+    if top is not None and top < 1:
+        raise InputError.single("--top", "must be at least 1", value=str(top))
+    if not orders and not model:
+        raise InputError.single(
+            "--orders", "is needed (the history to learn from), or --model (a trained engine)"
+        )
+    if model and promotions and not orders:
+        raise InputError.single(
+            "--promotions",
+            "with --model needs --orders too: the promotions' lifts are learned from the history",
+        )
+
+
+def next_orders_input(
+    frames: list[pl.DataFrame | None],
+    *,
+    orders: str | None,
+    orders_path: Path | None,
+    products: str | None,
+    customers: str | None,
+    trained: NextOrderModel | None,
+    as_of: dt.date | None,
+    mode: str,
+    top: int | None,
+) -> NextOrdersInput:
+    """The request from the frames read (orders, products, customers, promotions,
+    objectives, targets; None where not given): notes on the orders' references, the date
+    and the targets by default."""
+    as_of_date = as_of
     history, product_frame, customer_frame, promotion_frame, objective_frame, target_frame = frames
     if history is not None and history.height == 0 and trained is None:
         raise InputError.single(str(orders), "holds no order lines: nothing to learn from")
     if history is not None and orders is not None:
         order_reference_notes(
             history,
-            orders_file=str(orders),
-            orders_path=orders,
+            orders_file=orders,
+            orders_path=orders_path,
             customers=None if customer_frame is None else customer_frame["customer_id"],
             customers_what=str(customers),
             products=None if product_frame is None else product_frame["product_id"],
