@@ -39,6 +39,8 @@ class Backend(Protocol):
     """Runs kernels over buckets of customers; reads tables where they live."""
 
     name: BackendName
+    parallelism: int
+    """How many buckets it runs at once (the fewest buckets worth making)."""
 
     def map_buckets(
         self, table: pa.Table, kernel: Kernel[Any], artefact: Any, schema: pa.Schema
@@ -69,11 +71,12 @@ class Backend(Protocol):
         ...
 
 
-def n_buckets(n_rows: int, per_bucket: int) -> int:
-    """How many buckets ``n_rows`` customers make at most ``per_bucket`` each (at least 1)."""
+def n_buckets(n_rows: int, per_bucket: int, parallelism: int = 1) -> int:
+    """How many buckets ``n_rows`` customers make: at most ``per_bucket`` each, and at least
+    one per slot of the backend's ``parallelism`` (when there are customers enough)."""
     if per_bucket < 1:
         raise ValueError("per_bucket must be at least 1")
-    return max(1, -(-n_rows // per_bucket))
+    return max(1, min(max(parallelism, 1), n_rows), -(-n_rows // per_bucket))
 
 
 def with_buckets(frame: pl.DataFrame, key: str, buckets: int) -> pl.DataFrame:

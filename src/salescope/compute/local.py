@@ -48,6 +48,7 @@ class LocalBackend:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.workers = workers
+        self.parallelism = workers
 
     def map_buckets(
         self, table: pa.Table, kernel: Kernel[Any], artefact: Any, schema: pa.Schema

@@ -112,6 +112,7 @@ class SparkBackend:
     def __init__(self, session: SparkSession, *, owned: bool = False) -> None:
         self.session = session
         self.owned = owned
+        self.parallelism = int(session.sparkContext.defaultParallelism)
 
     @classmethod
     def start(cls, master: str | None = None) -> SparkBackend:

@@ -197,7 +197,8 @@ def do_next_orders_on(
 ) -> pl.DataFrame:
     """``services.orders.do_next_orders`` on ``backend``: the engine fitted on the driver
     (unless given or trained), the targets scored in buckets of ``per_bucket`` customers
-    (the engine's ``customers_per_bucket`` by default) with the engine broadcast, the lines
+    (the engine's ``customers_per_bucket`` by default; at least as many buckets as the
+    backend runs at once) with the engine broadcast, the lines
     written to ``out`` (``.parquet``: Parquet, else CSV). Returns the lines."""
     if model is None:
         model = fit_next_orders(
@@ -209,7 +210,7 @@ def do_next_orders_on(
         pl.col("customer_id").cast(pl.String), pl.col("order_date").cast(pl.Date)
     )
     size = per_bucket or model.params_.customers_per_bucket
-    buckets = n_buckets(targets["customer_id"].n_unique(), size)
+    buckets = n_buckets(targets["customer_id"].n_unique(), size, backend.parallelism)
     if shared_budget and buckets > 1:
         _log.warning(
             "promotions with a budget are shared by all customers: the %s targets are scored "
