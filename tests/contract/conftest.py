@@ -1,9 +1,9 @@
 """Fixtures of the contract suite: one Spark session per test session, the demo company and
 its engine, and a slice of the Iowa data.
 
-Every test here is marked ``contract`` and runs in one xdist group (``spark``), so the
-session starts once per test run: ``local[2]``, two shuffle partitions, no UI, a modest
-driver.
+Every test module here is marked ``contract`` and put in one xdist group (``spark``; ``make
+test`` runs ``--dist loadgroup``), so the session starts once per test run: ``local[2]``,
+two shuffle partitions, no UI, a modest driver.
 """
 
 from __future__ import annotations
@@ -29,16 +29,8 @@ SPARK_CONFIG = {
     "spark.python.worker.reuse": "true",
     "spark.sql.adaptive.enabled": "false",
 }
+MARKS = [pytest.mark.contract, pytest.mark.xdist_group("spark")]
 PARAMS = EngineParams(seed=1, tune_tifu=False)  # the backends are under test, not the tuning
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test of this folder ``contract`` and put them in one xdist group."""
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.contract)
-            item.add_marker(pytest.mark.xdist_group("spark"))
 
 
 @pytest.fixture(scope="session")

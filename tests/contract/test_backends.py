@@ -26,7 +26,9 @@ from salescope.orders.model import NextOrderModel
 from salescope.orders.scoring import LINES_SCHEMA, sort_lines
 from salescope.services import scaled
 from salescope.services.orders import NextOrdersInput
-from tests.contract.conftest import PARAMS
+from tests.contract.conftest import MARKS, PARAMS
+
+pytestmark = MARKS
 
 EXACT = ["customer_id", "order_date", "rank", "product_id", "kind", "promotion_id", "lapsed"]
 CLOSE = ["probability", "model_probability", "quantity"]

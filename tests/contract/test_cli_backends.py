@@ -22,7 +22,10 @@ from salescope.orders.model import NextOrderModel
 from salescope.orders.persistence import fingerprint, read_manifest, save_model
 from salescope.services import scaled
 from tests.cli_runner import run
+from tests.contract.conftest import MARKS
 from tests.contract.test_backends import assert_same_lines
+
+pytestmark = MARKS
 
 DATE = dt.date(2024, 9, 3)  # the first day after the demo's history
 
