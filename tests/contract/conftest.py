@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,10 @@ def spark() -> Iterator[Any]:
         pytest.skip("PySpark is not installed (pip install -e '.[dev,spark]' or make install-dev)")
     from salescope.compute.spark import open_session
 
+    previous = signal.getsignal(signal.SIGINT)
     session = open_session("local[2]", app_name="salescope-contract", config=SPARK_CONFIG)
+    # PySpark replaces the Ctrl-C handler; other tests of this worker send SIGINT to the CLI
+    signal.signal(signal.SIGINT, previous)
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()

@@ -15,7 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import signal
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -109,9 +111,10 @@ class SparkBackend:
 
     name: BackendName = "spark"
 
-    def __init__(self, session: SparkSession, *, owned: bool = False) -> None:
+    def __init__(self, session: SparkSession, *, owned: bool = False, sigint: Any = None) -> None:
         self.session = session
         self.owned = owned
+        self._sigint = sigint  # the Ctrl-C handler before PySpark replaced it with its own
         self.parallelism = int(session.sparkContext.defaultParallelism)
 
     @classmethod
@@ -124,7 +127,8 @@ class SparkBackend:
         active = SparkSession.getActiveSession()
         if active is not None:
             return cls(active, owned=False)
-        return cls(open_session(master), owned=True)
+        previous = signal.getsignal(signal.SIGINT)
+        return cls(open_session(master), owned=True, sigint=previous)
 
     def map_buckets(
         self, table: pa.Table, kernel: Kernel[Any], artefact: Any, schema: pa.Schema
@@ -187,5 +191,9 @@ class SparkBackend:
         return frame.toArrow()
 
     def close(self) -> None:
+        """Stop a session this backend started, and give Ctrl-C back to the handler it had
+        (PySpark's own handler fails once its context is stopped)."""
         if self.owned:
             self.session.stop()
+            if self._sigint is not None and threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, self._sigint)
