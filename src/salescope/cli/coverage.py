@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from salescope.cli.backends import COVERAGE_LOCAL, BackendOpt, SparkMasterOpt
 from salescope.cli.common import (
     EncodingOpt,
     err,
@@ -111,15 +112,19 @@ def coverage(
     ] = None,
     as_of: Annotated[str | None, typer.Option(help="Date of the analysis (YYYY-MM-DD).")] = None,
     encoding: EncodingOpt = None,
+    backend: BackendOpt = "local",
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Recommend, per shop: add or not now (prospects); keep, grow, reduce, drop or change
     mode (served shops)."""
+    from salescope.cli.backends import unsupported
     from salescope.data.io import read_tables
     from salescope.data.outputs import check_output_dir
     from salescope.domain import schemas
     from salescope.services import coverage as service
     from salescope.services.inputs import parse_date_option
 
+    unsupported("coverage", backend, spark_master, COVERAGE_LOCAL)
     settings = settings_of(ctx, encoding)
     check_output_dir(out_dir)
     as_of_date = parse_date_option(as_of, "--as-of")

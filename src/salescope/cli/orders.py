@@ -9,6 +9,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from salescope.cli.backends import (
+    EVALUATE_LOCAL,
+    BackendOpt,
+    SampleOpt,
+    SparkMasterOpt,
+)
 from salescope.cli.common import (
     EncodingOpt,
     err,
@@ -57,6 +63,8 @@ def next_orders(
     ),
     top: Annotated[int | None, typer.Option(help="Lines per customer (rank: exactly K).")] = None,
     encoding: EncodingOpt = None,
+    backend: BackendOpt = "local",
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Propose the next order of each target customer."""
     from salescope.data.io import read_tables
@@ -67,6 +75,30 @@ def next_orders(
     from salescope.services.inputs import parse_date_option
 
     settings = settings_of(ctx, encoding)
+    if backend != "local" or spark_master:
+        from salescope.cli.backends import next_orders_on
+
+        with progress_bar(f"next orders ({backend})") as update:
+            lines, engine, where = next_orders_on(
+                settings,
+                backend=backend,
+                master=spark_master,
+                out_file=out_file,
+                orders=orders,
+                model=model,
+                products=products,
+                customers=customers,
+                promotions=promotions,
+                objectives=objectives,
+                targets=targets,
+                as_of=as_of,
+                mode=mode,
+                top=top,
+                progress=update,
+            )
+        show_lines(lines, mode, where)
+        show_engine(engine.summary(), trained=model)
+        return
     check_output_file(out_file)
     as_of_date = parse_date_option(as_of, "--as-of")
     with fields():
@@ -95,10 +127,15 @@ def next_orders(
         lines = service.do_next_orders(
             request, out_file, model=engine, in_force=feedback, progress=update
         )
+    show_lines(lines, request.mode, str(out_file))
+    show_engine(engine.summary(), trained=model)
+
+
+def show_lines(lines: pl.DataFrame, mode: str, where: str) -> None:
+    """Say how many lines of each kind were written where, and which customers lapsed."""
     n_customers = lines["customer_id"].n_unique()
     out.print(
-        f"{lines.height:,} lines for {n_customers:,} customers ({request.mode} mode) "
-        f"written to {out_file}"
+        f"{lines.height:,} lines for {n_customers:,} customers ({mode} mode) written to {where}"
     )
     counts = lines.group_by("kind").len().sort("kind")
     out.print(", ".join(f"{k}: {n:,}" for k, n in counts.iter_rows()))
@@ -108,7 +145,6 @@ def next_orders(
             f"{lapsed:,} customers have not ordered for much longer than their rhythm: "
             "flagged lapsed (column lapsed), with a short proposal and no novelty"
         )
-    show_engine(engine.summary(), trained=model)
 
 
 def show_engine(summary: dict[str, Any], *, trained: Path | None = None) -> None:
@@ -131,6 +167,9 @@ def train(
         str | None, typer.Option(help="Learn from the orders before this date (YYYY-MM-DD).")
     ] = None,
     encoding: EncodingOpt = None,
+    backend: BackendOpt = "local",
+    spark_master: SparkMasterOpt = None,
+    sample: SampleOpt = None,
 ) -> None:
     """Fit the next-order engine once and write it to a folder (next-orders --model)."""
     from salescope.data.io import read_tables
@@ -140,6 +179,25 @@ def train(
     from salescope.services.inputs import parse_date_option
 
     settings = settings_of(ctx, encoding)
+    if backend != "local" or spark_master or sample is not None:
+        from salescope.cli.backends import train_on
+
+        with progress_bar(f"training ({backend})") as update:
+            result = train_on(
+                settings,
+                backend=backend,
+                master=spark_master,
+                orders=orders,
+                model_out=model_out,
+                products=products,
+                customers=customers,
+                as_of=as_of,
+                sample=sample,
+                progress=update,
+            )
+        out.print(f"Model written to {result.folder}")
+        show_engine(result.summary)
+        return
     check_output_dir(model_out, "--model-out")
     if model_out.exists() and not model_out.is_dir():
         raise InputError.single("--model-out", "is a file, not a folder", value=str(model_out))
@@ -186,14 +244,18 @@ def evaluate(
         Path, typer.Option("--out", help="Directory for the JSON report and the plot.")
     ] = Path("evaluation"),
     encoding: EncodingOpt = None,
+    backend: BackendOpt = "local",
+    spark_master: SparkMasterOpt = None,
 ) -> None:
     """Backtest the next-order engine against baselines."""
+    from salescope.cli.backends import unsupported
     from salescope.data.io import read_tables
     from salescope.data.outputs import check_output_dir
     from salescope.domain import schemas
     from salescope.services import orders as service
     from salescope.services.inputs import parse_date_option
 
+    unsupported("evaluate", backend, spark_master, EVALUATE_LOCAL)
     settings = settings_of(ctx, encoding)
     check_output_dir(out_dir)
     dates = [d for d in (parse_date_option(c, "--cutoffs") for c in cutoffs or []) if d]

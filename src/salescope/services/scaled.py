@@ -1,0 +1,247 @@
+"""Use cases of the engines on a compute backend (``--backend local|spark``).
+
+The tables are read where they live (``Backend.read``: a local file, or any URL Spark reads)
+and validated on the driver as the local commands validate them. ``next-orders`` scores the
+targets bucket by bucket with ``orders.scoring.recommend_bucket`` and the fitted engine as
+the shared artefact; ``train`` cuts and samples the history on the cluster and fits on the
+driver, writing the same model folder the local ``train`` writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import polars as pl
+import pyarrow as pa
+
+from salescope.compute import Backend, n_buckets, sample_customers, with_buckets
+from salescope.data.io import row_numbering, validate_frame
+from salescope.domain.errors import FieldError, InputError, Issue
+from salescope.domain.schemas import (
+    CUSTOMERS,
+    OBJECTIVES,
+    ORDERS,
+    PRODUCTS,
+    PROMOTIONS,
+    TARGETS,
+    TableSchema,
+)
+from salescope.orders.model import Acceptance, EngineParams, NextOrderModel
+from salescope.orders.promotions import PromotionModel
+from salescope.orders.scoring import (
+    LINES_SCHEMA,
+    TARGETS_SCHEMA,
+    ScoringJob,
+    recommend_bucket,
+    sort_lines,
+)
+from salescope.progress import Progress, no_progress
+from salescope.services.orders import (
+    NextOrdersRequest,
+    TrainRequest,
+    check_next_orders,
+    check_train,
+    fit_next_orders,
+)
+
+_log = logging.getLogger("salescope.scaled")
+
+
+def _validated(raw: pa.Table, location: str, schema: TableSchema, max_issues: int) -> pl.DataFrame:
+    frame = pl.from_arrow(raw)
+    assert isinstance(frame, pl.DataFrame)
+    offset, label = row_numbering(location)
+    try:
+        return validate_frame(
+            frame, schema, file=location, offset=offset, row_label=label, max_issues=max_issues
+        )
+    except pl.exceptions.PolarsError as error:
+        raise InputError.single(
+            location, f"cannot be read as the {schema.name} table: {error}"
+        ) from error
+
+
+def read_on(
+    backend: Backend,
+    files: list[tuple[str | None, TableSchema]],
+    *,
+    max_issues: int,
+    before: dt.date | None = None,
+    share: float | None = None,
+) -> list[pl.DataFrame | None]:
+    """The tables at these locations read by ``backend`` and validated (the problems of all
+    of them reported together); the orders cut to ``before`` and the customers' sample
+    ``share`` (on the cluster when the backend can, and again here)."""
+    frames: list[pl.DataFrame | None] = []
+    issues: list[Issue] = []
+    total = 0
+    for location, schema in files:
+        if location is None:
+            frames.append(None)
+            continue
+        try:
+            if schema is ORDERS:
+                raw = backend.read_orders(location, before=before, share=share)
+                frame = _validated(raw, location, schema, max_issues)
+                if before is not None:
+                    frame = frame.filter(pl.col("order_date") < before)
+                frames.append(sample_customers(frame, share))
+            else:
+                frames.append(_validated(backend.read(location), location, schema, max_issues))
+        except InputError as error:
+            frames.append(None)
+            issues.extend(error.issues)
+            total += error.total
+    if issues:
+        raise InputError(issues[:max_issues], total)
+    return frames
+
+
+def check_next_orders_on(
+    backend: Backend,
+    *,
+    orders: str | None = None,
+    model: NextOrderModel | None = None,
+    products: str | None = None,
+    customers: str | None = None,
+    promotions: str | None = None,
+    objectives: str | None = None,
+    targets: str | None = None,
+    as_of: dt.date | None = None,
+    mode: str = "proposal",
+    top: int | None = None,
+    max_issues: int = 20,
+) -> NextOrdersRequest:
+    """``services.orders.check_next_orders`` on the tables read by ``backend`` from these
+    locations (a ``FieldError`` names the request's field, as there)."""
+    names = ("orders", "products", "customers", "promotions", "objectives", "targets")
+    where = (orders, products, customers, promotions, objectives, targets)
+    schemas = (ORDERS, PRODUCTS, CUSTOMERS, PROMOTIONS, OBJECTIVES, TARGETS)
+    frames = read_on(backend, list(zip(where, schemas, strict=True)), max_issues=max_issues)
+    return check_next_orders(
+        **dict(zip(names, frames, strict=True)),
+        model=model,
+        as_of=as_of,
+        mode=mode,
+        top=top,
+        sources={name: _local(at) for name, at in zip(names, where, strict=True)},
+    )
+
+
+def _local(location: str | None) -> str | None:
+    """A location that names a local file (its rows are then numbered as its lines), or
+    None for a URL (its rows are numbered as rows)."""
+    return None if location is None or "://" in location else location
+
+
+def scoring_job(
+    request: NextOrdersRequest,
+    model: NextOrderModel,
+    *,
+    resting: pl.DataFrame | None = None,
+    acceptance: Acceptance | None = None,
+) -> tuple[ScoringJob, bool]:
+    """What every bucket shares, and whether the targets must stay in one bucket: a
+    promotion with a budget shares it among all customers, so its lines are chosen over all
+    targets at once (correct, but on one worker)."""
+    promotions = None
+    shared_budget = False
+    if request.promotions is not None and request.promotions.height and request.orders is not None:
+        promotions = PromotionModel().fit(
+            request.orders,
+            request.promotions,
+            products=request.products,
+            customers=request.customers,
+        )
+        shared_budget = request.promotions["budget_uses"].is_not_null().any()
+    job = ScoringJob(
+        model,
+        mode=request.mode,
+        top=request.top,
+        objectives=request.objectives,
+        resting=resting,
+        acceptance=acceptance,
+        promotions=promotions,
+    )
+    return job, shared_budget
+
+
+def do_next_orders_on(
+    backend: Backend,
+    request: NextOrdersRequest,
+    out: str,
+    *,
+    params: EngineParams | None = None,
+    model: NextOrderModel | None = None,
+    resting: pl.DataFrame | None = None,
+    acceptance: Acceptance | None = None,
+    per_bucket: int | None = None,
+    progress: Progress = no_progress,
+) -> pl.DataFrame:
+    """``services.orders.do_next_orders`` on ``backend``: the engine fitted on the driver
+    (unless given or trained), the targets scored in buckets of ``per_bucket`` customers
+    (the engine's ``customers_per_bucket`` by default; at least as many buckets as the
+    backend runs at once) with the engine broadcast, the lines
+    written to ``out`` (``.parquet``: Parquet, else CSV). Returns the lines."""
+    if model is None:
+        model = fit_next_orders(
+            request, params=params, progress=lambda stage, f: progress(stage, 0.8 * f)
+        )
+    progress("predicting", 0.85)
+    job, shared_budget = scoring_job(request, model, resting=resting, acceptance=acceptance)
+    targets = request.targets.select(
+        pl.col("customer_id").cast(pl.String), pl.col("order_date").cast(pl.Date)
+    )
+    size = per_bucket or model.params_.customers_per_bucket
+    buckets = n_buckets(targets["customer_id"].n_unique(), size, backend.parallelism)
+    if shared_budget and buckets > 1:
+        _log.warning(
+            "promotions with a budget are shared by all customers: the %s targets are scored "
+            "in one bucket (one worker)",
+            f"{targets.height:,}",
+        )
+        buckets = 1
+    table = with_buckets(targets, "customer_id", buckets).to_arrow()
+    table = table.cast(pa.schema([*TARGETS_SCHEMA, table.schema.field("_bucket")]))
+    lines = pl.from_arrow(backend.map_buckets(table, recommend_bucket, job, LINES_SCHEMA))
+    assert isinstance(lines, pl.DataFrame)
+    lines = sort_lines(lines)
+    progress("writing", 0.97)
+    backend.write(lines.to_arrow(), out, "parquet" if out.endswith(".parquet") else "csv")
+    progress("done", 1.0)
+    return lines
+
+
+def check_train_on(
+    backend: Backend,
+    *,
+    orders: str,
+    products: str | None = None,
+    customers: str | None = None,
+    as_of: dt.date | None = None,
+    sample: float | None = None,
+    max_issues: int = 20,
+) -> TrainRequest:
+    """``services.orders.check_train`` on the tables read by ``backend``; the history cut to
+    the lines before ``as_of`` and to a ``sample`` share of the customers where it lies."""
+    if sample is not None and not 0.0 < sample <= 1.0:
+        raise FieldError("must be a share in (0, 1]", "sample", value=str(sample))
+    history, product_frame, customer_frame = read_on(
+        backend,
+        [(orders, ORDERS), (products, PRODUCTS), (customers, CUSTOMERS)],
+        max_issues=max_issues,
+        before=as_of,
+        share=sample,
+    )
+    assert history is not None
+    request = check_train(
+        orders=history,
+        products=product_frame,
+        customers=customer_frame,
+        as_of=as_of,
+        sources={"orders": orders, "products": products, "customers": customers},
+    )
+    if sample is not None:
+        request.files["customer_sample"] = f"{sample:g}"
+    return request
