@@ -6,8 +6,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+from salescope.orders.engine_params import EngineParams
 from salescope.orders.quantities import selling_multiples
 from salescope.orders.ranker import RankerParams, Ranking, fit_ranking, recall_at
+from salescope.orders.training import thin
 
 
 def candidates(*rows: tuple[int, int, int, float, float, int]) -> pl.DataFrame:
@@ -82,3 +84,21 @@ def test_selling_multiples_are_read_from_past_quantities() -> None:
         schema_overrides={"p": pl.UInt32},
     )
     assert selling_multiples(lines).rows() == [(0, 12)]
+
+
+def test_thinning_a_frame_keeps_validation_rows_and_every_positive() -> None:
+    """``thin`` (applied to each frame of training examples as it is built) keeps every
+    validation row and every positive, and ``rate`` of the training negatives; a TIFU-KNN
+    tuning sample below one customer is refused."""
+    frame = pl.DataFrame(
+        {
+            "valid": [True] * 100 + [False] * 1000,
+            "label": ([1] * 10 + [0] * 90) + ([1] * 100 + [0] * 900),
+        }
+    )
+    kept = thin(frame, 0.3, seed=1)
+    assert kept.filter(pl.col("valid")).height == 100
+    assert kept.filter(~pl.col("valid") & (pl.col("label") == 1)).height == 100
+    assert kept.filter(~pl.col("valid") & (pl.col("label") == 0)).height == 270
+    with pytest.raises(ValueError, match="tune_customers"):
+        EngineParams(tune_customers=0)

@@ -25,9 +25,10 @@ from salescope.orders.metrics import ranking_metrics
 from salescope.orders.neighbours import (
     TifuParams,
     nearest_neighbours,
+    placed_lines,
     tifu_top_k,
-    tifu_vectors,
     to_csr,
+    vectors_of,
 )
 
 
@@ -94,12 +95,29 @@ class TifuKnn:
 
     params: TifuParams = field(default_factory=TifuParams)
 
-    def fit(self, lines: pl.DataFrame, n_customers: int, n_products: int) -> TifuKnn:
-        orders = order_table(lines)
-        vectors = tifu_vectors(lines, orders, self.params)
+    def fit(
+        self,
+        lines: pl.DataFrame,
+        n_customers: int,
+        n_products: int,
+        *,
+        rows: np.ndarray | None = None,
+        placed: pl.DataFrame | None = None,
+    ) -> TifuKnn:
+        """Vectors of every customer of ``lines``; neighbours (among all of them) of the
+        customers ``rows`` only (default: all), the only ones ``rank`` can then rank.
+        ``placed``: ``neighbours.placed_lines`` of ``lines`` when already computed."""
+        if placed is None:
+            placed = placed_lines(lines, order_table(lines))
+        vectors = vectors_of(placed, self.params)
         self.matrix_ = to_csr(vectors, "u", (n_customers, n_products))
+        self.rows_ = (
+            np.arange(n_customers, dtype=np.int64)
+            if rows is None
+            else np.unique(rows.astype(np.int64))
+        )
         self.neighbours_ = nearest_neighbours(
-            self.matrix_, self.params.k, metric=self.params.metric
+            self.matrix_, self.params.k, metric=self.params.metric, rows=self.rows_
         )
         return self
 
@@ -107,9 +125,12 @@ class TifuKnn:
         self, targets: pl.DataFrame, top: int, *, k: int | None = None, alpha: float | None = None
     ) -> pl.DataFrame:
         rows = targets["c"].unique().sort().to_numpy().astype(np.int64)
+        at = np.searchsorted(self.rows_, rows)
+        if len(rows) and (at.max() >= len(self.rows_) or np.any(self.rows_[at] != rows)):
+            raise ValueError("TifuKnn.rank: targets outside the rows it was fitted for")
         return tifu_top_k(
             self.matrix_,
-            self.neighbours_[rows],
+            self.neighbours_[at],
             rows,
             alpha=self.params.alpha if alpha is None else alpha,
             top=top,
@@ -157,24 +178,36 @@ def tune_tifu(
     validation: Validation,
     grid: TifuGrid | None = None,
     top: int = 10,
+    customers: int | None = None,
+    seed: int = 0,
 ) -> tuple[TifuParams, float]:
     """TIFU-KNN parameters with the best Recall@``top`` on the ``validation`` split of
     ``lines``: ``(params, recall)``.
 
     The search is staged: the vector parameters (group size, within- and group-decay) at the
     paper's neighbourhood, then the similarity, ``k`` and ``alpha`` for the best vectors
-    (neighbours of the largest ``k`` are reused for the smaller ones).
+    (neighbours of the largest ``k`` are reused for the smaller ones). ``customers``: at most
+    this many validation customers (a random sample drawn by a hash of their code and
+    ``seed``) are ranked; every customer of the history stays a possible neighbour, so the
+    vectors and neighbourhoods are those of the whole history.
     """
     grid = grid or TifuGrid()
     history, truth = validation(lines)
     targets = truth.select("c").unique()
     if targets.height == 0:
         return TifuParams(), float("nan")
+    if customers is not None and targets.height > customers:
+        targets = targets.sort(pl.col("c").hash(seed), "c").head(customers)
+        truth = truth.join(targets, on="c", how="semi")
+    rows = targets["c"].to_numpy()
+    placed = placed_lines(history, order_table(history))
 
     def recall(
         params: TifuParams, ks: tuple[int, ...], alphas: tuple[float, ...]
     ) -> tuple[TifuParams, float]:
-        model = TifuKnn(replace(params, k=max(ks))).fit(history, n_customers, n_products)
+        model = TifuKnn(replace(params, k=max(ks))).fit(
+            history, n_customers, n_products, rows=rows, placed=placed
+        )
         best = (params, -1.0)
         for k, alpha in itertools.product(ks, alphas):
             ranked = model.rank(targets, top, k=k, alpha=alpha)

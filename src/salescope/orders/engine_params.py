@@ -34,6 +34,7 @@ class EngineParams:
     ranker: RankerParams = field(default_factory=RankerParams)
     tifu: TifuParams = field(default_factory=TifuParams)  # when not tuned
     tune_tifu: bool = True  # tune the customer vectors (TIFU-KNN) on the history first
+    tune_customers: int = 2000  # at most this many customers' last orders rank in the tuning
     max_repeat: int = 300  # repeat candidates per customer
     explore: int = 60  # never-bought candidates per customer (from neighbours)
     item_neighbours: int = 50  # similar products per product for item-kNN (0: off)
@@ -56,6 +57,7 @@ class EngineParams:
                 "lookback_days",
                 "max_repeat",
                 "max_train_rows",
+                "tune_customers",
                 "lapsed_lines",
                 "customers_per_bucket",
                 "threads",

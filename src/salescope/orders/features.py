@@ -224,6 +224,34 @@ def _exploration(lines: pl.DataFrame, orders: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class OwnHistory:
+    """What ``build_candidates`` computes from the customers' own lines alone: per pair and
+    per customer statistics, and their own TIFU vectors (None: the snapshot's serve)."""
+
+    pairs: pl.DataFrame
+    customers: pl.DataFrame
+    vectors: pl.DataFrame | None
+
+
+def own_history(
+    lines: pl.DataFrame,
+    products: ProductStats,
+    first_order: pl.DataFrame,
+    tifu: TifuParams | None = None,
+) -> OwnHistory:
+    """``OwnHistory`` of the lines ``c, o, d, p, q`` of a bucket of customers: computed once,
+    it serves the repeat candidates and the extension candidates of the same targets."""
+    orders = order_table(lines)
+    packs = products.frame.select("p", "pack").filter(pl.col("pack").is_not_null())
+    pairs = pair_history(lines, orders, packs if packs.height else None)
+    cust = customer_history(orders, first_order).join(
+        _exploration(lines, orders), on="c", how="left"
+    )
+    vectors = tifu_vectors(lines, orders, tifu) if tifu is not None else None
+    return OwnHistory(pairs, cust, vectors)
+
+
 def build_candidates(
     lines: pl.DataFrame,
     targets: pl.DataFrame,
@@ -234,6 +262,7 @@ def build_candidates(
     max_repeat: int,
     repeat: bool = True,
     tifu: TifuParams | None = None,
+    own: OwnHistory | None = None,
 ) -> pl.DataFrame:
     """Candidates and features for one bucket of customers.
 
@@ -243,14 +272,12 @@ def build_candidates(
     history. Returns one row per candidate with ``c, p, t, seen`` and the features;
     ``repeat=False`` leaves out the customer's own products (only ``neighbour``'s unseen ones).
     ``tifu``: the customer's own vector ``u`` is computed from ``lines`` with these parameters
-    (its history up to the target date), instead of the snapshot's.
+    (its history up to the target date), instead of the snapshot's. ``own``: ``own_history``
+    of the same ``lines``, ``first_order`` and ``tifu`` when already computed.
     """
-    orders = order_table(lines)
-    packs = products.frame.select("p", "pack").filter(pl.col("pack").is_not_null())
-    pairs = pair_history(lines, orders, packs if packs.height else None)
-    cust = customer_history(orders, first_order).join(
-        _exploration(lines, orders), on="c", how="left"
-    )
+    if own is None:
+        own = own_history(lines, products, first_order, tifu)
+    pairs, cust = own.pairs, own.customers
     seen = (
         pairs.join(targets, on="c")
         .with_columns(pl.lit(True).alias("seen"))
@@ -277,9 +304,8 @@ def build_candidates(
     evidence = neighbour.select(
         "c", "p", "nb", "nb_share", "u", *(["ii"] if "ii" in neighbour.columns else [])
     )
-    if tifu is not None:
-        own = tifu_vectors(lines, orders, tifu)
-        evidence = evidence.drop("u").join(own, on=["c", "p"], how="full", coalesce=True)
+    if own.vectors is not None:
+        evidence = evidence.drop("u").join(own.vectors, on=["c", "p"], how="full", coalesce=True)
     days_since_cp = (pl.col("t") - pl.col("last_cp")).dt.total_days().cast(pl.Float64)
     days_since_c = (pl.col("t") - pl.col("c_last")).dt.total_days().cast(pl.Float64)
     t = pl.col("t")

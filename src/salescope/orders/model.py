@@ -40,7 +40,7 @@ from salescope.orders.examples import (
     spread_dates,
     training_events,
 )
-from salescope.orders.features import build_candidates, product_stats
+from salescope.orders.features import OwnHistory, build_candidates, own_history, product_stats
 from salescope.orders.gating import merge_novelties
 from salescope.orders.history import Codes, encode, order_table, rows_of
 from salescope.orders.neighbours import (
@@ -83,6 +83,7 @@ from salescope.orders.training import (
     recent_part,
     spacing_of,
     split_rows,
+    thin,
 )
 from salescope.progress import Progress, no_progress
 
@@ -145,11 +146,17 @@ class NextOrderModel:
         )
 
     def _candidates(
-        self, snap: Snapshot, targets: pl.DataFrame, *, extra: pl.DataFrame | None = None
+        self,
+        snap: Snapshot,
+        targets: pl.DataFrame,
+        *,
+        extra: pl.DataFrame | None = None,
+        own: dict[int, OwnHistory] | None = None,
     ) -> pl.DataFrame:
         """Features of every candidate of ``targets`` (``c, t``, one per customer), bucket by
         bucket, from each customer's lines before its date and the snapshot; with ``extra``
-        (scored pairs the customers lack), of those pairs only."""
+        (scored pairs the customers lack), of those pairs only. ``own``: the buckets' own
+        histories, filled by the first call and reused by the next for the same targets."""
         p = self.params_
         if extra is None:
             neighbour_of = snap.neighbour_of
@@ -160,16 +167,19 @@ class NextOrderModel:
             def neighbour_of(customers: pl.Series) -> pl.DataFrame:
                 return rows_of(extra, index, customers)
 
-        own = lines_before(self._lines_of(targets["c"]), targets, p.lookback_days)
-        known = targets.select("c", "t").join(own.select("c").unique(), on="c")
+        lines = lines_before(self._lines_of(targets["c"]), targets, p.lookback_days)
+        known = targets.select("c", "t").join(lines.select("c").unique(), on="c")
         n_buckets = max(1, -(-known.height // p.customers_per_bucket))
         parts = []
         for bucket in range(n_buckets):
             in_bucket = pl.col("c") % n_buckets == bucket
             mine = known.filter(in_bucket)
+            history = lines.filter(in_bucket)
+            if own is not None and bucket not in own:
+                own[bucket] = own_history(history, snap.products, self.first_order_, self.tifu_)
             parts.append(
                 build_candidates(
-                    own.filter(in_bucket),
+                    history,
                     mine,
                     snap.products,
                     neighbour_of(mine["c"]),
@@ -177,6 +187,7 @@ class NextOrderModel:
                     max_repeat=p.max_repeat,
                     repeat=extra is None,
                     tifu=self.tifu_,
+                    own=None if own is None else own[bucket],
                 )
             )
         if not parts:
@@ -210,7 +221,8 @@ class NextOrderModel:
         the event's order, and the extension candidates (for the adoption model) labelled the
         same way."""
         targets = events.select("c", "t")
-        frame = self._candidates(snap, targets)
+        shared: dict[int, OwnHistory] = {}  # the own histories, for both kinds of candidates
+        frame = self._candidates(snap, targets, own=shared)
         own = self._lines_of(events["c"])
         truth = own.join(events.select("c", "o"), on=["c", "o"])
         truth = truth.select("c", "p", pl.col("q").alias("q_actual"))
@@ -235,7 +247,7 @@ class NextOrderModel:
         if frame.height == 0:
             return frame, frame
         frame = label(frame)
-        adoption = self._adoption_frame(snap, frame, targets, label)
+        adoption = self._adoption_frame(snap, frame, targets, label, own=shared)
         self.coverage_.append(
             {
                 "anchor": snap.cutoff.isoformat(),
@@ -275,10 +287,11 @@ class NextOrderModel:
         targets: pl.DataFrame,
         label: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
         objectives: pl.DataFrame | None = None,
+        own: dict[int, OwnHistory] | None = None,
     ) -> pl.DataFrame:
         """Extension candidates of ``targets`` with the adoption features: the extension rows
         of the main candidates ``scored``, the snapshot's extra pairs, and ``objectives``
-        pairs (``c, p``) not among them."""
+        pairs (``c, p``) not among them; ``own``: the targets' own histories (``_candidates``)."""
         novelty = self.params_.novelties
         extra = snap.extra_of(targets["c"])
         if objectives is not None and objectives.height:
@@ -294,7 +307,11 @@ class NextOrderModel:
                     snap.matrix, snap.neighbours, snap.active, missing, items=snap.items
                 )
                 extra = pl.concat([extra, more], how="diagonal_relaxed")
-        rows = self._candidates(snap, targets, extra=extra) if extra.height else pl.DataFrame()
+        rows = (
+            self._candidates(snap, targets, extra=extra, own=own)
+            if extra.height
+            else pl.DataFrame()
+        )
         if label is not None and rows.height:
             rows = label(rows)
         parts = [adoption_rows(scored, novelty.lapsed_days)]
@@ -330,7 +347,7 @@ class NextOrderModel:
         )
         self.coverage_: list[dict[str, Any]] = []
         frames, adoption = self._examples(events, progress)
-        train, valid = split_rows(frames, p)
+        train, valid = split_rows(frames, p, thinned=True)
         adoption_train, adoption_valid = split_rows(adoption, p, learn_from_half=True)
         self.development_rate_ = development_rate(valid if valid.height else train)
         self.prior_ = fit_acceptance_prior(
@@ -419,6 +436,7 @@ class NextOrderModel:
     ) -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
         """The labelled candidates of every training event and their adoption rows, one
         snapshot per anchor date."""
+        p = self.params_
         frames: list[pl.DataFrame] = []
         adoption: list[pl.DataFrame] = []
         used = sorted(set(events["a"].to_list()))
@@ -429,7 +447,8 @@ class NextOrderModel:
             for slot in range(int(group["slot"].max()) + 1):  # type: ignore[arg-type]
                 frame, extension = self._labelled(snap, group.filter(pl.col("slot") == slot))
                 if frame.height:
-                    frames.append(frame)
+                    # the training negatives are sampled now: the rest is never held at once
+                    frames.append(thin(frame, p.negative_rate, p.seed + len(frames)))
                     adoption.append(extension)
         return frames, adoption
 
@@ -458,7 +477,8 @@ class NextOrderModel:
 
     def _tuned_tifu(self) -> tuple[TifuParams, float]:
         """The customer vectors' parameters: tuned on each customer's last order of the
-        history (TIFU-KNN's own recall, the engine's grid), or the given ones."""
+        history (TIFU-KNN's own recall, the engine's grid; at most ``tune_customers`` of them
+        ranked, all of them neighbours), or the given ones."""
         p = self.params_
         if not p.tune_tifu:
             return p.tifu, float("nan")
@@ -468,6 +488,8 @@ class NextOrderModel:
             self.codes_.n_products,
             validation=last_order_validation,
             grid=ENGINE_GRID,
+            customers=p.tune_customers,
+            seed=p.seed,
         )
         if math.isnan(recall):  # nothing to tune on: keep the given parameters
             return p.tifu, recall

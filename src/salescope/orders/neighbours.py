@@ -57,11 +57,27 @@ def tifu_weights(orders: pl.DataFrame, params: TifuParams) -> pl.DataFrame:
 
 def tifu_vectors(lines: pl.DataFrame, orders: pl.DataFrame, params: TifuParams) -> pl.DataFrame:
     """Customer vectors as ``c, p, u`` (lines ``c, o, p``; orders from ``order_table``)."""
+    return vectors_of(placed_lines(lines, orders), params)
+
+
+def placed_lines(lines: pl.DataFrame, orders: pl.DataFrame) -> pl.DataFrame:
+    """Lines ``c, o, p`` with their order's place ``e`` and the customer's ``n_orders``, in the
+    fixed order ``c, p, o`` the vectors sum in: computed once, they serve every set of
+    ``TifuParams`` (``vectors_of``) — the tuning builds nine sets of vectors from one."""
     return (
         lines.select("c", "o", "p")
-        .join(tifu_weights(orders, params), on=["c", "o"])
+        .join(orders.select("c", "o", "e", "n_orders"), on=["c", "o"])
         # joins scramble rows: a fixed order of the terms keeps the float sums reproducible
         .sort("c", "p", "o")
+    )
+
+
+def vectors_of(placed: pl.DataFrame, params: TifuParams) -> pl.DataFrame:
+    """Customer vectors ``c, p, u`` of ``placed_lines`` with ``params``."""
+    weight = tifu_weights(placed, params)["w"]
+    return (
+        placed.select("c", "p")
+        .with_columns(weight)
         .group_by("c", "p", maintain_order=True)
         .agg(pl.col("w").sum().alias("u"))
     )
@@ -337,19 +353,26 @@ def tifu_top_k(
     alpha: float,
     top: int,
     k: int | None = None,
-    chunk: int = 1024,
+    cells: int = 20_000_000,
 ) -> pl.DataFrame:
     """TIFU-KNN's ranking: the ``top`` products by alpha × own + (1 − alpha) × neighbours, for
     the customers ``rows`` (``neighbours`` holds their neighbour rows in the same order):
-    ``c, p, score, rank`` (rank 1 = best)."""
+    ``c, p, score, rank`` (rank 1 = best; ties to the lower product code). Scores are dense by
+    chunks of at most ``cells`` customer × product cells, over the products someone bought."""
     n = vectors.shape[0]
+    columns_of = bought_columns(vectors)
+    compact = vectors[:, columns_of].tocsr()
+    chunk = max(16, min(4096, cells // max(1, len(columns_of))))
     parts: list[pl.DataFrame] = []
     for block in _chunks(len(rows), chunk):
         ids = rows[block]
-        mean = neighbour_matrix(neighbours[block], n, k) @ vectors
-        score = (alpha * vectors[ids] + (1.0 - alpha) * mean).tocsr()
-        r, col, val = row_top_k(score, top)
-        parts.append(pl.DataFrame({"c": ids[r], "p": col, "score": val}))
+        mean = neighbour_matrix(neighbours[block], n, k) @ compact
+        score = (alpha * compact[ids] + (1.0 - alpha) * mean).toarray()
+        r, col = dense_top_k(score, top)
+        val = score[r, col]
+        order = np.lexsort((col, -val, r))  # per customer: best first, ties to the lower code
+        r, col, val = r[order], col[order], val[order]
+        parts.append(pl.DataFrame({"c": ids[r], "p": columns_of[col], "score": val}))
     frame = (
         pl.concat(parts)
         if parts
