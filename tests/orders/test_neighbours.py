@@ -145,3 +145,21 @@ def test_vectors_of_placed_lines_are_the_tifu_vectors() -> None:
     placed = placed_lines(lines, orders)
     for params in (TifuParams(), TifuParams(group_size=2, within_decay=0.5, group_decay=0.3)):
         assert vectors_of(placed, params).equals(tifu_vectors(lines, orders, params))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_dense_and_sparse_neighbours_agree_even_on_ties(metric: str) -> None:
+    """Neighbours from dense BLAS products and from sparse products (summed in another
+    order), for all customers or for some, are the same, ties included (customers with equal
+    baskets, rounded weights)."""
+    rng = np.random.default_rng(4)
+    dense = np.round(rng.random((200, 60)) * 3) * (rng.random((200, 60)) < 0.2)
+    dense[5] = 0.0  # no products: no neighbours, nobody's neighbour
+    dense[7] = dense[9]
+    vectors = sp.csr_matrix(dense)
+    rows = np.arange(0, 200, 7, dtype=np.int64)
+    sparse = nearest_neighbours(vectors, 8, metric=metric, dense_cells=0)  # type: ignore[arg-type]
+    assert np.array_equal(sparse, nearest_neighbours(vectors, 8, metric=metric))  # type: ignore[arg-type]
+    some = nearest_neighbours(vectors, 8, metric=metric, rows=rows)  # type: ignore[arg-type]
+    assert np.array_equal(sparse[rows], some)
+    assert (sparse[5] == -1).all() and not (sparse == 5).any()

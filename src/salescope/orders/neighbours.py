@@ -110,11 +110,15 @@ def nearest_neighbours(
     metric: Metric = "cosine",
     rows: IntArray | None = None,
     cells: int = 20_000_000,
+    dense_cells: int = 40_000_000,
 ) -> IntArray:
     """The ``k`` nearest other customers of each row (``-1`` where fewer exist), best first.
 
     Customers without any product are never anyone's neighbour and have none. Similarities
-    are computed by chunks of at most ``cells`` customer pairs.
+    are computed by chunks of at most ``cells`` customer pairs; when the customers' vectors
+    over the products someone bought fit in ``dense_cells`` cells, they are multiplied as
+    dense arrays (BLAS: a long history's vectors hold thousands of products each, where a
+    sparse product costs several times more).
     """
     n = vectors.shape[0]
     chunk = max(16, min(4096, cells // max(1, n)))
@@ -130,14 +134,22 @@ def nearest_neighbours(
         basis = (scale @ vectors).tocsr()
     else:
         basis = vectors
-    basis_t = basis.T.tocsc()
+    columns_of = bought_columns(basis)
+    dense = n * len(columns_of) <= dense_cells
+    if dense:
+        full = basis[:, columns_of].toarray()
+        full_t = full.T  # a transposed view: BLAS reads it in place
+    else:
+        basis_t = basis.T.tocsc()
     for block in _chunks(len(rows), chunk):
         ids = rows[block]
-        dots = (basis[ids] @ basis_t).toarray()
+        dots = full[ids] @ full_t if dense else (basis[ids] @ basis_t).toarray()
         if metric == "cosine":
             score = dots
         else:  # smaller distance = larger score
             score = 2.0 * dots - (norms**2)[None, :] - (norms[ids] ** 2)[:, None]
+        # equal similarities stay equal whichever way the products were summed
+        score = np.round(score, 10)
         score[:, empty] = -np.inf
         score[np.arange(len(ids)), ids] = -np.inf
         top = np.argpartition(-score, k_eff - 1, axis=1)[:, :k_eff]
