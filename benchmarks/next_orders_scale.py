@@ -68,6 +68,7 @@ def _child(orders_path: Path, size: int, report: Path) -> None:
                 "proposal_lines": lines.height,
                 "train_rows": summary["training_rows"],
                 "ranked_by": summary["ranked_by"],
+                "fit_phases": summary["seconds"],
             }
         ),
         encoding="utf-8",
@@ -95,7 +96,11 @@ def main() -> int:
             wall, rss = run_measured([__file__, "--child", str(orders), str(size), str(report)])
             result = json.loads(report.read_text(encoding="utf-8"))
             rows.append((result, wall, rss))
-            print(f"  {result['lines']:,} lines: {wall:.0f} s, {gib(rss)}", file=sys.stderr)
+            print(
+                f"  {result['lines']:,} lines: {wall:.0f} s, {gib(rss)}; fit phases (s): "
+                f"{result.get('fit_phases')}",
+                file=sys.stderr,
+            )
     print(heading("Next-order engine on Iowa: train and predict every store"))
     print(
         "| history lines | stores | products | training rows | ranked by | fit | predict "

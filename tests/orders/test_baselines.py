@@ -137,3 +137,38 @@ def test_tuning_on_a_customer_sample_ranks_at_most_that_many(
     monkeypatch.setattr(baselines, "ranking_metrics", counting)
     tune_tifu(lines, 30, 12, validation=last_order_validation, grid=grid, customers=8)
     assert ranked and max(ranked) <= 8
+
+
+def test_vector_weights_tune_on_a_bounded_sample_and_neighbourhoods_on_everyone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ``vector_lines``, the vector weights are chosen on customers whose lines fit the
+    budget, the neighbourhood (k, alpha) on the whole history; with a budget above the
+    history's size the tuning is the full one."""
+    rng = np.random.default_rng(1)
+    rows = [
+        (c, c * 10 + o, o * 7, int(p), 1.0)
+        for c in range(30)
+        for o in range(5)
+        for p in rng.choice(12, size=3, replace=False)
+    ]
+    lines = _lines(*rows)
+    grid = TifuGrid(
+        group_size=(3, 7), within_decay=(0.9,), group_decay=(0.8,), k=(5,), alpha=(0.7,)
+    )
+    full = tune_tifu(lines, 30, 12, validation=last_order_validation, grid=grid)
+    roomy = tune_tifu(
+        lines, 30, 12, validation=last_order_validation, grid=grid, vector_lines=10_000
+    )
+    assert roomy == full
+    sizes: list[int] = []
+    place = baselines.placed_lines
+
+    def counting(frame: pl.DataFrame, orders: pl.DataFrame) -> pl.DataFrame:
+        sizes.append(frame.height)
+        return place(frame, orders)
+
+    monkeypatch.setattr(baselines, "placed_lines", counting)
+    history, _ = last_order_validation(lines)
+    tune_tifu(lines, 30, 12, validation=last_order_validation, grid=grid, vector_lines=100)
+    assert len(sizes) == 2 and 0 < sizes[0] <= 100 and sizes[1] == history.height

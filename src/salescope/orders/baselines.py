@@ -179,6 +179,7 @@ def tune_tifu(
     grid: TifuGrid | None = None,
     top: int = 10,
     customers: int | None = None,
+    vector_lines: int | None = None,
     seed: int = 0,
 ) -> tuple[TifuParams, float]:
     """TIFU-KNN parameters with the best Recall@``top`` on the ``validation`` split of
@@ -186,32 +187,62 @@ def tune_tifu(
 
     The search is staged: the vector parameters (group size, within- and group-decay) at the
     paper's neighbourhood, then the similarity, ``k`` and ``alpha`` for the best vectors
-    (neighbours of the largest ``k`` are reused for the smaller ones). ``customers``: at most
-    this many validation customers (a random sample drawn by a hash of their code and
-    ``seed``) are ranked; every customer of the history stays a possible neighbour, so the
-    vectors and neighbourhoods are those of the whole history.
+    (neighbours of the largest ``k`` are reused for the smaller ones). Budgets (None: none):
+    ``customers`` — at most this many validation customers are ranked, every customer of the
+    history staying a possible neighbour; ``vector_lines`` — the vector parameters (how a
+    customer's own orders are weighed) are chosen among a sample of customers whose history
+    holds at most this many lines, each other's neighbours; the neighbourhood (``k``,
+    ``alpha``, the similarity), which depends on how many customers there are to choose
+    from, is always chosen on the whole history. Samples are drawn by a hash of the customer
+    code and ``seed``.
     """
     grid = grid or TifuGrid()
     history, truth = validation(lines)
     targets = truth.select("c").unique()
     if targets.height == 0:
         return TifuParams(), float("nan")
+    order = (pl.col("c").hash(seed), "c")
     if customers is not None and targets.height > customers:
-        targets = targets.sort(pl.col("c").hash(seed), "c").head(customers)
+        targets = targets.sort(*order).head(customers)
         truth = truth.join(targets, on="c", how="semi")
-    rows = targets["c"].to_numpy()
-    placed = placed_lines(history, order_table(history))
+    sample = history, truth, targets
+    if vector_lines is not None and history.height > vector_lines:
+        drawn = (
+            history.group_by("c")
+            .len()
+            .sort(*order)
+            .filter(pl.col("len").cum_sum() <= vector_lines)
+            .select("c")
+        )
+        sample = (
+            history.join(drawn, on="c", how="semi"),
+            truth.join(drawn, on="c", how="semi"),
+            targets.join(drawn, on="c", how="semi"),
+        )
+        if sample[2].height == 0:  # not even one customer fits: the whole history
+            sample = history, truth, targets
+    placed: dict[int, pl.DataFrame] = {}
 
     def recall(
-        params: TifuParams, ks: tuple[int, ...], alphas: tuple[float, ...]
+        params: TifuParams,
+        ks: tuple[int, ...],
+        alphas: tuple[float, ...],
+        split: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame],
     ) -> tuple[TifuParams, float]:
+        lines_, truth_, targets_ = split
+        if id(lines_) not in placed:
+            placed[id(lines_)] = placed_lines(lines_, order_table(lines_))
         model = TifuKnn(replace(params, k=max(ks))).fit(
-            history, n_customers, n_products, rows=rows, placed=placed
+            lines_,
+            n_customers,
+            n_products,
+            rows=targets_["c"].to_numpy(),
+            placed=placed[id(lines_)],
         )
         best = (params, -1.0)
         for k, alpha in itertools.product(ks, alphas):
-            ranked = model.rank(targets, top, k=k, alpha=alpha)
-            value = ranking_metrics(ranked, truth, (top,))[f"recall@{top}"]
+            ranked = model.rank(targets_, top, k=k, alpha=alpha)
+            value = ranking_metrics(ranked, truth_, (top,))[f"recall@{top}"]
             if value > best[1]:
                 best = (replace(params, k=k, alpha=alpha), value)
         return best
@@ -223,12 +254,20 @@ def tune_tifu(
             replace(default, group_size=m, within_decay=rb, group_decay=rg),
             (default.k,),
             (default.alpha,),
+            sample,
         )
         if candidate[1] > best[1]:
             best = candidate
     vectors = best[0]
+    if sample[0] is not history:  # the sample's recall is not comparable with the whole's
+        best = (vectors, -1.0)
     for metric in grid.metric:
-        candidate = recall(replace(vectors, metric=metric), grid.k, grid.alpha)  # type: ignore[arg-type]
+        candidate = recall(
+            replace(vectors, metric=metric),  # type: ignore[arg-type]
+            grid.k,
+            grid.alpha,
+            (history, truth, targets),
+        )
         if candidate[1] > best[1]:
             best = candidate
     return best

@@ -478,7 +478,8 @@ class NextOrderModel:
     def _tuned_tifu(self) -> tuple[TifuParams, float]:
         """The customer vectors' parameters: tuned on each customer's last order of the
         history (TIFU-KNN's own recall, the engine's grid; at most ``tune_customers`` of them
-        ranked, all of them neighbours), or the given ones."""
+        ranked, all of them neighbours; the vector weights on a sample of customers holding
+        at most ``tune_vector_lines`` lines), or the given ones."""
         p = self.params_
         if not p.tune_tifu:
             return p.tifu, float("nan")
@@ -489,6 +490,7 @@ class NextOrderModel:
             validation=last_order_validation,
             grid=ENGINE_GRID,
             customers=p.tune_customers,
+            vector_lines=p.tune_vector_lines,
             seed=p.seed,
         )
         if math.isnan(recall):  # nothing to tune on: keep the given parameters
