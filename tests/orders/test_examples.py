@@ -45,7 +45,7 @@ def test_every_customer_with_two_orders_gives_events_wherever_its_orders_are() -
     )
     cutoff = D + dt.timedelta(days=400)
     events, anchors = training_events(
-        history, cutoff, step_days=7, params=EventParams(label_orders=3, validation_events=0)
+        history, cutoff, step_days=7, params=EventParams(label_orders=3)
     )
     early = events.filter(pl.col("c") == 0)
     assert early["t"].to_list() == [D + dt.timedelta(days=d) for d in (7, 14, 21)]
@@ -124,25 +124,3 @@ def test_event_params_refuse_impossible_values() -> None:
         except ValueError:
             continue
         raise AssertionError(f"EventParams accepted {bad}")
-
-
-def test_few_validating_customers_validate_their_last_two_events() -> None:
-    """When fewer customers validate than ``validation_events``, each validates its last two
-    events, yet keeps at least one to learn from; with enough customers, only its latest."""
-    history = lines(
-        *[(c, day, c) for c in range(3) for day in range(0, 120, 7)],
-        *[(3, day, 3) for day in (0, 7, 14)],  # two events only
-    )
-    cutoff = D + dt.timedelta(days=120)
-    few, _ = training_events(
-        history, cutoff, step_days=7, params=EventParams(label_orders=4, validation_events=10)
-    )
-    many, _ = training_events(
-        history, cutoff, step_days=7, params=EventParams(label_orders=4, validation_events=4)
-    )
-    for c in range(3):
-        mine = few.filter(pl.col("c") == c).sort("t", "o")
-        assert mine["valid"].to_list()[-2:] == [True, True] and not mine["valid"][0]
-    short = few.filter(pl.col("c") == 3).sort("t", "o")
-    assert short["valid"].to_list() == [False, True]
-    assert (many.group_by("c").agg(pl.col("valid").sum())["valid"] == 1).all()

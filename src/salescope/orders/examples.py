@@ -17,8 +17,7 @@ spread over the events (quantiles), merged when closer than the step; each event
 latest anchor on or before its date, so its snapshot is as recent as it can be without
 knowing the order. Each customer's most recent event is kept apart for validation (early
 stopping, calibration, and choosing between the model and the baselines) — for every customer
-by default, or a share of them drawn by a hash of their code; when the customers who validate
-are few, each customer's last two events (``EventParams.validation_orders``).
+by default, or a share of them drawn by a hash of their code.
 
 Own histories use a look-back per customer, counted back from the customer's own last order
 before the date, not from the end of the file: a customer whose orders ended years before the
@@ -43,20 +42,18 @@ class EventParams:
     calendar_cutoffs: int = 4  # calendar cut-offs before the end (a step apart)
     anchors: int = 4  # anchors spread over the events' dates (besides the calendar ones)
     validation_share: float = 1.0  # customers whose latest event validates
-    validation_events: int = 500  # fewer validating customers: each validates its last ...
-    validation_orders: int = 2  # ... this many events (while keeping one to learn from)
     max_event_lines: int = 10_000_000  # budget of the training events' history lines
     seed: int = 0
 
     def __post_init__(self) -> None:
         problems = [
             f"{name} must be at least 1"
-            for name in ("label_orders", "max_event_lines", "validation_orders")
+            for name in ("label_orders", "max_event_lines")
             if getattr(self, name) < 1
         ]
         problems += [
             f"{name} must not be negative"
-            for name in ("calendar_cutoffs", "anchors", "validation_events")
+            for name in ("calendar_cutoffs", "anchors")
             if getattr(self, name) < 0
         ]
         if not 0.0 <= self.validation_share <= 1.0:
@@ -167,26 +164,13 @@ def training_events(
     validating = (pl.col("c").hash(params.seed) % 1000) < share
     events = assign_anchors(events, anchors).filter(pl.col("a").is_not_null())
     # each customer's most recent event (by date, then order) validates, for a share of them
-    events = events.sort("c", "t", "o").with_columns(
-        (validating & latest_events(events, validating, params)).alias("valid")
-    )
+    latest = pl.int_range(pl.len()).over("c") == pl.len().over("c") - 1
+    events = events.sort("c", "t", "o").with_columns((validating & latest).alias("valid"))
     events = within_budget(events, lines, params.max_event_lines, params.seed).sort("c", "t", "o")
     events = events.with_columns(
         pl.int_range(pl.len()).over("a", "c").cast(pl.UInt32).alias("slot")
     )
     return events.with_row_index("ev").with_columns(pl.col("ev").cast(pl.UInt32)), anchors
-
-
-def latest_events(events: pl.DataFrame, validating: pl.Expr, params: EventParams) -> pl.Expr:
-    """Whether an event (of ``events`` sorted by ``c, t, o``) is among the latest of its
-    customer that validate: the latest one; when fewer than ``validation_events`` customers
-    validate, the last ``validation_orders`` ones of each customer that keeps an event to learn
-    from — early stopping, the choice of the ranking and the calibration then rest on more
-    orders than there are customers."""
-    customers = events.filter(validating).select(pl.col("c").n_unique()).item()
-    per = 1 if customers >= params.validation_events else params.validation_orders
-    from_end = pl.len().over("c") - 1 - pl.int_range(pl.len()).over("c")
-    return (from_end == 0) | ((from_end < per) & (pl.len().over("c") > per))
 
 
 def within_budget(
