@@ -448,7 +448,7 @@ class NextOrderModel:
                 frame, extension = self._labelled(snap, group.filter(pl.col("slot") == slot))
                 if frame.height:
                     # the training negatives are sampled now: the rest is never held at once
-                    frames.append(thin(frame, p.negative_rate, p.seed + len(frames)))
+                    frames.append(thin(frame, p.negative_rate, p.seed))
                     adoption.append(extension)
         return frames, adoption
 

@@ -121,11 +121,14 @@ def split_rows(
 
 def thin(frame: pl.DataFrame, rate: float, seed: int) -> pl.DataFrame:
     """One frame of labelled candidates as ``split_rows(..., thinned=True)`` expects it: its
-    validation rows, and all positives and a random ``rate`` of the negatives of the others.
-    Applied frame by frame as the examples are built, the negatives left out are never held
-    together in memory."""
-    validating = pl.col("valid")
-    return pl.concat([frame.filter(validating), subsample(frame.filter(~validating), rate, seed)])
+    validation rows, and all positives and about ``rate`` of the negatives of the others,
+    each kept by a hash of its event and product (so whichever frame a row comes in, the same
+    rows are kept). Applied frame by frame as the examples are built, the negatives left out
+    are never held together in memory."""
+    if rate >= 1.0:
+        return frame
+    drawn = pl.struct(EVENT, "p").hash(seed) % 1_000_000 < round(rate * 1_000_000)
+    return frame.filter(pl.col("valid") | (pl.col("label") == 1) | drawn)
 
 
 def subsample(frame: pl.DataFrame, rate: float, seed: int) -> pl.DataFrame:
