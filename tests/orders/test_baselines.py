@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
+import pytest
 
+from salescope.orders import baselines
 from salescope.orders.baselines import (
+    TifuGrid,
     TifuKnn,
     calendar_validation,
     g_topfreq,
     gp_topfreq,
+    last_order_validation,
     last_quantity,
     p_topfreq,
+    tune_tifu,
 )
 from salescope.orders.neighbours import TifuParams
 
@@ -88,3 +94,84 @@ def test_calendar_validation_holds_out_each_customers_first_order_after_the_cut(
     history, truth = calendar_validation(7)(LINES)
     assert history["d"].max() < DAY + dt.timedelta(days=7)
     assert sorted(truth.select("c", "o").unique().rows()) == [(0, 1), (1, 4)]
+
+
+def test_tifu_knn_fitted_for_some_rows_ranks_them_as_the_full_fit() -> None:
+    """Neighbours computed only for the customers to rank (among all customers) give the
+    same ranking as neighbours of everyone; ranking a customer outside them is refused."""
+    full = TifuKnn(TifuParams(k=1, alpha=0.5)).fit(LINES, 2, 4)
+    some = TifuKnn(TifuParams(k=1, alpha=0.5)).fit(LINES, 2, 4, rows=np.array([1]))
+    one = TARGETS.filter(pl.col("c") == 1)
+    assert some.rank(one, 3).equals(full.rank(one, 3))
+    try:
+        some.rank(TARGETS, 3)
+    except ValueError:
+        return
+    raise AssertionError("ranked a customer it has no neighbours for")
+
+
+def test_tuning_on_a_customer_sample_ranks_at_most_that_many(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``tune_tifu(customers=n)`` ranks at most ``n`` validation customers, and with ``n``
+    at least their number it is the full tuning (same parameters, same recall)."""
+    rng = np.random.default_rng(0)
+    rows = [
+        (c, c * 10 + o, o * 7, int(p), 1.0)
+        for c in range(30)
+        for o in range(5)
+        for p in rng.choice(12, size=3, replace=False)
+    ]
+    lines = _lines(*rows)
+    grid = TifuGrid(group_size=(3,), within_decay=(0.9,), group_decay=(0.8,), k=(5,), alpha=(0.7,))
+    full = tune_tifu(lines, 30, 12, validation=last_order_validation, grid=grid)
+    same = tune_tifu(lines, 30, 12, validation=last_order_validation, grid=grid, customers=30)
+    assert same[0] == full[0] and same[1] == pytest.approx(full[1])
+    ranked: list[int] = []
+    measure = baselines.ranking_metrics
+
+    def counting(frame: pl.DataFrame, truth: pl.DataFrame, ks: tuple[int, ...]) -> dict[str, float]:
+        ranked.append(frame["c"].n_unique())
+        return measure(frame, truth, ks)
+
+    monkeypatch.setattr(baselines, "ranking_metrics", counting)
+    tune_tifu(lines, 30, 12, validation=last_order_validation, grid=grid, customers=8)
+    assert ranked and max(ranked) <= 8
+
+
+def test_vector_weights_tune_on_a_bounded_sample_and_neighbourhoods_on_everyone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ``vector_lines``, the vector weights are chosen on customers whose lines fit the
+    budget, the neighbourhood (k, alpha) on the whole history; with a budget above the
+    history's size the tuning is the full one (same vector weights, same recall)."""
+    rng = np.random.default_rng(1)
+    rows = [
+        (c, c * 10 + o, o * 7, int(p), 1.0)
+        for c in range(30)
+        for o in range(5)
+        for p in rng.choice(12, size=3, replace=False)
+    ]
+    lines = _lines(*rows)
+    grid = TifuGrid(
+        group_size=(3, 7), within_decay=(0.9,), group_decay=(0.8,), k=(5,), alpha=(0.7,)
+    )
+    full = tune_tifu(lines, 30, 12, validation=last_order_validation, grid=grid)
+    roomy = tune_tifu(
+        lines, 30, 12, validation=last_order_validation, grid=grid, vector_lines=10_000
+    )
+    # (k and the similarity can tie on so small a history: a tie goes either way)
+    vector = ("group_size", "within_decay", "group_decay")
+    assert [getattr(roomy[0], n) for n in vector] == [getattr(full[0], n) for n in vector]
+    assert roomy[1] == pytest.approx(full[1])
+    sizes: list[int] = []
+    place = baselines.placed_lines
+
+    def counting(frame: pl.DataFrame, orders: pl.DataFrame) -> pl.DataFrame:
+        sizes.append(frame.height)
+        return place(frame, orders)
+
+    monkeypatch.setattr(baselines, "placed_lines", counting)
+    history, _ = last_order_validation(lines)
+    tune_tifu(lines, 30, 12, validation=last_order_validation, grid=grid, vector_lines=100)
+    assert len(sizes) == 2 and 0 < sizes[0] <= 100 and sizes[1] == history.height

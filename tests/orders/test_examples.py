@@ -92,3 +92,35 @@ def test_anchors_are_spread_and_merged() -> None:
     assert spread[0] == D and len(spread) == 4
     merged = merge_anchors([D, D + dt.timedelta(days=3), D + dt.timedelta(days=10)], 7)
     assert merged == [D, D + dt.timedelta(days=10)]
+
+
+def test_the_event_budget_keeps_validation_and_takes_customers_in_rounds() -> None:
+    """With a budget of history lines, every validation event stays, the training events'
+    lines fit in the budget, and no customer gets a second training event before every
+    customer has one (a long dense history does not crowd out the others)."""
+    history = lines(*[(c, day, c) for c in range(4) for day in range(0, 120, 7)])
+    cutoff = D + dt.timedelta(days=120)
+    unlimited, _ = training_events(history, cutoff, step_days=7, params=EventParams(label_orders=4))
+    per_customer = history.height // 4  # each customer's lines (all of equal length)
+    budget = 5 * per_customer  # room for five training events of four customers
+    events, _ = training_events(
+        history, cutoff, step_days=7, params=EventParams(label_orders=4, max_event_lines=budget)
+    )
+    assert events.filter(pl.col("valid")).height == unlimited.filter(pl.col("valid")).height
+    train = events.filter(~pl.col("valid"))
+    assert train.height == 5
+    counts = train.group_by("c").len()["len"]
+    assert counts.min() == 1 and counts.max() == 2 and counts.len() == 4
+    # the slots and ids are renumbered over the events kept
+    assert events["ev"].to_list() == list(range(events.height))
+    assert events.select("a", "slot", "c").is_unique().all()
+
+
+def test_event_params_refuse_impossible_values() -> None:
+    """A budget or a label count below one, or a share outside [0, 1], is refused."""
+    for bad in ({"max_event_lines": 0}, {"label_orders": 0}, {"validation_share": 1.5}):
+        try:
+            EventParams(**bad)  # type: ignore[arg-type]
+        except ValueError:
+            continue
+        raise AssertionError(f"EventParams accepted {bad}")

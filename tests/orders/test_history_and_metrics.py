@@ -8,7 +8,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from salescope.orders.features import build_candidates, pair_history, product_stats
+from salescope.orders.features import (
+    build_candidates,
+    own_history,
+    pair_history,
+    product_stats,
+)
 from salescope.orders.history import encode, next_orders_after, order_table
 from salescope.orders.metrics import proposal_metrics, quantity_metrics, ranking_metrics
 from salescope.orders.neighbours import (
@@ -272,3 +277,29 @@ def test_proposal_and_quantity_metrics() -> None:
     q = quantity_metrics(lines, TRUTH)
     assert q["wape"] == pytest.approx(1 / 2)
     assert q["bias"] == pytest.approx(1 / 2)
+
+
+def test_candidates_from_a_shared_own_history_are_the_same() -> None:
+    """The repeat and the extension candidates of the same targets built from one
+    ``own_history`` (computed once in training) equal those built from the lines each time."""
+    rows = [("A", f"a{i}", D(2024, 1, 1 + 7 * i), p, 1.0 + i) for i in range(4) for p in "XY"]
+    rows += [("B", f"b{i}", D(2024, 1, 3 + 7 * i), p, 2.0) for i in range(3) for p in "YZ"]
+    lines, codes = encode(orders_frame(rows))
+    cutoff = D(2024, 3, 1)
+    first_seen = lines.group_by("p").agg(pl.col("d").min().alias("first_d"))
+    stats = product_stats(lines, cutoff, first_seen)
+    vectors = tifu_vectors(lines, order_table(lines), TifuParams())
+    matrix = to_csr(vectors, "u", (codes.n_customers, codes.n_products))
+    neighbour = candidate_scores(matrix, nearest_neighbours(matrix, 1), explore=2).join(
+        vectors, on=["c", "p"], how="left"
+    )
+    first_order = lines.group_by("c").agg(pl.col("d").min().alias("c_first"))
+    targets = codes.customers.select("c").with_columns(pl.lit(cutoff).alias("t"))
+    shared = own_history(lines, stats, first_order, TifuParams())
+    for repeat in (True, False):
+        args = (lines, targets, stats, neighbour, first_order)
+        alone = build_candidates(*args, max_repeat=10, repeat=repeat, tifu=TifuParams())
+        reused = build_candidates(
+            *args, max_repeat=10, repeat=repeat, tifu=TifuParams(), own=shared
+        )
+        assert alone.height and reused.sort("c", "p").equals(alone.sort("c", "p"))

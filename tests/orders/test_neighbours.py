@@ -16,10 +16,13 @@ from salescope.orders.neighbours import (
     item_similarity,
     nearest_neighbours,
     neighbour_matrix,
+    placed_lines,
     row_top_k,
+    tifu_top_k,
     tifu_vectors,
     tifu_weights,
     to_csr,
+    vectors_of,
 )
 
 DAY = dt.date(2024, 1, 1)
@@ -104,3 +107,59 @@ def test_top_k_helpers_agree_and_break_ties_to_the_lower_column() -> None:
         zip(r2.tolist(), c2.tolist(), strict=True)
     )
     assert sorted(zip(r2.tolist(), c2.tolist(), strict=True)) == [(0, 0), (0, 1), (2, 0), (2, 1)]
+
+
+def _reference_top_k(
+    vectors: sp.csr_matrix, neighbours: np.ndarray, rows: np.ndarray, alpha: float, top: int
+) -> list[tuple[int, int]]:
+    """TIFU-KNN's top products computed sparsely, row by row (``row_top_k``)."""
+    mean = neighbour_matrix(neighbours, vectors.shape[0]) @ vectors
+    score = (alpha * vectors[rows] + (1.0 - alpha) * mean).tocsr()
+    r, c, _ = row_top_k(score, top)
+    return [(int(rows[i]), int(j)) for i, j in zip(r, c, strict=True)]
+
+
+def test_tifu_top_k_by_dense_chunks_ranks_as_the_sparse_reference() -> None:
+    """Scores made dense by small chunks over the products someone bought rank the same
+    products in the same order as the sparse computation, ties to the lower product, for
+    any chunk size (here chunks of one customer up to all of them)."""
+    rng = np.random.default_rng(3)
+    dense = np.round(rng.random((40, 25)) * 3) / 3 * (rng.random((40, 25)) < 0.3)
+    dense[:, 7] = 0.0  # a product nobody bought
+    vectors = sp.csr_matrix(dense)
+    neighbours = nearest_neighbours(vectors, 5)
+    rows = np.arange(0, 40, 2, dtype=np.int64)
+    expected = _reference_top_k(vectors, neighbours[rows], rows, 0.6, 6)
+    for cells in (1, 100, 10_000):
+        ranked = tifu_top_k(vectors, neighbours[rows], rows, alpha=0.6, top=6, cells=cells)
+        got = list(zip(ranked["c"].to_list(), ranked["p"].to_list(), strict=True))
+        assert got == expected
+        assert (ranked.group_by("c").agg(pl.col("rank").min())["rank"] == 1).all()
+
+
+def test_vectors_of_placed_lines_are_the_tifu_vectors() -> None:
+    """Vectors built from lines placed once (``placed_lines``, shared by the tuning's grid)
+    equal ``tifu_vectors`` for every parameter set, to the last bit."""
+    lines = _lines((0, 0, [1, 2]), (0, 1, [1]), (0, 2, [2, 3]), (1, 0, [3]), (1, 3, [1, 3]))
+    orders = order_table(lines)
+    placed = placed_lines(lines, orders)
+    for params in (TifuParams(), TifuParams(group_size=2, within_decay=0.5, group_decay=0.3)):
+        assert vectors_of(placed, params).equals(tifu_vectors(lines, orders, params))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_dense_and_sparse_neighbours_agree_even_on_ties(metric: str) -> None:
+    """Neighbours from dense BLAS products and from sparse products (summed in another
+    order), for all customers or for some, are the same, ties included (customers with equal
+    baskets, rounded weights)."""
+    rng = np.random.default_rng(4)
+    dense = np.round(rng.random((200, 60)) * 3) * (rng.random((200, 60)) < 0.2)
+    dense[5] = 0.0  # no products: no neighbours, nobody's neighbour
+    dense[7] = dense[9]
+    vectors = sp.csr_matrix(dense)
+    rows = np.arange(0, 200, 7, dtype=np.int64)
+    sparse = nearest_neighbours(vectors, 8, metric=metric, dense_cells=0)  # type: ignore[arg-type]
+    assert np.array_equal(sparse, nearest_neighbours(vectors, 8, metric=metric))  # type: ignore[arg-type]
+    some = nearest_neighbours(vectors, 8, metric=metric, rows=rows)  # type: ignore[arg-type]
+    assert np.array_equal(sparse[rows], some)
+    assert (sparse[5] == -1).all() and not (sparse == 5).any()

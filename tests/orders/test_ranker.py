@@ -6,8 +6,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+from salescope.orders.engine_params import EngineParams
 from salescope.orders.quantities import selling_multiples
 from salescope.orders.ranker import RankerParams, Ranking, fit_ranking, recall_at
+from salescope.orders.training import thin
 
 
 def candidates(*rows: tuple[int, int, int, float, float, int]) -> pl.DataFrame:
@@ -82,3 +84,29 @@ def test_selling_multiples_are_read_from_past_quantities() -> None:
         schema_overrides={"p": pl.UInt32},
     )
     assert selling_multiples(lines).rows() == [(0, 12)]
+
+
+def test_thinning_a_frame_keeps_validation_rows_and_every_positive() -> None:
+    """``thin`` (applied to each frame of training examples as it is built) keeps every
+    validation row and every positive, and about ``rate`` of the training negatives, whichever
+    frame they come in; a TIFU-KNN
+    tuning sample below one customer is refused."""
+    frame = pl.DataFrame(
+        {
+            "ev": [i // 50 for i in range(1100)],
+            "p": [i % 50 for i in range(1100)],
+            "valid": [True] * 100 + [False] * 1000,
+            "label": ([1] * 10 + [0] * 90) + ([1] * 100 + [0] * 900),
+        },
+        schema_overrides={"ev": pl.UInt32, "p": pl.UInt32},
+    )
+    kept = thin(frame, 0.3, seed=1)
+    assert kept.filter(pl.col("valid")).height == 100
+    assert kept.filter(~pl.col("valid") & (pl.col("label") == 1)).height == 100
+    negatives = kept.filter(~pl.col("valid") & (pl.col("label") == 0)).height
+    assert 200 <= negatives <= 340  # 30 % of 900, drawn
+    # a row's fate does not depend on the frame it comes in
+    halves = pl.concat([thin(frame.head(600), 0.3, seed=1), thin(frame.tail(500), 0.3, seed=1)])
+    assert halves.equals(kept)
+    with pytest.raises(ValueError, match="tune_customers"):
+        EngineParams(tune_customers=0)

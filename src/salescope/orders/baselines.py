@@ -25,9 +25,10 @@ from salescope.orders.metrics import ranking_metrics
 from salescope.orders.neighbours import (
     TifuParams,
     nearest_neighbours,
+    placed_lines,
     tifu_top_k,
-    tifu_vectors,
     to_csr,
+    vectors_of,
 )
 
 
@@ -94,12 +95,29 @@ class TifuKnn:
 
     params: TifuParams = field(default_factory=TifuParams)
 
-    def fit(self, lines: pl.DataFrame, n_customers: int, n_products: int) -> TifuKnn:
-        orders = order_table(lines)
-        vectors = tifu_vectors(lines, orders, self.params)
+    def fit(
+        self,
+        lines: pl.DataFrame,
+        n_customers: int,
+        n_products: int,
+        *,
+        rows: np.ndarray | None = None,
+        placed: pl.DataFrame | None = None,
+    ) -> TifuKnn:
+        """Vectors of every customer of ``lines``; neighbours (among all of them) of the
+        customers ``rows`` only (default: all), the only ones ``rank`` can then rank.
+        ``placed``: ``neighbours.placed_lines`` of ``lines`` when already computed."""
+        if placed is None:
+            placed = placed_lines(lines, order_table(lines))
+        vectors = vectors_of(placed, self.params)
         self.matrix_ = to_csr(vectors, "u", (n_customers, n_products))
+        self.rows_ = (
+            np.arange(n_customers, dtype=np.int64)
+            if rows is None
+            else np.unique(rows.astype(np.int64))
+        )
         self.neighbours_ = nearest_neighbours(
-            self.matrix_, self.params.k, metric=self.params.metric
+            self.matrix_, self.params.k, metric=self.params.metric, rows=self.rows_
         )
         return self
 
@@ -107,9 +125,12 @@ class TifuKnn:
         self, targets: pl.DataFrame, top: int, *, k: int | None = None, alpha: float | None = None
     ) -> pl.DataFrame:
         rows = targets["c"].unique().sort().to_numpy().astype(np.int64)
+        at = np.searchsorted(self.rows_, rows)
+        if len(rows) and (at.max() >= len(self.rows_) or np.any(self.rows_[at] != rows)):
+            raise ValueError("TifuKnn.rank: targets outside the rows it was fitted for")
         return tifu_top_k(
             self.matrix_,
-            self.neighbours_[rows],
+            self.neighbours_[at],
             rows,
             alpha=self.params.alpha if alpha is None else alpha,
             top=top,
@@ -157,28 +178,71 @@ def tune_tifu(
     validation: Validation,
     grid: TifuGrid | None = None,
     top: int = 10,
+    customers: int | None = None,
+    vector_lines: int | None = None,
+    seed: int = 0,
 ) -> tuple[TifuParams, float]:
     """TIFU-KNN parameters with the best Recall@``top`` on the ``validation`` split of
     ``lines``: ``(params, recall)``.
 
     The search is staged: the vector parameters (group size, within- and group-decay) at the
     paper's neighbourhood, then the similarity, ``k`` and ``alpha`` for the best vectors
-    (neighbours of the largest ``k`` are reused for the smaller ones).
+    (neighbours of the largest ``k`` are reused for the smaller ones). Budgets (None: none):
+    ``customers`` — at most this many validation customers are ranked, every customer of the
+    history staying a possible neighbour; ``vector_lines`` — the vector parameters (how a
+    customer's own orders are weighed) are chosen among a sample of customers whose history
+    holds at most this many lines, each other's neighbours; the neighbourhood (``k``,
+    ``alpha``, the similarity), which depends on how many customers there are to choose
+    from, is always chosen on the whole history. Samples are drawn by a hash of the customer
+    code and ``seed``.
     """
     grid = grid or TifuGrid()
     history, truth = validation(lines)
-    targets = truth.select("c").unique()
+    targets = truth.select("c").unique().sort("c")  # a fixed order: reproducible sums
     if targets.height == 0:
         return TifuParams(), float("nan")
+    order = (pl.col("c").hash(seed), "c")
+    if customers is not None and targets.height > customers:
+        targets = targets.sort(*order).head(customers)
+        truth = truth.join(targets, on="c", how="semi")
+    sample = history, truth, targets
+    if vector_lines is not None and history.height > vector_lines:
+        drawn = (
+            history.group_by("c")
+            .len()
+            .sort(*order)
+            .filter(pl.col("len").cum_sum() <= vector_lines)
+            .select("c")
+        )
+        sample = (
+            history.join(drawn, on="c", how="semi"),
+            truth.join(drawn, on="c", how="semi"),
+            targets.join(drawn, on="c", how="semi"),
+        )
+        if sample[2].height == 0:  # not even one customer fits: the whole history
+            sample = history, truth, targets
+    placed: dict[int, pl.DataFrame] = {}
 
     def recall(
-        params: TifuParams, ks: tuple[int, ...], alphas: tuple[float, ...]
+        params: TifuParams,
+        ks: tuple[int, ...],
+        alphas: tuple[float, ...],
+        split: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame],
     ) -> tuple[TifuParams, float]:
-        model = TifuKnn(replace(params, k=max(ks))).fit(history, n_customers, n_products)
+        lines_, truth_, targets_ = split
+        if id(lines_) not in placed:
+            placed[id(lines_)] = placed_lines(lines_, order_table(lines_))
+        model = TifuKnn(replace(params, k=max(ks))).fit(
+            lines_,
+            n_customers,
+            n_products,
+            rows=targets_["c"].to_numpy(),
+            placed=placed[id(lines_)],
+        )
         best = (params, -1.0)
         for k, alpha in itertools.product(ks, alphas):
-            ranked = model.rank(targets, top, k=k, alpha=alpha)
-            value = ranking_metrics(ranked, truth, (top,))[f"recall@{top}"]
+            ranked = model.rank(targets_, top, k=k, alpha=alpha)
+            value = ranking_metrics(ranked, truth_, (top,))[f"recall@{top}"]
             if value > best[1]:
                 best = (replace(params, k=k, alpha=alpha), value)
         return best
@@ -190,12 +254,20 @@ def tune_tifu(
             replace(default, group_size=m, within_decay=rb, group_decay=rg),
             (default.k,),
             (default.alpha,),
+            sample,
         )
         if candidate[1] > best[1]:
             best = candidate
     vectors = best[0]
+    if sample[0] is not history:  # the sample's recall is not comparable with the whole's
+        best = (vectors, -1.0)
     for metric in grid.metric:
-        candidate = recall(replace(vectors, metric=metric), grid.k, grid.alpha)  # type: ignore[arg-type]
+        candidate = recall(
+            replace(vectors, metric=metric),  # type: ignore[arg-type]
+            grid.k,
+            grid.alpha,
+            (history, truth, targets),
+        )
         if candidate[1] > best[1]:
             best = candidate
     return best

@@ -34,6 +34,8 @@ class EngineParams:
     ranker: RankerParams = field(default_factory=RankerParams)
     tifu: TifuParams = field(default_factory=TifuParams)  # when not tuned
     tune_tifu: bool = True  # tune the customer vectors (TIFU-KNN) on the history first
+    tune_customers: int = 2000  # at most this many customers' last orders rank in the tuning
+    tune_vector_lines: int = 2_000_000  # the vector weights are tuned on a sample this large
     max_repeat: int = 300  # repeat candidates per customer
     explore: int = 60  # never-bought candidates per customer (from neighbours)
     item_neighbours: int = 50  # similar products per product for item-kNN (0: off)
@@ -56,6 +58,8 @@ class EngineParams:
                 "lookback_days",
                 "max_repeat",
                 "max_train_rows",
+                "tune_customers",
+                "tune_vector_lines",
                 "lapsed_lines",
                 "customers_per_bucket",
                 "threads",

@@ -42,7 +42,24 @@ class EventParams:
     calendar_cutoffs: int = 4  # calendar cut-offs before the end (a step apart)
     anchors: int = 4  # anchors spread over the events' dates (besides the calendar ones)
     validation_share: float = 1.0  # customers whose latest event validates
+    max_event_lines: int = 10_000_000  # budget of the training events' history lines
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be at least 1"
+            for name in ("label_orders", "max_event_lines")
+            if getattr(self, name) < 1
+        ]
+        problems += [
+            f"{name} must not be negative"
+            for name in ("calendar_cutoffs", "anchors")
+            if getattr(self, name) < 0
+        ]
+        if not 0.0 <= self.validation_share <= 1.0:
+            problems.append("validation_share must be in [0, 1]")
+        if problems:
+            raise ValueError("invalid EventParams: " + "; ".join(problems))
 
 
 def own_window(lines: pl.DataFrame, lookback_days: int) -> pl.DataFrame:
@@ -148,8 +165,34 @@ def training_events(
     events = assign_anchors(events, anchors).filter(pl.col("a").is_not_null())
     # each customer's most recent event (by date, then order) validates, for a share of them
     latest = pl.int_range(pl.len()).over("c") == pl.len().over("c") - 1
-    events = events.sort("c", "t", "o").with_columns(
-        (validating & latest).alias("valid"),
-        pl.int_range(pl.len()).over("a", "c").cast(pl.UInt32).alias("slot"),
+    events = events.sort("c", "t", "o").with_columns((validating & latest).alias("valid"))
+    events = within_budget(events, lines, params.max_event_lines, params.seed).sort("c", "t", "o")
+    events = events.with_columns(
+        pl.int_range(pl.len()).over("a", "c").cast(pl.UInt32).alias("slot")
     )
     return events.with_row_index("ev").with_columns(pl.col("ev").cast(pl.UInt32)), anchors
+
+
+def within_budget(
+    events: pl.DataFrame, lines: pl.DataFrame, budget: int, seed: int
+) -> pl.DataFrame:
+    """``events`` (``c, o, valid``) with the training events cut to a budget of history lines:
+    each event costs its customer's lines in ``lines`` (the history its candidates and
+    features are computed from). The validation events all stay; training events are taken
+    customer by customer in rounds — one random event of every customer, then a second, ... —
+    while their lines fit in ``budget``, so a long dense history does not crowd out the other
+    customers and every customer keeps an event before any gets many."""
+    sizes = lines.group_by("c").agg(pl.len().alias("_lines"))
+    train = events.filter(~pl.col("valid")).join(sizes, on="c", how="left")
+    if train.height == 0 or int(train["_lines"].sum()) <= budget:
+        return events
+    draw = pl.struct("c", "o").hash(seed)
+    kept = (
+        train.with_columns(draw.alias("_draw"))
+        .sort("c", "_draw", "o")
+        .with_columns(pl.int_range(pl.len()).over("c").alias("_round"))
+        .sort("_round", "_draw", "c", "o")
+        .filter(pl.col("_lines").cum_sum() <= budget)
+        .drop("_lines", "_draw", "_round")
+    )
+    return pl.concat([events.filter(pl.col("valid")), kept])

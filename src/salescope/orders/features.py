@@ -234,6 +234,7 @@ def build_candidates(
     max_repeat: int,
     repeat: bool = True,
     tifu: TifuParams | None = None,
+    own: OwnHistory | None = None,
 ) -> pl.DataFrame:
     """Candidates and features for one bucket of customers.
 
@@ -243,14 +244,15 @@ def build_candidates(
     history. Returns one row per candidate with ``c, p, t, seen`` and the features;
     ``repeat=False`` leaves out the customer's own products (only ``neighbour``'s unseen ones).
     ``tifu``: the customer's own vector ``u`` is computed from ``lines`` with these parameters
-    (its history up to the target date), instead of the snapshot's.
+    (its history up to the target date), instead of the snapshot's. ``own``: ``own_history``
+    of the same ``lines``, ``first_order`` and ``tifu`` when already computed.
 
     It is ``undated_candidates`` (what the history alone says) then ``dated_candidates`` (what
     depends on the target date): a server keeps the first per customer and runs only the
     second per request.
     """
     frame = undated_candidates(
-        lines,
+        lines if own is None else own,
         targets.select("c"),
         products,
         neighbour,

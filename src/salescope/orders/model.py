@@ -40,7 +40,7 @@ from salescope.orders.examples import (
     spread_dates,
     training_events,
 )
-from salescope.orders.features import build_candidates, product_stats
+from salescope.orders.features import OwnHistory, build_candidates, own_history, product_stats
 from salescope.orders.gating import merge_novelties
 from salescope.orders.history import Codes, encode, order_table, rows_of
 from salescope.orders.neighbours import (
@@ -66,7 +66,13 @@ from salescope.orders.novelties import (
     pair_context,
     share_bar,
 )
-from salescope.orders.offers import Acceptance, Promote, novelty_lines, rank_extensions
+from salescope.orders.offers import (
+    Acceptance,
+    Promote,
+    novelty_lines,
+    rank_extensions,
+    unseen_ranking,
+)
 from salescope.orders.quantities import QuantityModel, rounded
 from salescope.orders.ranker import (
     EVENT,
@@ -77,6 +83,7 @@ from salescope.orders.ranker import (
 )
 from salescope.orders.served import Standing, offered, standing
 from salescope.orders.snapshot import Scored, Snapshot
+from salescope.orders.summary import summarise
 from salescope.orders.training import (
     as_date,
     pack_sizes,
@@ -84,6 +91,7 @@ from salescope.orders.training import (
     recent_part,
     spacing_of,
     split_rows,
+    thin,
 )
 from salescope.progress import Progress, no_progress
 
@@ -146,11 +154,17 @@ class NextOrderModel:
         )
 
     def _candidates(
-        self, snap: Snapshot, targets: pl.DataFrame, *, extra: pl.DataFrame | None = None
+        self,
+        snap: Snapshot,
+        targets: pl.DataFrame,
+        *,
+        extra: pl.DataFrame | None = None,
+        own: dict[int, OwnHistory] | None = None,
     ) -> pl.DataFrame:
         """Features of every candidate of ``targets`` (``c, t``, one per customer), bucket by
         bucket, from each customer's lines before its date and the snapshot; with ``extra``
-        (scored pairs the customers lack), of those pairs only."""
+        (scored pairs the customers lack), of those pairs only. ``own``: the buckets' own
+        histories, filled by the first call and reused by the next for the same targets."""
         p = self.params_
         kept = self._standing(snap, targets) if extra is None else None
         if kept is not None:
@@ -164,16 +178,19 @@ class NextOrderModel:
             def neighbour_of(customers: pl.Series) -> pl.DataFrame:
                 return rows_of(extra, index, customers)
 
-        own = lines_before(self._lines_of(targets["c"]), targets, p.lookback_days)
-        known = targets.select("c", "t").join(own.select("c").unique(), on="c")
+        lines = lines_before(self._lines_of(targets["c"]), targets, p.lookback_days)
+        known = targets.select("c", "t").join(lines.select("c").unique(), on="c")
         n_buckets = max(1, -(-known.height // p.customers_per_bucket))
         parts = []
         for bucket in range(n_buckets):
             in_bucket = pl.col("c") % n_buckets == bucket
             mine = known.filter(in_bucket)
+            history = lines.filter(in_bucket)
+            if own is not None and bucket not in own:
+                own[bucket] = own_history(history, snap.products, self.first_order_, self.tifu_)
             parts.append(
                 build_candidates(
-                    own.filter(in_bucket),
+                    history,
                     mine,
                     snap.products,
                     neighbour_of(mine["c"]),
@@ -181,6 +198,7 @@ class NextOrderModel:
                     max_repeat=p.max_repeat,
                     repeat=extra is None,
                     tifu=self.tifu_,
+                    own=None if own is None else own[bucket],
                 )
             )
         if not parts:
@@ -232,7 +250,8 @@ class NextOrderModel:
         the event's order, and the extension candidates (for the adoption model) labelled the
         same way."""
         targets = events.select("c", "t")
-        frame = self._candidates(snap, targets)
+        shared: dict[int, OwnHistory] = {}  # the own histories, for both kinds of candidates
+        frame = self._candidates(snap, targets, own=shared)
         own = self._lines_of(events["c"])
         truth = own.join(events.select("c", "o"), on=["c", "o"])
         truth = truth.select("c", "p", pl.col("q").alias("q_actual"))
@@ -257,7 +276,7 @@ class NextOrderModel:
         if frame.height == 0:
             return frame, frame
         frame = label(frame)
-        adoption = self._adoption_frame(snap, frame, targets, label)
+        adoption = self._adoption_frame(snap, frame, targets, label, own=shared)
         self.coverage_.append(
             {
                 "anchor": snap.cutoff.isoformat(),
@@ -297,10 +316,11 @@ class NextOrderModel:
         targets: pl.DataFrame,
         label: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
         objectives: pl.DataFrame | None = None,
+        own: dict[int, OwnHistory] | None = None,
     ) -> pl.DataFrame:
         """Extension candidates of ``targets`` with the adoption features: the extension rows
         of the main candidates ``scored``, the snapshot's extra pairs, and ``objectives``
-        pairs (``c, p``) not among them."""
+        pairs (``c, p``) not among them; ``own``: the targets' own histories (``_candidates``)."""
         novelty = self.params_.novelties
         extra = snap.extra_of(targets["c"])
         more = extra.clear()
@@ -321,7 +341,11 @@ class NextOrderModel:
             built = self._candidates(snap, targets, extra=more) if more.height else None
             rows = self._ranked(kept.extension_rows(targets, built))
         else:
-            rows = self._candidates(snap, targets, extra=both) if both.height else pl.DataFrame()
+            rows = (
+                self._candidates(snap, targets, extra=both, own=own)
+                if both.height
+                else pl.DataFrame()
+            )
         if label is not None and rows.height:
             rows = label(rows)
         parts = [adoption_rows(scored, novelty.lapsed_days)]
@@ -357,7 +381,7 @@ class NextOrderModel:
         )
         self.coverage_: list[dict[str, Any]] = []
         frames, adoption = self._examples(events, progress)
-        train, valid = split_rows(frames, p)
+        train, valid = split_rows(frames, p, thinned=True)
         adoption_train, adoption_valid = split_rows(adoption, p, learn_from_half=True)
         self.development_rate_ = development_rate(valid if valid.height else train)
         self.prior_ = fit_acceptance_prior(
@@ -446,6 +470,7 @@ class NextOrderModel:
     ) -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
         """The labelled candidates of every training event and their adoption rows, one
         snapshot per anchor date."""
+        p = self.params_
         frames: list[pl.DataFrame] = []
         adoption: list[pl.DataFrame] = []
         used = sorted(set(events["a"].to_list()))
@@ -456,7 +481,8 @@ class NextOrderModel:
             for slot in range(int(group["slot"].max()) + 1):  # type: ignore[arg-type]
                 frame, extension = self._labelled(snap, group.filter(pl.col("slot") == slot))
                 if frame.height:
-                    frames.append(frame)
+                    # the training negatives are sampled now: the rest is never held at once
+                    frames.append(thin(frame, p.negative_rate, p.seed))
                     adoption.append(extension)
         return frames, adoption
 
@@ -485,7 +511,9 @@ class NextOrderModel:
 
     def _tuned_tifu(self) -> tuple[TifuParams, float]:
         """The customer vectors' parameters: tuned on each customer's last order of the
-        history (TIFU-KNN's own recall, the engine's grid), or the given ones."""
+        history (TIFU-KNN's own recall, the engine's grid; at most ``tune_customers`` of them
+        ranked, all of them neighbours; the vector weights on a sample of customers holding
+        at most ``tune_vector_lines`` lines), or the given ones."""
         p = self.params_
         if not p.tune_tifu:
             return p.tifu, float("nan")
@@ -495,6 +523,9 @@ class NextOrderModel:
             self.codes_.n_products,
             validation=last_order_validation,
             grid=ENGINE_GRID,
+            customers=p.tune_customers,
+            vector_lines=p.tune_vector_lines,
+            seed=p.seed,
         )
         if math.isnan(recall):  # nothing to tune on: keep the given parameters
             return p.tifu, recall
@@ -671,25 +702,9 @@ class NextOrderModel:
         """For each target (``customer_id, order_date``, or a ``prepare`` result), the ``top``
         products it never bought (in the look-back window) by the adoption model:
         ``customer_id, product_id, rank, probability`` — the range-extension list rank mode
-        draws from."""
+        draws from (``offers.unseen_ranking``)."""
         ready = targets if isinstance(targets, Scored) else self.prepare(targets)
-        if ready.novelties is None or ready.novelties.height == 0:
-            return pl.DataFrame(
-                schema={
-                    "customer_id": pl.String,
-                    "product_id": pl.String,
-                    "rank": pl.Int64,
-                    "probability": pl.Float64,
-                }
-            )
-        ranked = (
-            ready.novelties.filter(pl.col("seen") == 0)
-            .sort(["c", "t", "p_adopt", "p"], descending=[False, False, True, False])
-            .with_columns(pl.int_range(1, pl.len() + 1).over("c", "t").alias("rank"))
-            .filter(pl.col("rank") <= top)
-            .select("c", "p", "rank", pl.col("p_adopt").alias("probability"))
-        )
-        return self.codes_.decode(ranked).select("customer_id", "product_id", "rank", "probability")
+        return unseen_ranking(ready.novelties, self.codes_, top)
 
     def score_novelties(
         self,
@@ -740,30 +755,9 @@ class NextOrderModel:
         return novelty_lines(self, scored, novelties, resting, acceptance, promote, usual)
 
     def summary(self) -> dict[str, Any]:
-        """What the fit did, for the command's summary and the model's manifest: the training
-        events and rows, which ranking serves and why, the validation recall of each."""
-        ranking = self.ranking_
-        return {
-            **self.fitted_on_,
-            "ranked_by": ranking.scorer,
-            "degraded": ranking.degraded,
-            "validation": ranking.validation,
-            "tifu": {
-                "group_size": self.tifu_.group_size,
-                "within_decay": self.tifu_.within_decay,
-                "group_decay": self.tifu_.group_decay,
-                "k": self.tifu_.k,
-                "alpha": self.tifu_.alpha,
-                "metric": self.tifu_.metric,
-                "tuning_recall@10": self.tifu_recall_,
-            },
-            "quantities": {
-                "correction": self.quantity_model_.source_ == "corrected",
-                "inferred_selling_multiples": self.inferred_packs_,
-            },
-            "adoption": {"learned": self.adoption_.learned, **self.adoption_.summary_},
-            "fit_seconds": self.fit_seconds_,
-        }
+        """What the fit did, for the command's summary and the model's manifest
+        (``orders.summary.summarise``)."""
+        return summarise(self)
 
     @property
     def n_products(self) -> int:

@@ -57,11 +57,27 @@ def tifu_weights(orders: pl.DataFrame, params: TifuParams) -> pl.DataFrame:
 
 def tifu_vectors(lines: pl.DataFrame, orders: pl.DataFrame, params: TifuParams) -> pl.DataFrame:
     """Customer vectors as ``c, p, u`` (lines ``c, o, p``; orders from ``order_table``)."""
+    return vectors_of(placed_lines(lines, orders), params)
+
+
+def placed_lines(lines: pl.DataFrame, orders: pl.DataFrame) -> pl.DataFrame:
+    """Lines ``c, o, p`` with their order's place ``e`` and the customer's ``n_orders``, in the
+    fixed order ``c, p, o`` the vectors sum in: computed once, they serve every set of
+    ``TifuParams`` (``vectors_of``) — the tuning builds nine sets of vectors from one."""
     return (
         lines.select("c", "o", "p")
-        .join(tifu_weights(orders, params), on=["c", "o"])
+        .join(orders.select("c", "o", "e", "n_orders"), on=["c", "o"])
         # joins scramble rows: a fixed order of the terms keeps the float sums reproducible
         .sort("c", "p", "o")
+    )
+
+
+def vectors_of(placed: pl.DataFrame, params: TifuParams) -> pl.DataFrame:
+    """Customer vectors ``c, p, u`` of ``placed_lines`` with ``params``."""
+    weight = tifu_weights(placed, params)["w"]
+    return (
+        placed.select("c", "p")
+        .with_columns(weight)
         .group_by("c", "p", maintain_order=True)
         .agg(pl.col("w").sum().alias("u"))
     )
@@ -94,11 +110,15 @@ def nearest_neighbours(
     metric: Metric = "cosine",
     rows: IntArray | None = None,
     cells: int = 20_000_000,
+    dense_cells: int = 40_000_000,
 ) -> IntArray:
     """The ``k`` nearest other customers of each row (``-1`` where fewer exist), best first.
 
     Customers without any product are never anyone's neighbour and have none. Similarities
-    are computed by chunks of at most ``cells`` customer pairs.
+    are computed by chunks of at most ``cells`` customer pairs; when the customers' vectors
+    over the products someone bought fit in ``dense_cells`` cells, they are multiplied as
+    dense arrays (BLAS: a long history's vectors hold thousands of products each, where a
+    sparse product costs several times more).
     """
     n = vectors.shape[0]
     chunk = max(16, min(4096, cells // max(1, n)))
@@ -114,14 +134,22 @@ def nearest_neighbours(
         basis = (scale @ vectors).tocsr()
     else:
         basis = vectors
-    basis_t = basis.T.tocsc()
+    columns_of = bought_columns(basis)
+    dense = n * len(columns_of) <= dense_cells
+    if dense:
+        full = basis[:, columns_of].toarray()
+        full_t = full.T  # a transposed view: BLAS reads it in place
+    else:
+        basis_t = basis.T.tocsc()
     for block in _chunks(len(rows), chunk):
         ids = rows[block]
-        dots = (basis[ids] @ basis_t).toarray()
+        dots = full[ids] @ full_t if dense else (basis[ids] @ basis_t).toarray()
         if metric == "cosine":
             score = dots
         else:  # smaller distance = larger score
             score = 2.0 * dots - (norms**2)[None, :] - (norms[ids] ** 2)[:, None]
+        # equal similarities stay equal whichever way the products were summed
+        score = np.round(score, 10)
         score[:, empty] = -np.inf
         score[np.arange(len(ids)), ids] = -np.inf
         top = np.argpartition(-score, k_eff - 1, axis=1)[:, :k_eff]
@@ -337,19 +365,26 @@ def tifu_top_k(
     alpha: float,
     top: int,
     k: int | None = None,
-    chunk: int = 1024,
+    cells: int = 20_000_000,
 ) -> pl.DataFrame:
     """TIFU-KNN's ranking: the ``top`` products by alpha × own + (1 − alpha) × neighbours, for
     the customers ``rows`` (``neighbours`` holds their neighbour rows in the same order):
-    ``c, p, score, rank`` (rank 1 = best)."""
+    ``c, p, score, rank`` (rank 1 = best; ties to the lower product code). Scores are dense by
+    chunks of at most ``cells`` customer × product cells, over the products someone bought."""
     n = vectors.shape[0]
+    columns_of = bought_columns(vectors)
+    compact = vectors[:, columns_of].tocsr()
+    chunk = max(16, min(4096, cells // max(1, len(columns_of))))
     parts: list[pl.DataFrame] = []
     for block in _chunks(len(rows), chunk):
         ids = rows[block]
-        mean = neighbour_matrix(neighbours[block], n, k) @ vectors
-        score = (alpha * vectors[ids] + (1.0 - alpha) * mean).tocsr()
-        r, col, val = row_top_k(score, top)
-        parts.append(pl.DataFrame({"c": ids[r], "p": col, "score": val}))
+        mean = neighbour_matrix(neighbours[block], n, k) @ compact
+        score = (alpha * compact[ids] + (1.0 - alpha) * mean).toarray()
+        r, col = dense_top_k(score, top)
+        val = score[r, col]
+        order = np.lexsort((col, -val, r))  # per customer: best first, ties to the lower code
+        r, col, val = r[order], col[order], val[order]
+        parts.append(pl.DataFrame({"c": ids[r], "p": columns_of[col], "score": val}))
     frame = (
         pl.concat(parts)
         if parts

@@ -16,6 +16,7 @@ from salescope.orders.novelties import acceptance_prior, similar_share
 from salescope.orders.quantities import rounded
 
 if TYPE_CHECKING:
+    from salescope.orders.history import Codes
     from salescope.orders.model import NextOrderModel
 
 Acceptance = Callable[[pl.DataFrame], Any]
@@ -187,3 +188,26 @@ def rank_extensions(scored: pl.DataFrame, novelties: pl.DataFrame) -> pl.DataFra
     )
     kept = scored.join(lapsed, on=["c", "t", "p"], how="anti")
     return pl.concat([kept, best], how="diagonal_relaxed")
+
+
+def unseen_ranking(novelties: pl.DataFrame | None, codes: Codes, top: int) -> pl.DataFrame:
+    """The ``top`` products each target never bought (in the look-back window) by the
+    adoption model, from its scored ``novelties``: ``customer_id, product_id, rank,
+    probability``."""
+    if novelties is None or novelties.height == 0:
+        return pl.DataFrame(
+            schema={
+                "customer_id": pl.String,
+                "product_id": pl.String,
+                "rank": pl.Int64,
+                "probability": pl.Float64,
+            }
+        )
+    ranked = (
+        novelties.filter(pl.col("seen") == 0)
+        .sort(["c", "t", "p_adopt", "p"], descending=[False, False, True, False])
+        .with_columns(pl.int_range(1, pl.len() + 1).over("c", "t").alias("rank"))
+        .filter(pl.col("rank") <= top)
+        .select("c", "p", "rank", pl.col("p_adopt").alias("probability"))
+    )
+    return codes.decode(ranked).select("customer_id", "product_id", "rank", "probability")

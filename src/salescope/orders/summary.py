@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from salescope.orders.model import NextOrderModel
 
 NAMES = {
     "model": "the learned model",
@@ -46,3 +49,30 @@ def describe(summary: dict[str, Any], *, trained: Path | None = None) -> Iterato
     else:
         why = "the learned model did no better on the customers' latest orders"
     yield f"Usual lines ranked by {NAMES.get(ranked_by, ranked_by)}: {why}{found}."
+
+
+def summarise(model: NextOrderModel) -> dict[str, Any]:
+    """What the fit did, for the command's summary and the model's manifest: the training
+    events and rows, which ranking serves and why, the validation recall of each."""
+    ranking, tifu = model.ranking_, model.tifu_
+    return {
+        **model.fitted_on_,
+        "ranked_by": ranking.scorer,
+        "degraded": ranking.degraded,
+        "validation": ranking.validation,
+        "tifu": {
+            "group_size": tifu.group_size,
+            "within_decay": tifu.within_decay,
+            "group_decay": tifu.group_decay,
+            "k": tifu.k,
+            "alpha": tifu.alpha,
+            "metric": tifu.metric,
+            "tuning_recall@10": model.tifu_recall_,
+        },
+        "quantities": {
+            "correction": model.quantity_model_.source_ == "corrected",
+            "inferred_selling_multiples": model.inferred_packs_,
+        },
+        "adoption": {"learned": model.adoption_.learned, **model.adoption_.summary_},
+        "fit_seconds": model.fit_seconds_,
+    }

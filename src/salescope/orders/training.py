@@ -90,12 +90,17 @@ def pack_sizes(
 
 
 def split_rows(
-    frames: list[pl.DataFrame], p: EngineParams, *, learn_from_half: bool = False
+    frames: list[pl.DataFrame],
+    p: EngineParams,
+    *,
+    learn_from_half: bool = False,
+    thinned: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Training rows (a random ``negative_rate`` of the negatives, at most
     ``max_train_rows``) and validation rows of the events' candidates; ``learn_from_half``:
     the validation events of half the customers are learned from too (the adoption model:
-    adoptions are rare, and a customer's latest order holds many of them)."""
+    adoptions are rare, and a customer's latest order holds many of them); ``thinned``: the
+    frames' training negatives were already sampled (``thin``)."""
     if not frames:
         empty = pl.DataFrame(
             schema={EVENT: pl.UInt32, "c": pl.UInt32, "p": pl.UInt32, "label": pl.Int8}
@@ -106,10 +111,24 @@ def split_rows(
     if learn_from_half:
         validating = validating & (pl.col("c").hash(p.seed + 1) % 2 == 0)
     valid = frame.filter(validating)
-    train = subsample(frame.filter(~validating), p.negative_rate, p.seed)
+    train = frame.filter(~validating)
+    if not thinned:
+        train = subsample(train, p.negative_rate, p.seed)
     if train.height > p.max_train_rows:
         train = train.sample(p.max_train_rows, seed=p.seed)
     return train.sort(EVENT, "p"), valid.sort(EVENT, "p")
+
+
+def thin(frame: pl.DataFrame, rate: float, seed: int) -> pl.DataFrame:
+    """One frame of labelled candidates as ``split_rows(..., thinned=True)`` expects it: its
+    validation rows, and all positives and about ``rate`` of the negatives of the others,
+    each kept by a hash of its event and product (so whichever frame a row comes in, the same
+    rows are kept). Applied frame by frame as the examples are built, the negatives left out
+    are never held together in memory."""
+    if rate >= 1.0:
+        return frame
+    drawn = pl.struct(EVENT, "p").hash(seed) % 1_000_000 < round(rate * 1_000_000)
+    return frame.filter(pl.col("valid") | (pl.col("label") == 1) | drawn)
 
 
 def subsample(frame: pl.DataFrame, rate: float, seed: int) -> pl.DataFrame:
