@@ -81,13 +81,13 @@ def test_a_disabled_user_cannot_sign_in_and_loses_its_sessions(world: World) -> 
         token = users.create_session(s, user, hours=1)
     with world.db.session() as s:
         assert users.resolve_session(s, token) is not None
-        users.do_disable_user(s, EMAILS["rep1"], actor="test")
+        users.do_disable_user(s, users.check_disable_user(s, EMAILS["rep1"]), actor="test")
     with world.db.session() as s:
         assert users.resolve_session(s, token) is None
         with pytest.raises(AuthenticationError):
             users.authenticate(s, _hasher(world), EMAILS["rep1"], PASSWORD, ip=None)
         with pytest.raises(ConflictError):
-            users.do_disable_user(s, EMAILS["rep1"], actor="test")
+            users.check_disable_user(s, EMAILS["rep1"])
 
 
 def test_a_revoked_session_no_longer_resolves(world: World) -> None:
@@ -150,17 +150,20 @@ def test_a_key_is_stored_hashed_and_acts_as_its_user_within_its_scopes(world: Wo
 
 
 def test_revoked_and_wrong_keys_are_refused(world: World) -> None:
-    """A revoked key, a key with a wrong secret and garbage all fail to authenticate."""
+    """A revoked key, a key with a wrong secret and garbage all fail to authenticate; a revoked
+    key cannot be revoked again."""
     with world.db.session() as s:
         row, key = keys.do_create_key(s, EMAILS["south"], ["recommendations:write"], actor="t")
     with world.db.session() as s:
-        keys.do_revoke_key(s, row.key_id, actor="test")
+        keys.do_revoke_key(s, keys.check_revoke_key(s, row.key_id), actor="test")
     with world.db.session() as s:
         for bearer in (key, key[:-3] + "abc", "slk_nope", "garbage"):
             with pytest.raises(AuthenticationError):
                 keys.resolve_key(s, bearer)
         events = s.scalars(sa.select(AuditEvent.action).where(AuditEvent.entity_type == "api_key"))
         assert set(events) == {"key.created", "key.revoked"}
+        with pytest.raises(ConflictError):  # revoking it again is refused before any change
+            keys.check_revoke_key(s, row.key_id)
 
 
 @pytest.mark.parametrize(

@@ -97,7 +97,9 @@ def users_disable(
     from salescope.services.database import open_database
 
     with open_database(settings_of(ctx)) as database, database.session() as session:
-        user = service.do_disable_user(session, email, actor="cli")
+        user = service.do_disable_user(
+            session, service.check_disable_user(session, email), actor="cli"
+        )
     out.print(f"Disabled {user.username}.", highlight=False)
 
 
@@ -164,7 +166,7 @@ def keys_revoke(
     from salescope.services.database import open_database
 
     with open_database(settings_of(ctx)) as database, database.session() as session:
-        row = service.do_revoke_key(session, key_id, actor="cli")
+        row = service.do_revoke_key(session, service.check_revoke_key(session, key_id), actor="cli")
     out.print(f"Revoked key {row.key_id}.", highlight=False)
 
 

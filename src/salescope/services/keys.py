@@ -86,15 +86,22 @@ def list_keys(session: Session) -> list[ApiKey]:
     )
 
 
-def do_revoke_key(session: Session, key_id: str, *, actor: str | None) -> ApiKey:
+def check_revoke_key(session: Session, key_id: str) -> ApiKey:
+    """The live key ``key_id`` names (its id, or the whole key) to revoke
+    (``NotFoundError``, or ``ConflictError`` when it is revoked already)."""
     key_id = key_id.removeprefix(PREFIX).split("_", 1)[0]
     row = session.scalar(sa.select(ApiKey).where(ApiKey.key_id == key_id))
     if row is None:
         raise NotFoundError(f"no key {key_id}")
     if row.revoked_at is not None:
         raise ConflictError(f"key {key_id} is already revoked")
+    return row
+
+
+def do_revoke_key(session: Session, row: ApiKey, *, actor: str | None) -> ApiKey:
+    """Revoke the key (``check_revoke_key``): it stops working at once."""
     row.revoked_at = utcnow()
-    record_audit(session, actor, "key.revoked", "api_key", key_id, {})
+    record_audit(session, actor, "key.revoked", "api_key", row.key_id, {})
     return row
 
 

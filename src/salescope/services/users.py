@@ -199,12 +199,18 @@ def find_user(session: Session, email: str) -> User:
     return user
 
 
-def do_disable_user(session: Session, email: str, *, actor: str | None) -> User:
-    """Disable the user: it can no longer sign in, its sessions end and its keys stop
-    working (they are kept, for the record)."""
+def check_disable_user(session: Session, email: str) -> User:
+    """The active user of ``email`` to disable (``NotFoundError``, or ``ConflictError`` when
+    it is disabled already)."""
     user = find_user(session, email)
     if not user.active:
         raise ConflictError(f"{user.username} is already disabled")
+    return user
+
+
+def do_disable_user(session: Session, user: User, *, actor: str | None) -> User:
+    """Disable the user (``check_disable_user``): it can no longer sign in, its sessions end
+    and its keys stop working (they are kept, for the record)."""
     user.active = False
     now = utcnow()
     ended = session.execute(
