@@ -302,7 +302,7 @@ def _pct(x: float) -> str:
     return "∞" if x == float("inf") else f"{100 * x:.3f} %"
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     from salescope.coverage.assignment import AssignParams
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -323,7 +323,11 @@ def main() -> None:
     parser.add_argument("--customers", default="", help=argparse.SUPPRESS)
     parser.add_argument("--max-moves", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--report", default="", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = _parser().parse_args()
     if args.child:
         _child(args)
         return

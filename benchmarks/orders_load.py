@@ -135,6 +135,48 @@ def _serve(
     return subprocess.Popen(command, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
+def _wait_until_up(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait (two minutes at most) for the app to answer its health check."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            sys.exit(f"the app did not start: see {log}")
+        time.sleep(0.2)
+
+
+def _first_requests(
+    base: str, key: str, customers: list[str], delivery: dt.date
+) -> tuple[str, ...]:
+    """The table's row of one first request per customer, one after the other."""
+    headers = {"Authorization": f"Bearer {key}"}
+    first: list[float] = []
+    started = time.perf_counter()
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+        for customer in customers:
+            t0 = time.perf_counter()
+            response = client.get(ROUTE.format(id=customer), params={"date": delivery.isoformat()})
+            first.append((time.perf_counter() - t0) * 1000)
+            response.raise_for_status()
+    spent = time.perf_counter() - started
+    p50, p95, p99 = _percentiles(first)
+    return (
+        "first request per customer",
+        "1",
+        "0",
+        f"{len(first):,}",
+        f"{len(first) / spent:.0f}",
+        f"{p50:.0f}",
+        f"{p95:.0f}",
+        f"{p99:.0f}",
+        "0",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, required=True)
@@ -153,42 +195,8 @@ def main() -> None:
     server = _serve(args.data_dir, args.database_url, today, port, work / "server.log")
     rows: list[tuple[str, ...]] = []
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                sys.exit(f"the app did not start: see {work / 'server.log'}")
-            time.sleep(0.2)
-        headers = {"Authorization": f"Bearer {key}"}
-        first: list[float] = []
-        started = time.perf_counter()
-        with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
-            for customer in customers:
-                t0 = time.perf_counter()
-                response = client.get(
-                    ROUTE.format(id=customer), params={"date": delivery.isoformat()}
-                )
-                first.append((time.perf_counter() - t0) * 1000)
-                response.raise_for_status()
-        spent = time.perf_counter() - started
-        p50, p95, p99 = _percentiles(first)
-        rows.append(
-            (
-                "first request per customer",
-                "1",
-                "0",
-                f"{len(first):,}",
-                f"{len(first) / spent:.0f}",
-                f"{p50:.0f}",
-                f"{p95:.0f}",
-                f"{p99:.0f}",
-                "0",
-            )
-        )
+        _wait_until_up(base, server, work / "server.log")
+        rows.append(_first_requests(base, key, customers, delivery))
         (work / "customers.json").write_text(json.dumps(customers))
         (work / "locustfile.py").write_text(LOCUSTFILE)
         env = os.environ | {
