@@ -130,8 +130,8 @@ def check_next_orders_on(
 
 
 def _local(location: str | None) -> str | None:
-    """A location that names a local file (its rows are then numbered as its lines), or
-    None for a URL (its rows are numbered as rows)."""
+    """A location that names a local file (problems then name it and its lines), or None
+    for a URL (they name the request's field, as for a frame given in memory)."""
     return None if location is None or "://" in location else location
 
 
