@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from rich.table import Table
 from salescope import __version__
 from salescope.config import Settings, get_settings
 from salescope.domain.errors import FieldError, InputError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 app = typer.Typer(
     name="salescope",
@@ -151,3 +154,9 @@ def as_input_error(error: FieldError, names: Mapping[str, str | Path | None]) ->
     given = names.get(error.field or "")
     where = str(given) if given is not None else option_name(error.field or "input")
     return InputError.single(where, error.render(option_name), value=error.value)
+
+
+def given(frame: pl.DataFrame | None) -> pl.DataFrame:
+    """The frame of a required option (Typer requires the option, so it was read)."""
+    assert frame is not None
+    return frame

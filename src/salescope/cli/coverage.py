@@ -12,6 +12,7 @@ from salescope.cli.common import (
     EncodingOpt,
     err,
     fields,
+    given,
     out,
     recs_app,
     render_table,
@@ -20,15 +21,7 @@ from salescope.cli.common import (
 from salescope.domain.errors import InputError
 
 if TYPE_CHECKING:
-    import polars as pl
-
     from salescope.coverage.params import CoverageConfig
-
-
-def _given(frame: pl.DataFrame | None) -> pl.DataFrame:
-    """The frame of a required option (Typer requires it: it was read)."""
-    assert frame is not None
-    return frame
 
 
 def read_config(path: Path | None) -> CoverageConfig:
@@ -73,8 +66,8 @@ def assign(
     )
     with fields(reps=reps):
         request = service.check_assign(
-            reps=_given(frames["reps"]),
-            customers=_given(frames["customers"]),
+            reps=given(frames["reps"]),
+            customers=given(frames["customers"]),
             max_moves=max_moves,
             time_limit=time_limit,
             sources={"reps": reps, "customers": customers},
@@ -140,9 +133,9 @@ def coverage(
     frames = read_tables(files, max_issues=settings.max_issues)
     with fields():
         request = service.check_coverage(
-            customers=_given(frames["customers"]),
-            orders=_given(frames["orders"]),
-            reps=_given(frames["reps"]),
+            customers=given(frames["customers"]),
+            orders=given(frames["orders"]),
+            reps=given(frames["reps"]),
             products=frames["products"],
             market=frames["market"],
             visits=frames["visits"],

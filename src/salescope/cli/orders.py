@@ -19,6 +19,7 @@ from salescope.cli.common import (
     EncodingOpt,
     err,
     fields,
+    given,
     models_app,
     orders_app,
     out,
@@ -30,12 +31,6 @@ from salescope.domain.errors import InputError
 
 if TYPE_CHECKING:
     import polars as pl
-
-
-def _given(frame: pl.DataFrame | None) -> pl.DataFrame:
-    """A frame of a required option (read: Typer requires the option)."""
-    assert frame is not None
-    return frame
 
 
 def next_orders(
@@ -213,7 +208,7 @@ def train(
     )
     with fields(orders=orders):
         request = service.check_train(
-            orders=_given(frames["orders"]),
+            orders=given(frames["orders"]),
             products=frames["products"],
             customers=frames["customers"],
             as_of=as_of_date,
@@ -269,7 +264,7 @@ def evaluate(
     )
     with fields(orders=orders):
         request = service.check_evaluate(
-            orders=_given(frames["orders"]),
+            orders=given(frames["orders"]),
             cutoffs=dates,
             protocol=protocol,
             products=frames["products"],
