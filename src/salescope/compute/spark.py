@@ -12,12 +12,17 @@ Databricks library; see docs/spark.md).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import os
 import shutil
 import signal
 import sys
 import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -62,6 +67,89 @@ def spark_ddl(schema: pa.Schema) -> str:
         raise ValueError(f"no Spark type for Arrow type {missing}") from None
 
 
+DRIVER_SHARE = 0.4
+"""The share of this machine's memory a Spark driver started here may use (its JVM heap):
+the tables are collected to the driver (Spark's default, 1 GiB, holds about 1 M lines)."""
+_MIB = 1 << 20
+
+
+def machine_memory() -> int:
+    """Bytes of memory this process may use: the machine's, or its container's limit."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text(encoding="ascii").strip()
+    except OSError:
+        return int(total)
+    return int(min(total, int(limit))) if limit.isdigit() else int(total)
+
+
+_SUBMIT_FLAGS = {"spark.driver.memory": "--driver-memory"}
+
+
+def _configured(key: str, environ: Mapping[str, str]) -> bool:
+    """Whether the user set ``key`` where Spark looks before it starts: ``PYSPARK_SUBMIT_ARGS``
+    or ``spark-defaults.conf`` (in ``SPARK_CONF_DIR``, else ``SPARK_HOME/conf``)."""
+    submit = environ.get("PYSPARK_SUBMIT_ARGS", "").split()
+    if any(key in word or word == _SUBMIT_FLAGS.get(key) for word in submit):
+        return True
+    folder = environ.get("SPARK_CONF_DIR") or (
+        str(Path(environ["SPARK_HOME"]) / "conf") if environ.get("SPARK_HOME") else ""
+    )
+    if not folder:
+        return False
+    try:
+        text = (Path(folder) / "spark-defaults.conf").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return any(line.split()[:1] == [key] for line in text.splitlines())
+
+
+def driver_defaults(environ: Mapping[str, str], memory: int) -> dict[str, str]:
+    """The driver settings a Spark this process starts gets unless the user set them: a heap
+    of ``DRIVER_SHARE`` of ``memory`` (at least 1 GiB) and results collected up to that size.
+    None when the JVM is not started here (``spark-submit``, Databricks: their settings rule)."""
+    if environ.get("PYSPARK_GATEWAY_PORT"):
+        return {}
+    heap = f"{max(1024, int(memory * DRIVER_SHARE) // _MIB)}m"
+    wanted = {"spark.driver.memory": heap, "spark.driver.maxResultSize": heap}
+    return {k: v for k, v in wanted.items() if not _configured(k, environ)}
+
+
+_MORE_MEMORY = (
+    "give the driver more memory (PYSPARK_SUBMIT_ARGS='--driver-memory 16g pyspark-shell', "
+    "spark-defaults.conf or spark-submit --driver-memory)"
+)
+_FEWER_LINES = "read fewer lines (train --sample, --as-of)"
+
+
+def jvm_failure(what: str, error: BaseException, heap: str) -> str | None:
+    """What to tell the user when Spark's JVM failed ``what`` (None: not a JVM failure, e.g. a
+    kernel's own error, left as it is); ``heap``: the driver's ``spark.driver.memory``."""
+    text = str(error)
+    if "maxResultSize" in text:
+        return (
+            f"Spark stopped while {what}: the table collected to the driver is larger than "
+            f"spark.driver.maxResultSize; raise it (the driver heap is {heap}), or {_FEWER_LINES}"
+        )
+    if "OutOfMemoryError" in text:
+        return (
+            f"Spark ran out of memory while {what} (driver heap {heap}): "
+            f"{_MORE_MEMORY}, or {_FEWER_LINES}"
+        )
+    if isinstance(error, ConnectionError) or type(error).__name__.startswith("Py4J"):
+        return (
+            f"Spark's driver stopped while {what} (its log above says why; most often it ran "
+            f"out of memory, heap {heap}): {_MORE_MEMORY}, or {_FEWER_LINES}"
+        )
+    return None
+
+
+def _not_py4j(record: logging.LogRecord) -> bool:
+    """Drop py4j's own reports of a lost JVM: it logs them with their traceback on the root
+    logger, and the backend says what happened in one message instead."""
+    return "py4j" not in record.pathname
+
+
 def _pyspark() -> Any:
     try:
         import pyspark
@@ -90,7 +178,10 @@ def open_session(
     builder = SparkSession.builder.appName(app_name).config(
         "spark.sql.execution.arrow.pyspark.enabled", "true"
     )
-    for key, value in (config or {}).items():
+    if _not_py4j not in logging.getLogger().filters:
+        logging.getLogger().addFilter(_not_py4j)
+    settings = {**driver_defaults(os.environ, machine_memory()), **(config or {})}
+    for key, value in settings.items():
         builder = builder.config(key, value)
     if master:
         builder = builder.master(master)
@@ -130,7 +221,29 @@ class SparkBackend:
         previous = signal.getsignal(signal.SIGINT)
         return cls(open_session(master), owned=True, sigint=previous)
 
+    @contextmanager
+    def _jvm(self, what: str) -> Iterator[None]:
+        """Run Spark work ``what``; a failure of Spark's JVM (out of memory, the driver gone)
+        becomes a ``BackendError`` saying what to do."""
+        try:
+            yield
+        except Exception as error:
+            try:
+                heap = str(self.session.sparkContext.getConf().get("spark.driver.memory", "1g"))
+            except Exception:  # the JVM is gone: its settings with it
+                heap = "unknown"
+            told = jvm_failure(what, error, heap)
+            if told is None:
+                raise
+            raise BackendError(told) from None
+
     def map_buckets(
+        self, table: pa.Table, kernel: Kernel[Any], artefact: Any, schema: pa.Schema
+    ) -> pa.Table:
+        with self._jvm("scoring the buckets"):
+            return self._map_buckets(table, kernel, artefact, schema)
+
+    def _map_buckets(
         self, table: pa.Table, kernel: Kernel[Any], artefact: Any, schema: pa.Schema
     ) -> pa.Table:
         shared = self.session.sparkContext.broadcast(artefact)
@@ -150,11 +263,12 @@ class SparkBackend:
         if "://" not in location and not location.startswith("dbfs:"):
             write_local(table, location, fmt, backend=self.name)
             return
-        writer = self.session.createDataFrame(table).write.mode("overwrite")
-        if fmt == "csv":
-            writer.option("header", True).option("dateFormat", "yyyy-MM-dd").csv(location)
-        else:
-            writer.parquet(location)
+        with self._jvm(f"writing {location}"):
+            writer = self.session.createDataFrame(table).write.mode("overwrite")
+            if fmt == "csv":
+                writer.option("header", True).option("dateFormat", "yyyy-MM-dd").csv(location)
+            else:
+                writer.parquet(location)
 
     def dataframe(self, location: str) -> DataFrame:
         """The table at ``location`` as a Spark DataFrame (CSV with a header: every column
@@ -173,7 +287,8 @@ class SparkBackend:
         frame = self.dataframe(location)
         if columns is not None:
             frame = frame.select([c for c in columns if c in frame.columns])
-        return frame.toArrow()
+        with self._jvm(f"reading {location}"):
+            return frame.toArrow()
 
     def read_orders(
         self, location: str, *, before: dt.date | None = None, share: float | None = None
@@ -188,12 +303,15 @@ class SparkBackend:
         if share is not None and "customer_id" in frame.columns:
             key = F.crc32(F.col("customer_id").cast("string").cast("binary"))
             frame = frame.filter(key % F.lit(SAMPLE_SCALE) < F.lit(sample_cut(share)))
-        return frame.toArrow()
+        with self._jvm(f"reading {location}"):
+            return frame.toArrow()
 
     def close(self) -> None:
         """Stop a session this backend started, and give Ctrl-C back to the handler it had
         (PySpark's own handler fails once its context is stopped)."""
         if self.owned:
-            self.session.stop()
+            # a JVM that failed is already gone, and its failure already said so
+            with contextlib.suppress(Exception):
+                self.session.stop()
             if self._sigint is not None and threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGINT, self._sigint)
