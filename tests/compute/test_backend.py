@@ -18,6 +18,7 @@ from salescope.compute import (
     sample_customers,
     with_buckets,
 )
+from tests.cli_runner import run
 
 
 @pytest.mark.parametrize(
@@ -100,3 +101,36 @@ def test_local_backend_refuses_urls_and_unknown_backends() -> None:
         open_backend("dask")
     with pytest.raises(BackendError, match="--spark-master"):
         open_backend("local", "local[2]")
+
+
+def test_a_bad_sample_is_refused_before_a_backend_is_opened(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``train --sample 1.5 --backend spark``: refused at once, naming --sample, without
+    starting Spark (a session takes 10–50 s to start, for nothing)."""
+    import salescope.compute
+
+    opened: list[str] = []
+
+    def open_backend(name: str, master: str | None = None, **_: object) -> None:
+        opened.append(name)
+        raise AssertionError("a backend was opened")
+
+    monkeypatch.setattr(salescope.compute, "open_backend", open_backend)
+    orders = tmp_path / "orders.csv"
+    orders.write_text("customer_id,product_id,order_date,quantity\nc1,p1,2024-01-02,1\n")
+    result = run(
+        capsys,
+        "train",
+        "--orders",
+        str(orders),
+        "--model-out",
+        str(tmp_path / "model"),
+        "--backend",
+        "spark",
+        "--sample",
+        "1.5",
+    )
+    assert result.code == 1
+    assert "--sample" in result.stderr and "share in (0, 1]" in result.stderr
+    assert opened == []

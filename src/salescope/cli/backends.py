@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from salescope.domain.errors import InputError
-
 if TYPE_CHECKING:
     import polars as pl
 
@@ -191,11 +189,11 @@ def train_on(
 
     check_backend(backend, master)
     check_output_dir(model_out, "--model-out")
-    if model_out.exists() and not model_out.is_dir():
-        raise InputError.single("--model-out", "is a file, not a folder", value=str(model_out))
     as_of_date = parse_date_option(as_of, "--as-of")
     where = location(orders)
     assert where is not None
+    with fields():
+        scaled.check_share(sample)  # before a Spark session is started for nothing
     with closing(open_backend(backend, master)) as engine_backend, fields(orders=where):
         request = scaled.check_train_on(
             engine_backend,

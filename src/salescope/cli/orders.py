@@ -194,8 +194,6 @@ def train(
         show_engine(result.summary)
         return
     check_output_dir(model_out, "--model-out")
-    if model_out.exists() and not model_out.is_dir():
-        raise InputError.single("--model-out", "is a file, not a folder", value=str(model_out))
     as_of_date = parse_date_option(as_of, "--as-of")
     files = {"orders": orders, "products": products, "customers": customers}
     frames = read_tables(

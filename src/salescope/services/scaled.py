@@ -213,6 +213,12 @@ def do_next_orders_on(
     return lines
 
 
+def check_share(sample: float | None) -> None:
+    """Refuse a customer sample that is not a share in (0, 1] (before a backend is opened)."""
+    if sample is not None and not 0.0 < sample <= 1.0:
+        raise FieldError("must be a share in (0, 1]", "sample", value=str(sample))
+
+
 def check_train_on(
     backend: Backend,
     *,
@@ -225,8 +231,7 @@ def check_train_on(
 ) -> TrainRequest:
     """``services.orders.check_train`` on the tables read by ``backend``; the history cut to
     the lines before ``as_of`` and to a ``sample`` share of the customers where it lies."""
-    if sample is not None and not 0.0 < sample <= 1.0:
-        raise FieldError("must be a share in (0, 1]", "sample", value=str(sample))
+    check_share(sample)
     history, product_frame, customer_frame = read_on(
         backend,
         [(orders, ORDERS), (products, PRODUCTS), (customers, CUSTOMERS)],
