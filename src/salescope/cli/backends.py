@@ -1,5 +1,6 @@
 """The ``--backend`` and ``--spark-master`` options of the engine commands, and the commands'
-runs on a backend (``cli.orders`` hands over to these when ``--backend`` is not local).
+runs on a backend (``cli.orders`` and ``cli.coverage`` hand over to these when ``--backend``
+is not local).
 
 Thin, like the rest of ``salescope.cli``: parse, call the service
 (``salescope.services.scaled``), hand the result back to be rendered. Options that name
