@@ -1,9 +1,9 @@
 """Contract: the engine commands on ``--backend spark`` (the commands' side).
 
 ``next-orders --backend spark`` writes the file the local command writes; a model trained with
-``train --backend spark`` is a model folder the local ``next-orders --model`` reads; commands
-that cannot run on Spark yet, unknown backends and a missing PySpark stop with one clear
-message and no output.
+``train --backend spark`` is a model folder the local ``next-orders --model`` reads; an output
+folder at a URL, unknown backends and a missing PySpark stop with one clear message and no
+output.
 """
 
 from __future__ import annotations
@@ -115,7 +115,10 @@ def test_a_model_trained_on_spark_is_read_by_the_local_next_orders(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["evaluate", "--orders", "o.csv", "--backend", "spark"], "not supported yet"),
+        (
+            ["evaluate", "--orders", "o.csv", "--out", "s3a://b/e", "--backend", "spark"],
+            "writes its folder of files on the driver",
+        ),
         (
             [
                 "coverage",
@@ -126,12 +129,13 @@ def test_a_model_trained_on_spark_is_read_by_the_local_next_orders(
                 "--reps",
                 "r",
                 "--out",
-                "d",
+                "s3a://b/c",
                 "--backend",
                 "spark",
             ],
-            "not supported yet",
+            "writes its folder of files on the driver",
         ),
+        (["evaluate", "--orders", "o.csv", "--backend", "dask"], "one of"),
         (["next-orders", "--orders", "o.csv", "--out", "x.csv", "--backend", "dask"], "one of"),
         (
             ["next-orders", "--orders", "o.csv", "--out", "x.csv", "--spark-master", "local[2]"],
@@ -142,8 +146,8 @@ def test_a_model_trained_on_spark_is_read_by_the_local_next_orders(
 def test_what_a_backend_cannot_do_is_one_clear_message(
     args: list[str], message: str, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An unsupported command on Spark, an unknown backend, or a Spark master without
-    Spark: exit status 1 and one message, no traceback."""
+    """A report folder at a URL (written on the driver), an unknown backend, or a Spark
+    master without Spark: exit status 1 and one message, no traceback, before any work."""
     result = run(capsys, *args)
     assert result.code == 1
     assert message in result.stderr

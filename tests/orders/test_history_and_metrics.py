@@ -303,3 +303,32 @@ def test_candidates_from_a_shared_own_history_are_the_same() -> None:
             *args, max_repeat=10, repeat=repeat, tifu=TifuParams(), own=shared
         )
         assert alone.height and reused.sort("c", "p").equals(alone.sort("c", "p"))
+
+
+def test_metrics_do_not_depend_on_the_order_of_the_rows() -> None:
+    """The same ranked lines and truth in any row order give the same figures to the last
+    bit (a backtest scored bucket by bucket gathers them in another order)."""
+    rng = np.random.default_rng(7)
+    n = 400
+    ranked = pl.DataFrame(
+        {
+            "c": np.repeat(np.arange(n // 10), 10).astype(np.int64),
+            "p": rng.integers(0, 60, n),
+            "rank": np.tile(np.arange(1, 11), n // 10),
+            "quantity": rng.random(n) * 7,
+        }
+    ).unique(["c", "p"], keep="first", maintain_order=True)
+    truth = pl.DataFrame(
+        {
+            "c": rng.integers(0, n // 10, 300),
+            "p": rng.integers(0, 60, 300),
+            "q": rng.random(300) * 5 + 0.1,
+            "seen": rng.integers(0, 2, 300),
+        }
+    ).unique(["c", "p"], keep="first", maintain_order=True)
+    figures = (ranking_metrics, proposal_metrics, quantity_metrics)
+    expected = [f(ranked, truth) for f in figures]
+    for seed in range(3):
+        shuffled = ranked.sample(fraction=1.0, shuffle=True, seed=seed)
+        other = truth.sample(fraction=1.0, shuffle=True, seed=seed + 10)
+        assert [f(shuffled, other) for f in figures] == expected

@@ -1,5 +1,6 @@
 """The ``--backend`` and ``--spark-master`` options of the engine commands, and the commands'
-runs on a backend (``cli.orders`` hands over to these when ``--backend`` is not local).
+runs on a backend (``cli.orders`` and ``cli.coverage`` hand over to these when ``--backend``
+is not local).
 
 Thin, like the rest of ``salescope.cli``: parse, call the service
 (``salescope.services.scaled``), hand the result back to be rendered. Options that name
@@ -20,9 +21,11 @@ if TYPE_CHECKING:
     import polars as pl
 
     from salescope.config import Settings
+    from salescope.coverage.params import CoverageConfig
     from salescope.orders.model import NextOrderModel
     from salescope.progress import Progress
-    from salescope.services.orders import TrainResult
+    from salescope.services.coverage import CoverageResult
+    from salescope.services.orders import EvaluateResult, TrainResult
 
 BackendOpt = Annotated[
     str,
@@ -47,15 +50,6 @@ SampleOpt = Annotated[
         "the same customers on every backend."
     ),
 ]
-
-EVALUATE_LOCAL = (
-    "a backtest's snapshots are placed by the dates of all its targets together, so its "
-    "buckets are not independent yet"
-)
-COVERAGE_LOCAL = (
-    "its segmentation, wallet model and rep assignment are fitted over the whole market, "
-    "and have no per-bucket kernel yet"
-)
 
 _COLLAPSED_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):/(?!/)")
 
@@ -88,16 +82,20 @@ def check_backend(backend: str, master: str | None) -> None:
         raise BackendError("--spark-master is for --backend spark")
 
 
-def unsupported(command: str, backend: str, master: str | None, why: str) -> None:
-    """Stop ``command`` on a backend it cannot use yet, saying why (no output written)."""
+def check_out_dir(out_dir: Path, command: str) -> None:
+    """Refuse a URL for ``--out`` of a command that writes a folder of files on the driver
+    (before any work), then check the folder as the local command does."""
     from salescope.compute import BackendError
+    from salescope.data.outputs import check_output_dir
 
-    check_backend(backend, master)
-    if backend != "local":
+    where = location(out_dir)
+    assert where is not None
+    if is_url(where):
         raise BackendError(
-            f"{command} --backend {backend} is not supported yet: {why}; "
-            f"run it with --backend local"
+            f"--out {where}: {command} writes its folder of files on the driver; give a local "
+            "folder (copy it to the cluster's storage afterwards)"
         )
+    check_output_dir(out_dir)
 
 
 def next_orders_on(
@@ -205,3 +203,93 @@ def train_on(
             max_issues=settings.max_issues,
         )
     return service.do_train(request, model_out, progress=progress)
+
+
+def evaluate_on(
+    settings: Settings,
+    *,
+    backend: str,
+    master: str | None,
+    orders: Path,
+    products: Path | None,
+    customers: Path | None,
+    cutoffs: list[str],
+    protocol: str,
+    out_dir: Path,
+    progress: Progress,
+) -> EvaluateResult:
+    """``evaluate`` on a backend: the tables read where they lie; each cut-off's fit, the
+    baselines and the metrics on the driver; the held-out targets scored in buckets on the
+    backend; the report folder written here."""
+    from salescope.cli.common import fields
+    from salescope.compute import open_backend
+    from salescope.services import scaled
+    from salescope.services.inputs import parse_date_option
+
+    check_backend(backend, master)
+    check_out_dir(out_dir, "evaluate")
+    dates = [d for d in (parse_date_option(c, "--cutoffs") for c in cutoffs) if d]
+    where = location(orders)
+    assert where is not None
+    with closing(open_backend(backend, master)) as engine_backend:
+        with fields(orders=where):
+            request = scaled.check_evaluate_on(
+                engine_backend,
+                orders=where,
+                products=location(products),
+                customers=location(customers),
+                cutoffs=dates,
+                protocol=protocol,
+                max_issues=settings.max_issues,
+            )
+        return scaled.do_evaluate_on(engine_backend, request, out_dir, progress=progress)
+
+
+def coverage_on(
+    settings: Settings,
+    *,
+    backend: str,
+    master: str | None,
+    customers: Path,
+    orders: Path,
+    reps: Path,
+    products: Path | None,
+    market: Path | None,
+    visits: Path | None,
+    config: CoverageConfig,
+    as_of: str | None,
+    out_dir: Path,
+) -> CoverageResult:
+    """``coverage`` on a backend: the tables read where they lie; the engine (potential,
+    segments, recommendations, assignment) on the driver; the output folder written here."""
+    from salescope.cli.common import err, fields
+    from salescope.compute import open_backend
+    from salescope.services import coverage as service
+    from salescope.services import scaled
+    from salescope.services.inputs import parse_date_option
+
+    check_backend(backend, master)
+    check_out_dir(out_dir, "coverage")
+    as_of_date = parse_date_option(as_of, "--as-of")
+    with closing(open_backend(backend, master)) as engine_backend, fields():
+        request = scaled.check_coverage_on(
+            engine_backend,
+            customers=_at(customers),
+            orders=_at(orders),
+            reps=_at(reps),
+            products=location(products),
+            market=location(market),
+            visits=location(visits),
+            config=config,
+            as_of=as_of_date,
+            max_issues=settings.max_issues,
+        )
+    with err.status("coverage: potential, segments, recommendations, assignment…"):
+        return service.do_coverage(request, out_dir)
+
+
+def _at(path: Path) -> str:
+    """The location a required option names."""
+    where = location(path)
+    assert where is not None
+    return where

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from salescope.cli.backends import COVERAGE_LOCAL, BackendOpt, SparkMasterOpt
+from salescope.cli.backends import BackendOpt, SparkMasterOpt
 from salescope.cli.common import (
     EncodingOpt,
     err,
@@ -109,16 +109,35 @@ def coverage(
     spark_master: SparkMasterOpt = None,
 ) -> None:
     """Recommend, per shop: add or not now (prospects); keep, grow, reduce, drop or change
-    mode (served shops)."""
-    from salescope.cli.backends import unsupported
+    mode (served shops). --backend spark: the tables read by Spark, the rest on this
+    machine."""
     from salescope.data.io import read_tables
     from salescope.data.outputs import check_output_dir
     from salescope.domain import schemas
     from salescope.services import coverage as service
     from salescope.services.inputs import parse_date_option
 
-    unsupported("coverage", backend, spark_master, COVERAGE_LOCAL)
     settings = settings_of(ctx, encoding)
+    if backend != "local" or spark_master:
+        from salescope.cli.backends import coverage_on
+
+        result = coverage_on(
+            settings,
+            backend=backend,
+            master=spark_master,
+            customers=customers,
+            orders=orders,
+            reps=reps,
+            products=products,
+            market=market,
+            visits=visits,
+            config=read_config(config),
+            as_of=as_of,
+            out_dir=out_dir,
+        )
+        for line in result.lines():
+            out.print(line, highlight=False, soft_wrap=True)
+        return
     check_output_dir(out_dir)
     as_of_date = parse_date_option(as_of, "--as-of")
     params = read_config(config)

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from salescope.cli.backends import (
-    EVALUATE_LOCAL,
     BackendOpt,
     SampleOpt,
     SparkMasterOpt,
@@ -240,16 +239,34 @@ def evaluate(
     backend: BackendOpt = "local",
     spark_master: SparkMasterOpt = None,
 ) -> None:
-    """Backtest the next-order engine against baselines."""
-    from salescope.cli.backends import unsupported
+    """Backtest the next-order engine against baselines (--backend spark: the held-out
+    customers scored on the cluster, the fits on this machine)."""
     from salescope.data.io import read_tables
     from salescope.data.outputs import check_output_dir
     from salescope.domain import schemas
     from salescope.services import orders as service
     from salescope.services.inputs import parse_date_option
 
-    unsupported("evaluate", backend, spark_master, EVALUATE_LOCAL)
     settings = settings_of(ctx, encoding)
+    if backend != "local" or spark_master:
+        from salescope.cli.backends import evaluate_on
+
+        with progress_bar(f"backtest ({backend})") as update:
+            result = evaluate_on(
+                settings,
+                backend=backend,
+                master=spark_master,
+                orders=orders,
+                products=products,
+                customers=customers,
+                cutoffs=cutoffs or [],
+                protocol=protocol,
+                out_dir=out_dir,
+                progress=update,
+            )
+        show_backtest(result.results)
+        out.print(f"Report {result.report}, table {result.table}, plot {result.plot}")
+        return
     check_output_dir(out_dir)
     dates = [d for d in (parse_date_option(c, "--cutoffs") for c in cutoffs or []) if d]
     frames = read_tables(

@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from salescope.orders import baselines
+from salescope.orders.held_out import HeldOutScorer, score_held_out
 from salescope.orders.history import encode
 from salescope.orders.metrics import (
     calibration,
@@ -82,6 +83,7 @@ def evaluate_cutoff(
     customers: pl.DataFrame | None = None,
     params: EngineParams | None = None,
     grid: baselines.TifuGrid | None = None,
+    score: HeldOutScorer = score_held_out,
     progress: Progress = no_progress,
 ) -> CutoffResult:
     """Backtest at one cut-off: everything learns from the orders before it; the target is
@@ -107,6 +109,7 @@ def evaluate_cutoff(
         customers=customers,
         params=params,
         grid=grid,
+        score=score,
         progress=progress,
     )
 
@@ -118,6 +121,7 @@ def evaluate_last_order(
     customers: pl.DataFrame | None = None,
     params: EngineParams | None = None,
     grid: baselines.TifuGrid | None = None,
+    score: HeldOutScorer = score_held_out,
     progress: Progress = no_progress,
 ) -> CutoffResult:
     """Backtest holding out each customer's last order (``shapes.hold_out_last_orders``):
@@ -134,6 +138,7 @@ def evaluate_last_order(
         customers=customers,
         params=params,
         grid=grid,
+        score=score,
         progress=progress,
     )
 
@@ -148,11 +153,14 @@ def evaluate_held_out(
     customers: pl.DataFrame | None = None,
     params: EngineParams | None = None,
     grid: baselines.TifuGrid | None = None,
+    score: HeldOutScorer = score_held_out,
     progress: Progress = no_progress,
 ) -> CutoffResult:
     """Score the engine and the baselines learning from ``history_orders`` on the orders
     ``held_out`` (one per target customer, canonical lines); ``cutoff``: the date the
-    history ends (calendar protocol) or None (each customer's order at its own date)."""
+    history ends (calendar protocol) or None (each customer's order at its own date).
+    ``score``: how the fitted engine scores the targets (in one call by default, or bucket
+    by bucket on a compute backend: the same lists)."""
     both = pl.concat(
         [
             history_orders.with_columns(pl.lit(False).alias("_held")),
@@ -184,10 +192,10 @@ def evaluate_held_out(
     model = NextOrderModel(params).fit(history_orders, products, customers=customers, cutoff=cutoff)
     result.seconds["engine_fit"] = time.perf_counter() - started
     started = time.perf_counter()
-    ready = model.prepare(id_targets)
-    ranked = _coded(model.recommend(ready, mode="rank", top=20), codes)
-    proposal = _coded(model.recommend(ready, mode="proposal"), codes)
-    engine_unseen = _coded(model.unseen_ranking(ready, 10), codes)
+    scores = score(model, id_targets)
+    ranked = _coded(scores.ranked, codes)
+    proposal = _coded(scores.proposal, codes)
+    engine_unseen = _coded(scores.unseen, codes)
     result.seconds["engine_predict"] = time.perf_counter() - started
     result.ranking[ENGINE] = ranking_metrics(ranked, truth)
     result.proposal = proposal_metrics(proposal, truth)
@@ -281,6 +289,7 @@ def backtest(
     customers: pl.DataFrame | None = None,
     params: EngineParams | None = None,
     grid: baselines.TifuGrid | None = None,
+    score: HeldOutScorer = score_held_out,
     progress: Progress = no_progress,
 ) -> list[CutoffResult]:
     """``evaluate_cutoff`` at each cut-off."""
@@ -298,6 +307,7 @@ def backtest(
                 customers=customers,
                 params=params,
                 grid=grid,
+                score=score,
                 progress=step,
             )
         )

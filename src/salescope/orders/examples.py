@@ -116,6 +116,12 @@ def spread_dates(dates: pl.Series, n: int) -> list[dt.date]:
     return [ordered[i] for i in sorted(picks)]
 
 
+def target_anchors(dates: pl.Series, n: int, spacing_days: int) -> list[dt.date]:
+    """The anchors of targets dated inside a history: ``n`` dates spread over theirs
+    (``spread_dates``), those closer than ``spacing_days`` merged (``merge_anchors``)."""
+    return merge_anchors(spread_dates(dates, n), max(1, spacing_days))
+
+
 def training_events(
     lines: pl.DataFrame,
     cutoff: dt.date,

@@ -1,4 +1,5 @@
-"""Next-basket metrics, computed per customer and averaged over customers.
+"""Next-basket metrics, computed per customer and averaged over customers (in customer
+order, so that the same rows give the same figures to the last bit).
 
 ``ranked``: ``c, p, rank`` (1 = best); ``truth``: ``c, p, q`` (the order that was placed) with
 ``seen`` (1 when the customer had bought the product before the cut-off).
@@ -27,7 +28,9 @@ def ranking_metrics(
         (pl.col("seen") == 1).sum().alias("n_repeat"),
         (pl.col("seen") == 0).sum().alias("n_explore"),
     )
-    hits = ranked.join(truth.select("c", "p", "seen"), on=["c", "p"], how="inner")
+    # sums in a fixed order (customer, rank): the same rows give the same bits, whatever
+    # their order and however Polars splits its work
+    hits = ranked.join(truth.select("c", "p", "seen"), on=["c", "p"], how="inner").sort("c", "rank")
     out: dict[str, float] = {"customers": float(sizes.height)}
     for k in ks:
         at_k = hits.filter(pl.col("rank") <= k)
@@ -41,6 +44,7 @@ def ranking_metrics(
             )
             .join(sizes, on="c", how="right")
             .fill_null(0)
+            .sort("c")
         )
         ideal = (
             pl.int_ranges(1, pl.min_horizontal(pl.col("n_true"), pl.lit(k)) + 1)
@@ -90,6 +94,7 @@ def proposal_metrics(lines: pl.DataFrame, truth: pl.DataFrame) -> dict[str, floa
             .otherwise(0.0)
             .alias("f1")
         )
+        .sort("c")
     )
     return {
         "precision": _mean(per["precision"]),
@@ -102,7 +107,7 @@ def proposal_metrics(lines: pl.DataFrame, truth: pl.DataFrame) -> dict[str, floa
 
 def quantity_metrics(predicted: pl.DataFrame, truth: pl.DataFrame) -> dict[str, float]:
     """WAPE and bias of ``quantity`` on the lines of ``predicted`` that were ordered."""
-    hit = predicted.join(truth.select("c", "p", "q"), on=["c", "p"])
+    hit = predicted.join(truth.select("c", "p", "q"), on=["c", "p"]).sort("c", "p")
     total = float(hit["q"].sum()) if hit.height else 0.0
     if total <= 0:
         return {"wape": math.nan, "bias": math.nan, "lines": 0.0}

@@ -35,9 +35,8 @@ from salescope.orders.engine_params import ENGINE_GRID, EngineParams
 from salescope.orders.examples import (
     assign_anchors,
     lines_before,
-    merge_anchors,
     snapshot_lines,
-    spread_dates,
+    target_anchors,
     training_events,
 )
 from salescope.orders.features import OwnHistory, build_candidates, own_history, product_stats
@@ -82,7 +81,7 @@ from salescope.orders.ranker import (
     tifu_score,
 )
 from salescope.orders.served import Standing, offered, standing
-from salescope.orders.snapshot import Scored, Snapshot
+from salescope.orders.snapshot import EMPTY_SCORED, Scored, Snapshot
 from salescope.orders.summary import summarise
 from salescope.orders.training import (
     as_date,
@@ -532,11 +531,12 @@ class NextOrderModel:
         return tuned, recall
 
     # -- scoring ---------------------------------------------------------------------------------
-    def _groups(self, targets: pl.DataFrame) -> Iterator[tuple[Snapshot, pl.DataFrame]]:
+    def _groups(
+        self, targets: pl.DataFrame, anchors: list[dt.date] | None = None
+    ) -> Iterator[tuple[Snapshot, pl.DataFrame]]:
         """Targets (``c, t``) by the snapshot they are scored with, one date per customer in
         each group: a target dated after the history uses the snapshot at its end; one dated
-        inside it, a snapshot before its date (anchors spread over the targets' dates)."""
-        p = self.params_
+        inside it, a snapshot before its date (``anchors``; default: spread over theirs)."""
         targets = (
             targets.lazy().select("c", "t").unique().sort("c", "t").collect(engine="in-memory")
         )
@@ -550,9 +550,8 @@ class NextOrderModel:
         if after.height:
             groups.append((None, after))
         if inside.height:
-            anchors = merge_anchors(
-                spread_dates(inside["t"], p.events.anchors), max(1, self.spacing_)
-            )
+            if anchors is None:
+                anchors = target_anchors(inside["t"], self.params_.events.anchors, self.spacing_)
             placed = assign_anchors(inside, anchors)
             groups.extend((a, placed.filter(pl.col("a") == a).drop("a")) for a in anchors)
         for anchor, group in groups:
@@ -562,6 +561,12 @@ class NextOrderModel:
             slots = group.with_columns(pl.int_range(pl.len()).over("c").alias("_slot"))
             for slot in range(int(slots["_slot"].max()) + 1):  # type: ignore[arg-type]
                 yield snap, slots.filter(pl.col("_slot") == slot).drop("_slot")
+
+    def anchors(self, targets: pl.DataFrame) -> list[dt.date]:
+        """The anchors of targets (``customer_id, order_date``) inside the history: given to
+        ``prepare`` of each part of them, every part is scored as in one call."""
+        inside = self._coded(targets)[1].filter(pl.col("t") < self.cutoff_)["t"]
+        return target_anchors(inside, self.params_.events.anchors, self.spacing_)
 
     def _cached_snapshot(self, anchor: dt.date) -> Snapshot:
         """``_inside_snapshot`` at ``anchor``, kept for the next scoring of the same targets
@@ -594,15 +599,17 @@ class NextOrderModel:
             context_evidence(window, anchor, self.context_),
         )
 
-    def score_candidates(self, targets: pl.DataFrame) -> pl.DataFrame:
+    def score_candidates(
+        self, targets: pl.DataFrame, anchors: list[dt.date] | None = None
+    ) -> pl.DataFrame:
         """Every candidate of each target (``c, t``: customer code and order date) with
         ``probability``, ``score`` (for ranking), ``quantity``, ``lapsed`` and the features
         reasons are made of. A target dated inside the history is scored as of its date: the
-        customer's lines before it, and snapshots of what was known before it."""
-        parts = [self._scored(snap, group) for snap, group in self._groups(targets)]
+        customer's lines before it, and snapshots of what was known before it (``anchors``)."""
+        parts = [self._scored(snap, group) for snap, group in self._groups(targets, anchors)]
         parts = [part for part in parts if part.height]
         if not parts:
-            return pl.DataFrame(schema=_EMPTY_SCORED)
+            return pl.DataFrame(schema=EMPTY_SCORED)
         return pl.concat(parts, how="diagonal_relaxed")
 
     def _scored(self, snap: Snapshot, targets: pl.DataFrame) -> pl.DataFrame:
@@ -623,9 +630,8 @@ class NextOrderModel:
             (pl.col("days_since_c") > threshold).fill_null(False).alias("lapsed"),
         ).with_columns(rounded(pl.col("_q")).alias("quantity"))
 
-    def prepare(self, targets: pl.DataFrame, objectives: pl.DataFrame | None = None) -> Scored:
-        """Score every candidate of the targets (``customer_id, order_date``) once: the result
-        serves ``recommend`` in both modes and ``unseen_ranking`` without scoring again."""
+    def _coded(self, targets: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Targets (``customer_id, order_date``) as ``_target_id, t, c``; the known ``c, t``."""
         coded = targets.select(
             pl.col("customer_id").alias("_target_id"), pl.col("order_date").alias("t")
         ).join(
@@ -634,9 +640,23 @@ class NextOrderModel:
         known = (
             coded.lazy().filter(pl.col("c").is_not_null()).select("c", "t").unique().sort("c", "t")
         ).collect(engine="in-memory")
+        return coded, known
+
+    def prepare(
+        self,
+        targets: pl.DataFrame,
+        objectives: pl.DataFrame | None = None,
+        anchors: list[dt.date] | None = None,
+    ) -> Scored:
+        """Score every candidate of the targets (``customer_id, order_date``) once: the result
+        serves ``recommend`` in both modes and ``unseen_ranking`` without scoring again.
+        ``anchors``: the ``anchors`` of a larger set of targets these are part of."""
+        coded, known = self._coded(targets)
         # a delisted product (or another maker's) is never proposed, however usual it was
-        scored = self.score_candidates(known).filter(self._offerable())
-        novelties = self.score_novelties(scored, known, objectives) if scored.height else None
+        scored = self.score_candidates(known, anchors).filter(self._offerable())
+        novelties = (
+            self.score_novelties(scored, known, objectives, anchors) if scored.height else None
+        )
         if novelties is not None:
             novelties = novelties.filter(self._offerable()) if novelties.height else None
         return Scored(coded, scored, novelties)
@@ -711,6 +731,7 @@ class NextOrderModel:
         scored: pl.DataFrame,
         targets: pl.DataFrame,
         objectives: pl.DataFrame | None = None,
+        anchors: list[dt.date] | None = None,
     ) -> pl.DataFrame:
         """Extension and objective candidates of ``targets`` (``c, t``) with ``p_adopt`` (the
         adoption model's probability that the product is in the next order), ``quantity``,
@@ -718,7 +739,7 @@ class NextOrderModel:
         ``scored``: the main candidates of the same targets (``score``)."""
         wanted = objective_pairs(objectives, targets, self.context_, self.codes_)
         parts = []
-        for snap, group in self._groups(targets):
+        for snap, group in self._groups(targets, anchors):
             mine = scored.join(group, on=["c", "t"], how="semi")
             if mine.height:
                 parts.append(self._adoption_frame(snap, mine, group, objectives=wanted))
@@ -766,20 +787,6 @@ class NextOrderModel:
     @property
     def codes(self) -> Codes:
         return self.codes_
-
-
-_EMPTY_SCORED = {
-    "c": pl.UInt32,
-    "t": pl.Date,
-    "p": pl.UInt32,
-    "seen": pl.Int8,
-    "score": pl.Float64,
-    "probability": pl.Float64,
-    "_q": pl.Float64,
-    "quantity": pl.Float64,
-    "reason": pl.String,
-    "lapsed": pl.Boolean,
-}
 
 
 __all__ = [

@@ -57,3 +57,18 @@ class Scored:
     coded: pl.DataFrame  # _target_id, t, c (null: unknown to the history)
     scored: pl.DataFrame  # NextOrderModel.score_candidates of ``known``
     novelties: pl.DataFrame | None  # NextOrderModel.score_novelties (None: nothing scored)
+
+
+EMPTY_SCORED = {
+    "c": pl.UInt32,
+    "t": pl.Date,
+    "p": pl.UInt32,
+    "seen": pl.Int8,
+    "score": pl.Float64,
+    "probability": pl.Float64,
+    "_q": pl.Float64,
+    "quantity": pl.Float64,
+    "reason": pl.String,
+    "lapsed": pl.Boolean,
+}
+"""The columns of ``NextOrderModel.score_candidates`` when nothing is scored."""

@@ -27,6 +27,7 @@ from salescope.orders.evaluation import (
     evaluate_last_order,
     summary_rows,
 )
+from salescope.orders.held_out import HeldOutScorer, score_held_out
 from salescope.orders.model import EngineParams, NextOrderModel, Promote
 from salescope.orders.novelties import promote_with
 from salescope.orders.persistence import ModelFolderError, fingerprint, load_model, save_model
@@ -368,10 +369,13 @@ def do_evaluate(
     out_dir: Path,
     *,
     params: EngineParams | None = None,
+    score: HeldOutScorer = score_held_out,
     progress: Progress = no_progress,
 ) -> EvaluateResult:
     """Backtest the engine and the baselines at each cut-off; write ``report.json``,
-    ``summary.csv`` and ``backtest.png`` to ``out_dir``."""
+    ``summary.csv`` and ``backtest.png`` to ``out_dir``. ``score``: how each fitted engine
+    scores the held-out targets (in one call, or bucket by bucket on a compute backend:
+    ``services.scaled.do_evaluate_on``)."""
     if request.protocol == "last-order":
         results = [
             evaluate_last_order(
@@ -379,6 +383,7 @@ def do_evaluate(
                 products=request.products,
                 customers=request.customers,
                 params=params,
+                score=score,
                 progress=progress,
             )
         ]
@@ -390,6 +395,7 @@ def do_evaluate(
             products=request.products,
             customers=request.customers,
             params=params,
+            score=score,
             progress=progress,
         )
     per_cutoff = [r.as_dict() for r in results]

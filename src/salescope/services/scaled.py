@@ -4,28 +4,45 @@ The tables are read where they live (``Backend.read``: a local file, or any URL 
 and validated on the driver as the local commands validate them. ``next-orders`` scores the
 targets bucket by bucket with ``orders.scoring.recommend_bucket`` and the fitted engine as
 the shared artefact; ``train`` cuts and samples the history on the cluster and fits on the
-driver, writing the same model folder the local ``train`` writes.
+driver, writing the same model folder the local ``train`` writes; ``evaluate`` fits each
+cut-off's engine on the driver and scores its held-out targets bucket by bucket
+(``orders.held_out.score_held_out_bucket``); ``coverage`` reads its tables on the backend
+and runs on the driver (``services.coverage``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
+from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 
 from salescope.compute import Backend, n_buckets, sample_customers, with_buckets
+from salescope.coverage.params import CoverageConfig
 from salescope.data.io import row_numbering, validate_frame
 from salescope.domain.errors import FieldError, InputError, Issue
 from salescope.domain.schemas import (
     CUSTOMERS,
+    MARKET,
     OBJECTIVES,
     ORDERS,
     PRODUCTS,
     PROMOTIONS,
+    REPS,
     TARGETS,
+    VISITS,
     TableSchema,
+)
+from salescope.orders.held_out import (
+    HELD_OUT_SCHEMA,
+    HeldOutScorer,
+    HeldOutScores,
+    held_out_job,
+    held_out_scores,
+    score_held_out_bucket,
 )
 from salescope.orders.model import Acceptance, EngineParams, NextOrderModel
 from salescope.orders.promotions import PromotionModel
@@ -37,11 +54,16 @@ from salescope.orders.scoring import (
     sort_lines,
 )
 from salescope.progress import Progress, no_progress
+from salescope.services.coverage import CoverageRequest, check_coverage
 from salescope.services.orders import (
+    EvaluateRequest,
+    EvaluateResult,
     NextOrdersRequest,
     TrainRequest,
+    check_evaluate,
     check_next_orders,
     check_train,
+    do_evaluate,
     fit_next_orders,
 )
 
@@ -250,3 +272,115 @@ def check_train_on(
     if sample is not None:
         request.files["customer_sample"] = f"{sample:g}"
     return request
+
+
+def check_evaluate_on(
+    backend: Backend,
+    *,
+    orders: str,
+    products: str | None = None,
+    customers: str | None = None,
+    cutoffs: Sequence[dt.date] = (),
+    protocol: str = "cutoffs",
+    max_issues: int = 20,
+) -> EvaluateRequest:
+    """``services.orders.check_evaluate`` on the tables read by ``backend`` (the whole
+    history: a backtest holds out orders after its cut-offs)."""
+    history, product_frame, customer_frame = read_on(
+        backend,
+        [(orders, ORDERS), (products, PRODUCTS), (customers, CUSTOMERS)],
+        max_issues=max_issues,
+    )
+    assert history is not None
+    return check_evaluate(
+        orders=history,
+        cutoffs=cutoffs,
+        protocol=protocol,
+        products=product_frame,
+        customers=customer_frame,
+    )
+
+
+def bucket_scorer(backend: Backend, per_bucket: int | None = None) -> HeldOutScorer:
+    """A backtest's scoring of held-out targets on ``backend``: the targets split into
+    buckets of ``per_bucket`` customers (the engine's ``customers_per_bucket`` by default; at
+    least as many buckets as the backend runs at once), each scored by
+    ``score_held_out_bucket`` with the fitted engine and the anchors of all the targets
+    broadcast; the same lists as one call (``orders.held_out.score_held_out``)."""
+
+    def score(model: NextOrderModel, targets: pl.DataFrame) -> HeldOutScores:
+        job = held_out_job(model, targets)
+        frame = targets.select(
+            pl.col("customer_id").cast(pl.String), pl.col("order_date").cast(pl.Date)
+        )
+        size = per_bucket or model.params_.customers_per_bucket
+        buckets = n_buckets(frame["customer_id"].n_unique(), size, backend.parallelism)
+        table = with_buckets(frame, "customer_id", buckets).to_arrow()
+        table = table.cast(pa.schema([*TARGETS_SCHEMA, table.schema.field("_bucket")]))
+        return held_out_scores(
+            backend.map_buckets(table, score_held_out_bucket, job, HELD_OUT_SCHEMA)
+        )
+
+    return score
+
+
+def do_evaluate_on(
+    backend: Backend,
+    request: EvaluateRequest,
+    out_dir: Path,
+    *,
+    params: EngineParams | None = None,
+    per_bucket: int | None = None,
+    progress: Progress = no_progress,
+) -> EvaluateResult:
+    """``services.orders.do_evaluate`` with the held-out targets of each cut-off scored on
+    ``backend`` (``bucket_scorer``); the fits, the baselines and the metrics on the driver.
+    Writes the same report, table and plot to ``out_dir``."""
+    return do_evaluate(
+        request,
+        out_dir,
+        params=params,
+        score=bucket_scorer(backend, per_bucket),
+        progress=progress,
+    )
+
+
+def check_coverage_on(
+    backend: Backend,
+    *,
+    customers: str,
+    orders: str,
+    reps: str,
+    products: str | None = None,
+    market: str | None = None,
+    visits: str | None = None,
+    config: CoverageConfig | None = None,
+    as_of: dt.date | None = None,
+    max_issues: int = 20,
+) -> CoverageRequest:
+    """``services.coverage.check_coverage`` on the tables read by ``backend`` (then
+    ``services.coverage.do_coverage`` runs on the driver: its engine needs every line)."""
+    names = ("customers", "orders", "reps", "products", "market", "visits")
+    where = (customers, orders, reps, products, market, visits)
+    schemas = (CUSTOMERS, ORDERS, REPS, PRODUCTS, MARKET, VISITS)
+    frames = dict(
+        zip(
+            names,
+            read_on(backend, list(zip(where, schemas, strict=True)), max_issues=max_issues),
+            strict=True,
+        )
+    )
+    shops, lines, team = frames["customers"], frames["orders"], frames["reps"]
+    assert shops is not None and lines is not None and team is not None
+    return check_coverage(
+        customers=shops,
+        orders=lines,
+        reps=team,
+        products=frames["products"],
+        market=frames["market"],
+        visits=frames["visits"],
+        config=config,
+        as_of=as_of,
+        sources={name: _local(at) for name, at in zip(names, where, strict=True)},
+        max_issues=max_issues,
+    )
