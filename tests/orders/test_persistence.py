@@ -129,6 +129,29 @@ def test_a_model_of_another_version_is_refused(folder: Path, tmp_path: Path) -> 
         load_model(other)
 
 
+def test_a_model_of_the_format_before_calibration_by_place_is_refused(
+    folder: Path, tmp_path: Path, fitted: NextOrderModel
+) -> None:
+    """The ranker's calibration is read back band by band; a folder of format 1 (one curve
+    for every place) is refused."""
+    loaded = load_model(folder)
+    assert loaded.ranking_.calibrator is not None and fitted.ranking_.calibrator is not None
+    assert loaded.ranking_.calibrator.edges == fitted.ranking_.calibrator.edges
+    for mine, theirs in zip(
+        loaded.ranking_.calibrator.curves, fitted.ranking_.calibrator.curves, strict=True
+    ):
+        assert (mine.x == theirs.x).all() and (mine.y == theirs.y).all()
+    other = tmp_path / "format1"
+    other.mkdir()
+    for path in folder.iterdir():
+        (other / path.name).write_bytes(path.read_bytes())
+    manifest = json.loads((other / MANIFEST).read_text())
+    manifest["format"] = 1
+    (other / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ModelFolderError, match="Train the model again"):
+        load_model(other)
+
+
 def test_a_damaged_or_missing_folder_is_refused(folder: Path, tmp_path: Path) -> None:
     """A changed file fails its checksum; a folder without manifest or no folder at all is
     said to be no model."""

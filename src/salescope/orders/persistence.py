@@ -35,6 +35,7 @@ import scipy.sparse as sp
 
 from salescope import __version__
 from salescope.orders.boosting import Isotonic, Platt, Trees
+from salescope.orders.calibration import PlaceCalibration
 from salescope.orders.examples import snapshot_lines
 from salescope.orders.features import ProductStats
 from salescope.orders.history import Codes
@@ -44,7 +45,7 @@ from salescope.orders.novelties import AdoptionModel, AdoptionParams, Context, E
 from salescope.orders.quantities import QuantityModel, QuantityParams
 from salescope.orders.ranker import Ranking
 
-FORMAT = 1
+FORMAT = 2  # 2: the ranker's calibration has one curve per band of places
 MANIFEST = "manifest.json"
 
 
@@ -126,6 +127,15 @@ class _Writer:
             return None
         return self.array(name, np.vstack([curve.x, curve.y]))
 
+    def calibration(self, name: str, calibration: PlaceCalibration | None) -> dict[str, Any] | None:
+        """The bands' edges and one curve file per band."""
+        if calibration is None:
+            return None
+        return {
+            "edges": list(calibration.edges),
+            "curves": [self.curve(f"{name}_{i}", c) for i, c in enumerate(calibration.curves)],
+        }
+
 
 class _Reader:
     def __init__(self, folder: Path, files: dict[str, str]) -> None:
@@ -163,6 +173,16 @@ class _Reader:
             return None
         x, y = self.array(file)
         return Isotonic(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+
+    def calibration(self, state: dict[str, Any] | None) -> PlaceCalibration | None:
+        if state is None:
+            return None
+        curves = tuple(self.curve(file) for file in state["curves"])
+        if any(c is None for c in curves) or len(curves) != len(state["edges"]) + 1:
+            raise ModelFolderError(f"{self.folder}: the ranker's calibration is incomplete")
+        return PlaceCalibration(
+            tuple(int(e) for e in state["edges"]), tuple(c for c in curves if c is not None)
+        )
 
 
 def _json_safe(value: Any) -> Any:
@@ -253,7 +273,7 @@ def _write(
         "ranking": {
             "scorer": ranking.scorer,
             "trees": w.trees("ranker", ranking.trees),
-            "calibrator": w.curve("ranker_calibration", ranking.calibrator),
+            "calibrator": w.calibration("ranker_calibration", ranking.calibrator),
             "alpha": ranking.alpha,
         },
         "quantities": {
@@ -380,7 +400,7 @@ def _read(folder: Path, manifest: dict[str, Any]) -> NextOrderModel:
     model.ranking_ = Ranking(
         ranking["scorer"],
         r.trees(ranking["trees"]),
-        r.curve(ranking["calibrator"]),
+        r.calibration(ranking["calibrator"]),
         float(ranking["alpha"]),
         manifest["summary"].get("validation", {}),
     )

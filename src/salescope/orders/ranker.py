@@ -6,9 +6,11 @@ the same candidates: TIFU-KNN (alpha x the customer's own time-decayed vector + 
 its neighbours', with the parameters tuned on the history) and P-TopFreq (the customer's own
 products by the number of its orders holding them, the latest first). The best serves, and its
 scores are calibrated (isotonic regression on the same validation events) into the
-probability that the product is in the order. Too few examples to learn from (floors on rows
-and on customers) leave the model out of the contest; no validation event at all leaves the
-customer's own frequency, with its share of orders holding the product as probability.
+probability that the product is in the order, one map per band of places in the customer's
+list (``orders.calibration``: a listed line's probability is learnt from lines listed the same
+way). Too few examples to learn from (floors on rows and on customers) leave the model out of
+the contest; no validation event at all leaves the customer's own frequency, with its share of
+orders holding the product as probability.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from salescope.orders.boosting import Isotonic, Trees, boosted
+from salescope.orders.boosting import Trees, boosted
+from salescope.orders.calibration import PlaceCalibration
 from salescope.orders.features import FEATURES
 
 Scorer = Literal["model", "TIFU-KNN", "P-TopFreq"]
@@ -42,8 +45,14 @@ class RankerParams:
     min_train_customers: int = 30  # training customers with an ordered candidate
     min_valid_customers: int = 10
     min_halved_customers: int = 200  # below, all validation customers stop, choose, calibrate
+    # the last place of each band of places calibrated apart (orders.calibration), and the
+    # fewest validation rows a band is calibrated on (a smaller one joins the band before)
+    calibration_places: tuple[int, ...] = (10, 30)
+    calibration_min_rows: int = 1000
 
     def __post_init__(self) -> None:
+        # a TOML table gives a list
+        object.__setattr__(self, "calibration_places", tuple(self.calibration_places))
         problems = [
             f"{name} must be at least 1"
             for name in ("n_estimators", "num_leaves", "min_child_samples", "early_stopping_rounds")
@@ -53,6 +62,11 @@ class RankerParams:
             problems.append("learning_rate must be in (0, 1]")
         if not 0.0 < self.feature_fraction <= 1.0:
             problems.append("feature_fraction must be in (0, 1]")
+        if self.calibration_min_rows < 1:
+            problems.append("calibration_min_rows must be at least 1")
+        bands = self.calibration_places
+        if any(not isinstance(b, int) or b < 1 for b in bands) or list(bands) != sorted(set(bands)):
+            problems.append("calibration_places must be increasing places of at least 1")
         if self.objective not in ("lambdarank", "binary"):
             problems.append("objective must be lambdarank or binary")
         if problems:
@@ -134,7 +148,7 @@ class Ranking:
 
     scorer: Scorer
     trees: Trees | None
-    calibrator: Isotonic | None
+    calibrator: PlaceCalibration | None
     alpha: float
     validation: dict[str, Any] = field(default_factory=dict)
 
@@ -150,7 +164,7 @@ class Ranking:
         """Calibrated probabilities that each candidate is in the order."""
         if self.calibrator is None:
             return frame.select(frequency_probability()).to_series().to_numpy()
-        return np.clip(self.calibrator.predict(raw), 0.0, 1.0)
+        return self.calibrator.predict(frame, raw)
 
     @property
     def degraded(self) -> bool:
@@ -223,6 +237,12 @@ def fit_ranking(
             best = name
     chosen = Ranking(best, trees, None, alpha)
     raw = chosen.raw(check)
-    chosen.calibrator = Isotonic.fit(raw, check["label"].to_numpy().astype(np.float64))
+    chosen.calibrator = PlaceCalibration.fit(
+        check,
+        raw,
+        check["label"].to_numpy().astype(np.float64),
+        params.calibration_places,
+        params.calibration_min_rows,
+    )
     chosen.validation = {**counts, "checked_customers": check["c"].n_unique(), "recall@10": recalls}
     return chosen
