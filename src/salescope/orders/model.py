@@ -93,6 +93,7 @@ from salescope.orders.training import (
     split_rows,
     thin,
 )
+from salescope.orders.windows import one_group, per
 from salescope.progress import Progress, no_progress
 
 
@@ -209,8 +210,9 @@ class NextOrderModel:
         """Candidates in a fixed row order (sampling and boosting are reproducible), with the
         baselines' own scores and each candidate's place among the customer's by them."""
         tifu = tifu_score(self.tifu_.alpha).alias("tifu")
-        by_tifu = pl.col("tifu").rank("ordinal", descending=True).over("c", "t")
-        by_freq = frequency_score().rank("ordinal", descending=True).over("c", "t")
+        key, single = ("c", "t"), one_group(frame, ("c", "t"))
+        by_tifu = per(pl.col("tifu").rank("ordinal", descending=True), key, single)
+        by_freq = per(frequency_score().rank("ordinal", descending=True), key, single)
         ordered = frame.lazy().sort("c", "t", "p").with_columns(tifu)
         return ordered.with_columns(by_tifu.alias("tifu_rank"), by_freq.alias("freq_rank")).collect(
             engine="in-memory"

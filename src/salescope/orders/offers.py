@@ -14,6 +14,7 @@ from salescope.domain.statuses import LineKind
 from salescope.orders.gating import development_reason, extension_reason, gate
 from salescope.orders.novelties import acceptance_prior, similar_share
 from salescope.orders.quantities import rounded
+from salescope.orders.windows import one_group, per
 
 if TYPE_CHECKING:
     from salescope.orders.history import Codes
@@ -168,15 +169,16 @@ def rank_extensions(scored: pl.DataFrame, novelties: pl.DataFrame) -> pl.DataFra
     with the adoption model's best such products, in its order (the repeat places are
     untouched)."""
     key = ["c", "t"]
+    single = one_group(scored, key) and one_group(novelties, key)
     lapsed = novelties.select("c", "t", "p")
     slots = (
         scored.join(lapsed, on=["c", "t", "p"])
         .sort([*key, "score", "p"], descending=[False, False, True, False])
-        .select(*key, pl.int_range(pl.len()).over(key).alias("_j"), "score")
+        .select(*key, per(pl.int_range(pl.len()), key, single).alias("_j"), "score")
     )
     best = (
         novelties.sort([*key, "p_adopt", "p"], descending=[False, False, True, False])
-        .with_columns(pl.int_range(pl.len()).over(key).alias("_j"))
+        .with_columns(per(pl.int_range(pl.len()), key, single).alias("_j"))
         .drop("score", strict=False)
         .join(slots, on=[*key, "_j"])
         .with_columns(
