@@ -3,6 +3,7 @@ and their place among the usual lines."""
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from salescope.domain.schemas import PROPOSAL_KEY
@@ -97,12 +98,25 @@ def gate(novelties: pl.DataFrame, params: NoveltyParams, key: list[str]) -> pl.D
     return shown.filter(place < params.max_novelties)
 
 
+def _numbered(lines: pl.DataFrame, key: list[str], top: int | None) -> bool:
+    """Whether ``lines`` are one proposal ranked 1, 2, ... in row order, within ``top``."""
+    ranks = lines["rank"].to_numpy()
+    return (
+        one_group(lines, key)
+        and lines.schema["rank"] == pl.Int64
+        and bool((ranks == np.arange(1, len(ranks) + 1)).all())
+        and (top is None or len(ranks) <= top)
+    )
+
+
 def merge_novelties(lines: pl.DataFrame, offers: pl.DataFrame, top: int | None) -> pl.DataFrame:
     """A proposal's lines: its usual lines, then the novelties shown, most valuable first; a
     development line takes the place of the usual line of its product. ``top`` caps the lines
     per proposal; ranks are renumbered from 1."""
     key = list(PROPOSAL_KEY)
     columns = lines.columns
+    if offers.height == 0 and _numbered(lines, key, top):
+        return lines  # one proposal, nothing to merge: its lines are already in place
     # one proposal among the lines and the offers: windows over the whole frame
     alone = one_group(offers, key)
     single = alone and one_group(lines, key)
