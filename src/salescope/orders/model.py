@@ -33,6 +33,7 @@ from salescope.orders.baselines import last_order_validation, tune_tifu
 from salescope.orders.builder import OrderMode, fill_candidates, to_lines
 from salescope.orders.engine_params import ENGINE_GRID, EngineParams
 from salescope.orders.examples import (
+    adopted_within,
     assign_anchors,
     lines_before,
     merge_anchors,
@@ -81,6 +82,7 @@ from salescope.orders.ranker import (
     frequency_score,
     tifu_score,
 )
+from salescope.orders.requests import attach_objectives, attach_segment, same_targets
 from salescope.orders.served import Standing, offered, standing
 from salescope.orders.snapshot import Scored, Snapshot
 from salescope.orders.summary import summarise
@@ -258,7 +260,7 @@ class NextOrderModel:
         truth = own.join(events.select("c", "o"), on=["c", "o"])
         truth = truth.select("c", "p", pl.col("q").alias("q_actual"))
         sizes = truth.group_by("c").agg(pl.len().cast(pl.Float64).alias("n_true"))
-        adopted, whole = self._adopted(own, events)
+        adopted, whole = adopted_within(own, events, self.params_.novelties.adoption_orders)
         tags = (
             events.select("c", EVENT, "valid")
             .join(sizes, on="c", how="left")
@@ -288,28 +290,6 @@ class NextOrderModel:
             }
         )
         return frame, adoption
-
-    def _adopted(
-        self, own: pl.DataFrame, events: pl.DataFrame
-    ) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """``c, p, adopted``: the products each event's customer bought within
-        ``adoption_orders`` orders from the event's; and ``c, horizon`` — whether the history
-        holds that many orders from it (else the count is cut short)."""
-        n = self.params_.novelties.adoption_orders
-        orders = order_table(own).select("c", "o", "k", "n_orders")
-        start = orders.join(events.select("c", "o"), on=["c", "o"]).select(
-            "c", pl.col("k").alias("_k0"), (pl.col("n_orders") - pl.col("k") >= n).alias("horizon")
-        )
-        within = orders.join(start, on="c").filter(
-            (pl.col("k") >= pl.col("_k0")) & (pl.col("k") < pl.col("_k0") + n)
-        )
-        adopted = (
-            own.join(within.select("c", "o"), on=["c", "o"])
-            .select("c", "p")
-            .unique()
-            .with_columns(pl.lit(1, dtype=pl.Int8).alias("adopted"))
-        )
-        return adopted, start.select("c", "horizon")
 
     def _adoption_frame(
         self,
@@ -539,6 +519,10 @@ class NextOrderModel:
         each group: a target dated after the history uses the snapshot at its end; one dated
         inside it, a snapshot before its date (anchors spread over the targets' dates)."""
         p = self.params_
+        dates = targets["t"]
+        if targets.height == 1 and dates.null_count() == 0 and dates[0] >= self.cutoff_:
+            yield self.snapshot_, targets.select("c", "t")  # one request after the history
+            return
         targets = (
             targets.lazy().select("c", "t").unique().sort("c", "t").collect(engine="in-memory")
         )
@@ -693,11 +677,11 @@ class NextOrderModel:
         if mode == "rank" or novelties is None:
             return lines
         # a lapsed customer is asked back first: no novelty until it orders again
-        lapsed = lines.filter(pl.col("lapsed")).select("customer_id", "order_date").unique()
         usual = lines.filter(pl.col("kind") == LineKind.USUAL.value)
-        offers = self.novelty_lines(
-            scored, novelties, resting, acceptance, promote, usual=usual
-        ).join(lapsed, on=list(PROPOSAL_KEY), how="anti")
+        offers = self.novelty_lines(scored, novelties, resting, acceptance, promote, usual=usual)
+        if lines["lapsed"].any():
+            lapsed = lines.filter(pl.col("lapsed")).select(*PROPOSAL_KEY).unique()
+            offers = offers.join(lapsed, on=list(PROPOSAL_KEY), how="anti")
         return merge_novelties(lines, offers, top)
 
     def unseen_ranking(self, targets: pl.DataFrame | Scored, top: int = 10) -> pl.DataFrame:
@@ -721,7 +705,11 @@ class NextOrderModel:
         wanted = objective_pairs(objectives, targets, self.context_, self.codes_)
         parts = []
         for snap, group in self._groups(targets):
-            mine = scored.join(group, on=["c", "t"], how="semi")
+            mine = (
+                scored
+                if same_targets(scored, group)
+                else scored.join(group, on=["c", "t"], how="semi")
+            )
             if mine.height:
                 parts.append(self._adoption_frame(snap, mine, group, objectives=wanted))
         parts = [part for part in parts if part.height]
@@ -733,15 +721,11 @@ class NextOrderModel:
             pl.Series("p_adopt", self.adoption_.predict(frame), dtype=pl.Float64),
             pl.Series("_q", self.quantity_model_.predict(frame), dtype=pl.Float64),
         ).with_columns(rounded(pl.col("_q")).alias("quantity"))
-        return (
-            frame.join(wanted, on=["c", "t", "p"], how="left")
-            .join(self.context_.customers.select("c", "segment"), on="c", how="left")
-            .with_columns(
-                pl.when(pl.col("weight").is_not_null())
-                .then(pl.lit(LineKind.OBJECTIVE.value))
-                .otherwise(pl.lit(LineKind.EXTENSION.value))
-                .alias("kind")
-            )
+        return attach_segment(attach_objectives(frame, wanted), self.context_).with_columns(
+            pl.when(pl.col("weight").is_not_null())
+            .then(pl.lit(LineKind.OBJECTIVE.value))
+            .otherwise(pl.lit(LineKind.EXTENSION.value))
+            .alias("kind")
         )
 
     def novelty_lines(
