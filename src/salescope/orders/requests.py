@@ -5,10 +5,14 @@ however few the rows, and a one-customer request takes dozens of them."""
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 import polars as pl
 
-from salescope.orders.novelties import Context
+from salescope.orders.history import by_code
+
+if TYPE_CHECKING:
+    from salescope.orders.novelties import Context
 
 
 def attach_objectives(frame: pl.DataFrame, wanted: pl.DataFrame) -> pl.DataFrame:
@@ -23,20 +27,13 @@ def attach_objectives(frame: pl.DataFrame, wanted: pl.DataFrame) -> pl.DataFrame
 
 
 def attach_segment(frame: pl.DataFrame, ctx: Context) -> pl.DataFrame:
-    """``frame`` (``c``) left-joined with each customer's ``segment``: looked up by code
-    (``ctx.customers`` holds one row per code, in code order), or joined when the frame
-    already names a segment or a code is not a row number."""
-    customers = ctx.customers
-    codes = frame["c"]
-    if "segment" in frame.columns or codes.null_count():
-        return frame.join(customers.select("c", "segment"), on="c", how="left")
-    rows = codes.to_numpy().astype(np.int64)
-    if len(rows) and (rows.max() >= customers.height):
-        return frame.join(customers.select("c", "segment"), on="c", how="left")
-    at = pl.Series(rows)
-    if not np.array_equal(customers["c"].gather(at).to_numpy(), rows):
-        return frame.join(customers.select("c", "segment"), on="c", how="left")
-    return frame.with_columns(customers["segment"].gather(at).alias("segment"))
+    """``frame`` (``c``) left-joined with each customer's ``segment`` (``by_code``)."""
+    found = (
+        None if "segment" in frame.columns else by_code(ctx.customers, "c", frame["c"], ["segment"])
+    )
+    if found is None:
+        return frame.join(ctx.customers.select("c", "segment"), on="c", how="left")
+    return frame.with_columns(found)
 
 
 def same_targets(scored: pl.DataFrame, group: pl.DataFrame) -> bool:
