@@ -1208,6 +1208,7 @@ def test_shortlisted_novelty_lines_are_those_built_from_every_candidate(
         built.append(scored.height + novelties.height)
         return pl.DataFrame()
 
+    assert ready.novelties is not None
     scored, novelties = ready.scored.clear(), ready.novelties.clear()
     assert nothing_shown(model, scored, novelties, build) is kept[3] and not built
     model.codes_ = Codes(model.codes_.customers.clone(), model.codes_.products.clone())

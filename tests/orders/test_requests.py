@@ -7,7 +7,13 @@ import datetime as dt
 import polars as pl
 
 from salescope.orders.novelties import Context
-from salescope.orders.requests import attach_objectives, attach_segment, same_targets
+from salescope.orders.requests import (
+    attach_objectives,
+    attach_segment,
+    coded_targets,
+    known_targets,
+    same_targets,
+)
 
 DAY = dt.date(2024, 7, 1)
 
@@ -52,3 +58,27 @@ def test_same_targets_only_for_the_rows_of_one_target() -> None:
     assert not same_targets(_frame([3]).with_columns(pl.lit(DAY.replace(day=2)).alias("t")), group)
     assert not same_targets(_frame([3]), _frame([3, 4]).select("c", "t"))
     assert not same_targets(_frame([]), group)
+
+
+def test_one_target_is_coded_as_the_join_codes_it_by_the_kept_dictionary() -> None:
+    """One target's code comes from a dictionary kept while the codes frame is the same: the
+    join's row, null for an unknown customer; other codes make a new dictionary."""
+    customers = pl.DataFrame(
+        {"customer_id": ["a", "b"], "c": [0, 1]}, schema_overrides={"c": pl.UInt32}
+    )
+    kept: dict[str, object] = {}
+    for who in ("b", "z", "a"):
+        targets = pl.DataFrame({"customer_id": [who], "order_date": [DAY]})
+        joined = targets.select(
+            pl.col("customer_id").alias("_target_id"), pl.col("order_date").alias("t")
+        ).join(customers.rename({"customer_id": "_target_id"}), on="_target_id", how="left")
+        coded = coded_targets(targets, customers, kept)
+        assert coded.equals(joined)
+        assert known_targets(coded).equals(
+            joined.filter(pl.col("c").is_not_null()).select("c", "t")
+        )
+    first = kept["_customer_codes"]
+    renamed = customers.with_columns(pl.Series("customer_id", ["z", "b"]))
+    targets = pl.DataFrame({"customer_id": ["z"], "order_date": [DAY]})
+    assert coded_targets(targets, renamed, kept).item(0, "c") == 0
+    assert kept["_customer_codes"] is not first

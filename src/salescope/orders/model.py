@@ -82,7 +82,13 @@ from salescope.orders.ranker import (
     frequency_score,
     tifu_score,
 )
-from salescope.orders.requests import attach_objectives, attach_segment, same_targets
+from salescope.orders.requests import (
+    attach_objectives,
+    attach_segment,
+    coded_targets,
+    known_targets,
+    same_targets,
+)
 from salescope.orders.served import Standing, offered, standing
 from salescope.orders.snapshot import Scored, Snapshot
 from salescope.orders.summary import summarise
@@ -612,24 +618,22 @@ class NextOrderModel:
     def prepare(self, targets: pl.DataFrame, objectives: pl.DataFrame | None = None) -> Scored:
         """Score every candidate of the targets (``customer_id, order_date``) once: the result
         serves ``recommend`` in both modes and ``unseen_ranking`` without scoring again."""
-        coded = targets.select(
-            pl.col("customer_id").alias("_target_id"), pl.col("order_date").alias("t")
-        ).join(
-            self.codes_.customers.rename({"customer_id": "_target_id"}), on="_target_id", how="left"
-        )
-        known = (
-            coded.lazy().filter(pl.col("c").is_not_null()).select("c", "t").unique().sort("c", "t")
-        ).collect(engine="in-memory")
+        coded = coded_targets(targets, self.codes_.customers, self.__dict__)
+        known = known_targets(coded)
         # a delisted product (or another maker's) is never proposed, however usual it was
-        scored = self.score_candidates(known).filter(self._offerable())
+        scored = self._offerable(self.score_candidates(known))
         novelties = self.score_novelties(scored, known, objectives) if scored.height else None
         if novelties is not None:
-            novelties = novelties.filter(self._offerable()) if novelties.height else None
+            novelties = self._offerable(novelties) if novelties.height else None
         return Scored(coded, scored, novelties)
 
-    def _offerable(self) -> pl.Expr:
-        """Whether ``p`` is a product the catalogue offers (own and active)."""
-        return pl.col("p").is_in(offered(self)[0].implode())
+    def _offerable(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The rows of ``frame`` whose ``p`` the catalogue offers (own and active); all of
+        them, without a query, when it offers every product."""
+        ids = offered(self)[0]
+        if len(ids) == self.context_.products.height:
+            return frame
+        return frame.filter(pl.col("p").is_in(ids.implode()))
 
     def recommend(
         self,

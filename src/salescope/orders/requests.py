@@ -5,7 +5,7 @@ however few the rows, and a one-customer request takes dozens of them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -49,3 +49,39 @@ def same_targets(scored: pl.DataFrame, group: pl.DataFrame) -> bool:
         and sc.min() == sc.max() == c[0]
         and st.min() == st.max() == t[0]
     )
+
+
+def coded_targets(
+    targets: pl.DataFrame, customers: pl.DataFrame, kept: dict[str, Any]
+) -> pl.DataFrame:
+    """``_target_id, t, c``: the targets (``customer_id, order_date``) with their customer
+    codes (``customers``: ``customer_id, c``; null for an id the history does not know) — the
+    left join; for one target, by a dictionary kept in ``kept`` while ``customers`` is the
+    same frame."""
+    frame = targets.select(
+        pl.col("customer_id").alias("_target_id"), pl.col("order_date").alias("t")
+    )
+    ids = frame.get_column("_target_id")
+    if frame.height != 1 or ids.dtype != customers.schema["customer_id"]:
+        return frame.join(
+            customers.rename({"customer_id": "_target_id"}), on="_target_id", how="left"
+        )
+    index = kept.get("_customer_codes")
+    if index is None or index[0] is not customers:
+        codes = dict(zip(customers["customer_id"].to_list(), customers["c"].to_list(), strict=True))
+        index = kept["_customer_codes"] = (customers, codes)
+    found = [index[1].get(i) for i in ids.to_list()]
+    return frame.with_columns(pl.Series("c", found, dtype=customers.schema["c"]))
+
+
+def known_targets(coded: pl.DataFrame) -> pl.DataFrame:
+    """``c, t``: the distinct targets of known customers (``coded_targets``), sorted."""
+    if coded.height == 1:
+        return (
+            coded.select("c", "t")
+            if coded.item(0, "c") is not None
+            else coded.select("c", "t").clear()
+        )
+    return (
+        coded.lazy().filter(pl.col("c").is_not_null()).select("c", "t").unique().sort("c", "t")
+    ).collect(engine="in-memory")
