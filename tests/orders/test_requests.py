@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 
+from salescope.orders.boosting import matrix
 from salescope.orders.novelties import Context
 from salescope.orders.requests import (
     attach_objectives,
@@ -82,3 +84,22 @@ def test_one_target_is_coded_as_the_join_codes_it_by_the_kept_dictionary() -> No
     targets = pl.DataFrame({"customer_id": ["z"], "order_date": [DAY]})
     assert coded_targets(targets, renamed, kept).item(0, "c") == 0
     assert kept["_customer_codes"] is not first
+
+
+def test_feature_matrix_is_the_cast_selection() -> None:
+    """``boosting.matrix`` copies the named columns as float64, nulls as NaN, in the order
+    named: the array the casting selection gives."""
+    frame = pl.DataFrame(
+        {
+            "a": [1, None, 3],
+            "b": [0.5, 1.5, None],
+            "c": [True, False, None],
+            "d": pl.Series([1, 2, 3], dtype=pl.UInt32),
+        }
+    )
+    names = ["d", "b", "a", "c"]
+    got = matrix(frame, names)
+    want = frame.select(pl.col(n).cast(pl.Float64) for n in names).to_numpy()
+    assert got.shape == (3, 4) and got.dtype == np.float64
+    assert np.array_equal(got, want, equal_nan=True)
+    assert matrix(frame.clear(), names).shape == (0, 4)

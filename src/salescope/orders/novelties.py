@@ -45,7 +45,7 @@ import scipy.sparse as sp
 
 from salescope.domain.errors import NotFittedError
 from salescope.geo import NeighbourIndex
-from salescope.orders.boosting import Isotonic, Platt, Trees, boosted, logit
+from salescope.orders.boosting import Isotonic, Platt, Trees, boosted, logit, matrix
 from salescope.orders.history import Codes, by_code
 
 
@@ -570,7 +570,7 @@ class AdoptionModel:
 
 
 def _x(frame: pl.DataFrame) -> np.ndarray:
-    return frame.select(pl.col(f).cast(pl.Float64) for f in ADOPTION_FEATURES).to_numpy()
+    return matrix(frame, ADOPTION_FEATURES)
 
 
 def similar_share() -> pl.Expr:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from salescope.orders.boosting import Isotonic, Trees, boosted
+from salescope.orders.boosting import Isotonic, Trees, boosted, matrix
 from salescope.orders.features import FEATURES
 
 Scorer = Literal["model", "TIFU-KNN", "P-TopFreq"]
@@ -79,7 +79,7 @@ def frequency_probability() -> pl.Expr:
 
 
 def _x(frame: pl.DataFrame) -> np.ndarray:
-    return frame.select(pl.col(f).cast(pl.Float64) for f in FEATURES).to_numpy()
+    return matrix(frame, FEATURES)
 
 
 def _with_positives(frame: pl.DataFrame) -> pl.DataFrame:
