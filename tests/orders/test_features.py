@@ -54,3 +54,27 @@ def test_customer_history_measures_the_rhythm() -> None:
     assert row["c_gap"] == pytest.approx(7.0)
     assert row["c_gap_cv"] == pytest.approx(0.0)
     assert row["c_last"] == CUTOFF
+
+
+def test_season_lookup_is_the_join_and_belongs_to_its_statistics() -> None:
+    """``ProductStats.season_of`` (a products x months table built on first use) gives the
+    ``p_season`` a join of the month profile gives, null where it has none (unknown product
+    or month), and statistics at another cut-off look up their own profile."""
+    lines = _lines((0, 0, 10, 0), (1, 1, 40, 0), (1, 1, 40, 1), (2, 2, 200, 1), (3, 3, 75, 2))
+    first = pl.DataFrame({"p": [0, 1, 2], "first_d": [CUTOFF] * 3}).cast({"p": pl.UInt32})
+    stats = product_stats(lines, CUTOFF, first)
+    pairs = pl.DataFrame(
+        {"p": [2, 0, 1, 9, 0, 1], "month": [4, 6, 5, 6, None, 12]},
+        schema={"p": pl.UInt32, "month": pl.Int8},
+    )
+    joined = pairs.join(stats.season, on=["p", "month"], how="left", maintain_order="left")
+    for _ in range(2):  # the table is built by the first call and reused by the second
+        looked = stats.season_of(pairs["p"], pairs["month"])
+        assert looked.to_list() == joined["p_season"].to_list()
+    assert looked[3] is None and looked[4] is None  # unknown product, unknown month
+    later = product_stats(lines, CUTOFF + dt.timedelta(days=400), first)
+    assert later.season_of(pairs["p"], pairs["month"]).to_list() == (
+        pairs.join(later.season, on=["p", "month"], how="left", maintain_order="left")[
+            "p_season"
+        ].to_list()
+    )

@@ -30,7 +30,9 @@ from salescope.orders.novelties import (
     promote_with,
     similar_share,
 )
+from salescope.orders.offers import build_lines
 from salescope.orders.promotions import PromotionModel, budget_use
+from salescope.orders.shortlist import nothing_shown
 
 CUTOFF = dt.date(2024, 7, 1)
 KEY = ["customer_id", "order_date"]
@@ -450,6 +452,10 @@ def test_merge_puts_novelties_after_usual_lines_and_development_replaces_usual()
     assert capped.filter(pl.col("customer_id") == "A")["product_id"].to_list() == ["x", "z", "y"]
 
     assert merge_novelties(lines, extra.clear(), None).equals(lines)
+    # one proposal without novelties: its lines as they are (no query), or cut at ``top``
+    one = lines.filter(pl.col("customer_id") == "A")
+    assert merge_novelties(one, extra.clear(), None) is one
+    assert merge_novelties(one, extra.clear(), 2)["product_id"].to_list() == ["x", "y"]
 
 
 # -- development_table ------------------------------------------------------------------------
@@ -1174,3 +1180,36 @@ def test_adoption_params_validate_themselves() -> None:
 
     with pytest.raises(ValueError, match="min_train_positives"):
         AdoptionParams(min_train_positives=0)
+
+
+def test_shortlisted_novelty_lines_are_those_built_from_every_candidate(
+    fitted: NextOrderModel, targets: pl.DataFrame
+) -> None:
+    """Before feedback and without promotions the lines are built for the shortlisted rows
+    only (``orders.shortlist``), and a proposal with none is answered by the empty frame kept
+    on the model: the lines are those built from every candidate, for a batch and customer
+    by customer; the kept frame is made again for a model with other codes."""
+    model = copy.copy(fitted)
+    model.__dict__.pop("_nothing_shown", None)
+    empties = 0
+    for chosen in [targets.head(40), *(targets.slice(i, 1) for i in range(0, 60, 3))]:
+        ready = model.prepare(chosen)
+        assert ready.novelties is not None
+        usual = model.recommend(ready).filter(pl.col("kind") == "usual")
+        fast = model.novelty_lines(ready.scored, ready.novelties, usual=usual)
+        full = build_lines(model, ready.scored, ready.novelties, None, None, None, usual)
+        assert fast.equals(full)
+        empties += fast.height == 0
+    assert empties > 0
+    kept = model.__dict__["_nothing_shown"]
+    built: list[int] = []
+
+    def build(scored: pl.DataFrame, novelties: pl.DataFrame) -> pl.DataFrame:
+        built.append(scored.height + novelties.height)
+        return pl.DataFrame()
+
+    assert ready.novelties is not None
+    scored, novelties = ready.scored.clear(), ready.novelties.clear()
+    assert nothing_shown(model, scored, novelties, build) is kept[3] and not built
+    model.codes_ = Codes(model.codes_.customers.clone(), model.codes_.products.clone())
+    assert nothing_shown(model, scored, novelties, build) is not kept[3] and built == [0]

@@ -16,6 +16,7 @@ from typing import Literal, TypeVar
 import polars as pl
 
 from salescope.domain.statuses import LineKind
+from salescope.orders.windows import one_group, per
 
 OrderMode = Literal["proposal", "rank"]
 """How ``next-orders`` lists a customer's lines: the proposal (usual lines cut at the best
@@ -95,21 +96,21 @@ def reasons() -> pl.Expr:
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 
-def _expected_f1_cut(frame: Frame, group: list[str]) -> Frame:
-    """Keep, per group sorted by probability, the prefix with the best expected F1."""
+def _expected_f1_cut(frame: Frame, group: list[str], single: bool = False) -> Frame:
+    """Keep, per group sorted by probability, the prefix with the best expected F1;
+    ``single``: the frame holds one group (``orders.windows``)."""
     ranked = frame.sort([*group, "probability"], descending=[False] * len(group) + [True])
-    k = pl.int_range(1, pl.len() + 1).over(group)
+    k = per(pl.int_range(1, pl.len() + 1), group, single)
     gain = (
         2.0
-        * pl.col("probability").cum_sum().over(group)
-        / (k + pl.col("probability").sum().over(group))
+        * per(pl.col("probability").cum_sum(), group, single)
+        / (k + per(pl.col("probability").sum(), group, single))
     )
+    best = pl.col("_k").filter(pl.col("_f1") == pl.col("_best")).min()
     return (
         ranked.with_columns(k.alias("_k"), gain.alias("_f1"))
-        .with_columns(pl.col("_f1").max().over(group).alias("_best"))
-        .with_columns(
-            pl.col("_k").filter(pl.col("_f1") == pl.col("_best")).min().over(group).alias("_kbest")
-        )
+        .with_columns(per(pl.col("_f1").max(), group, single).alias("_best"))
+        .with_columns(per(best, group, single).alias("_kbest"))
         .filter(pl.col("_k") <= pl.col("_kbest"))
         .drop("_k", "_f1", "_best", "_kbest")
     )
@@ -165,6 +166,7 @@ def to_lines(
     and every line's reason says it has not ordered for a long time. ``ranked_by`` names the
     ranking in force; a baseline's is said in the usual lines' reasons."""
     group = ["_key"]
+    single = one_group(frame, group)  # one proposal: windows over the whole frame
     # one query (a request's few hundred rows are not worth a dozen)
     columns, unsaid = frame.columns, frame["reason"].null_count()
     lazy = frame.lazy()
@@ -174,9 +176,9 @@ def to_lines(
         if name not in columns:
             lazy = lazy.with_columns(pl.lit(None, dtype=pl.Float64).alias(name))
     lazy = lazy.with_columns(
-        pl.col("lapsed").max().over(group).fill_null(False),
-        pl.col("days_since_c").max().over(group).alias("_silent"),
-        pl.col("c_gap").max().over(group).alias("_rhythm"),
+        per(pl.col("lapsed").max(), group, single).fill_null(False),
+        per(pl.col("days_since_c").max(), group, single).alias("_silent"),
+        per(pl.col("c_gap").max(), group, single).alias("_rhythm"),
     )
     if unsaid:  # scored candidates (fillers come with their reason)
         said = reasons()
@@ -216,20 +218,22 @@ def to_lines(
     lazy = lazy.with_columns(pl.col("score").fill_null(-1e9)).sort(order, descending=descending)
     if mode == "rank":
         k = 10 if top is None else top
-        chosen = lazy.with_columns(pl.int_range(1, pl.len() + 1).over(group).alias("rank")).filter(
-            pl.col("rank") <= k
-        )
+        chosen = lazy.with_columns(
+            per(pl.int_range(1, pl.len() + 1), group, single).alias("rank")
+        ).filter(pl.col("rank") <= k)
     else:
         # the customer's usual products; a customer without any gets the most likely ones
-        has_usual = pl.col("_bought").any().over(group)
-        usual = _expected_f1_cut(lazy.filter(pl.col("_bought") & has_usual), group)
+        has_usual = per(pl.col("_bought").any(), group, single)
+        usual = _expected_f1_cut(lazy.filter(pl.col("_bought") & has_usual), group, single)
         usual = usual.filter(
-            ~pl.col("lapsed") | (pl.int_range(pl.len()).over(group) < lapsed_lines)
+            ~pl.col("lapsed") | (per(pl.int_range(pl.len()), group, single) < lapsed_lines)
         )
-        starter = lazy.filter(~has_usual).filter(pl.int_range(pl.len()).over(group) < max_novelties)
+        starter = lazy.filter(~has_usual).filter(
+            per(pl.int_range(pl.len()), group, single) < max_novelties
+        )
         chosen = pl.concat([usual, starter], how="diagonal_relaxed")
         chosen = chosen.sort(order, descending=descending).with_columns(
-            pl.int_range(1, pl.len() + 1).over(group).alias("rank")
+            per(pl.int_range(1, pl.len() + 1), group, single).alias("rank")
         )
         if top is not None:
             chosen = chosen.filter(pl.col("rank") <= top)

@@ -202,3 +202,25 @@ def within_budget(
         .drop("_lines", "_draw", "_round")
     )
     return pl.concat([events.filter(pl.col("valid")), kept])
+
+
+def adopted_within(
+    own: pl.DataFrame, events: pl.DataFrame, n: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``c, p, adopted``: the products each event's customer (``events``: ``c, o``; ``own``:
+    the customers' lines) bought within ``n`` orders from the event's; and ``c, horizon`` —
+    whether the history holds that many orders from it (else the count is cut short)."""
+    orders = order_table(own).select("c", "o", "k", "n_orders")
+    start = orders.join(events.select("c", "o"), on=["c", "o"]).select(
+        "c", pl.col("k").alias("_k0"), (pl.col("n_orders") - pl.col("k") >= n).alias("horizon")
+    )
+    within = orders.join(start, on="c").filter(
+        (pl.col("k") >= pl.col("_k0")) & (pl.col("k") < pl.col("_k0") + n)
+    )
+    adopted = (
+        own.join(within.select("c", "o"), on=["c", "o"])
+        .select("c", "p")
+        .unique()
+        .with_columns(pl.lit(1, dtype=pl.Int8).alias("adopted"))
+    )
+    return adopted, start.select("c", "horizon")

@@ -22,8 +22,9 @@ Features (all computed from the history before the cut-off, relative to the targ
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from salescope.orders.history import order_table
@@ -39,6 +40,26 @@ class ProductStats:
 
     frame: pl.DataFrame
     season: pl.DataFrame
+    _season: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
+    def season_of(self, p: pl.Series, month: pl.Series) -> pl.Series:
+        """``p_season`` of each (product, month) pair, null where the profile has none: the
+        left join of ``season`` on ``p, month``, as a lookup in a products x months table
+        built on first use (a request's rows are not worth hashing every product's months)."""
+        table = self._season
+        if table is None:
+            rows = self.season["p"].to_numpy().astype(np.int64)
+            table = np.full((int(rows.max()) + 1 if len(rows) else 0, 13), np.nan)
+            table[rows, self.season["month"].to_numpy().astype(np.int64)] = self.season[
+                "p_season"
+            ].to_numpy()
+            object.__setattr__(self, "_season", table)
+        codes = p.to_numpy().astype(np.int64)
+        months = month.fill_null(0).to_numpy().astype(np.int64)
+        inside = codes < table.shape[0]
+        values = np.full(len(codes), np.nan)
+        values[inside] = table[codes[inside], months[inside]]
+        return pl.Series("p_season", values, dtype=pl.Float64).fill_nan(None)
 
 
 def product_stats(
@@ -349,26 +370,52 @@ def undated_candidates(
     )
 
 
+def _dates_of(customers: pl.Series, targets: pl.DataFrame) -> pl.Series:
+    """``t`` of each row's customer (``targets``: ``c, t``, one per customer), null for a
+    customer not among them: the left join of ``targets`` on ``c``, by binary search."""
+    known = targets["c"].to_numpy().astype(np.int64)
+    order = np.argsort(known, kind="stable")
+    known = known[order]
+    days = targets["t"].to_physical().to_numpy()[order]
+    codes = customers.to_numpy().astype(np.int64)
+    at = np.minimum(np.searchsorted(known, codes), max(0, len(known) - 1))
+    found = known[at] == codes if len(known) else np.zeros(len(codes), dtype=bool)
+    dates = pl.Series("t", days[at] if len(known) else np.zeros(len(codes)), dtype=pl.Int32)
+    if not found.all():
+        dates = pl.select(pl.when(pl.Series(found)).then(dates)).to_series()
+    return dates.cast(pl.Date).alias("t")
+
+
+def _year_ago(dates: pl.Series, lists: pl.Series) -> pl.Series:
+    """``year_ago_cp``: how many of each row's order dates (``lists``, ``_dates``) fall around
+    the same date a year before its target date ``dates`` (365 +- 21 days)."""
+    lengths = lists.list.len().fill_null(0).to_numpy().astype(np.int64)
+    flat = lists.explode(empty_as_null=False, keep_nulls=False).to_physical().to_numpy()
+    row = np.repeat(np.arange(len(lengths)), lengths)
+    target = dates.to_physical()
+    days = target.fill_null(0).to_numpy().astype(np.int64)[row] - flat.astype(np.int64)
+    near = (np.abs(days - 365) <= 21) & ~target.is_null().to_numpy()[row]
+    counts = np.bincount(row[near], minlength=len(lengths))
+    return pl.Series("year_ago_cp", counts, dtype=pl.UInt32)
+
+
 def dated_candidates(
     frame: pl.DataFrame, targets: pl.DataFrame, products: ProductStats
 ) -> pl.DataFrame:
     """``undated_candidates`` rows at their customer's target date (``targets``: ``c, t``, one
     per customer): the season of its month, the days since the pair's and the customer's last
     orders against their rhythms, tenure, and whether the product was bought a year before.
-    One query (a request's few hundred rows are not worth a dozen); rows in no fixed order."""
-    dates = targets.lazy().select("c", pl.col("t").alias("_t"))
-    dated = (
-        frame.lazy()
-        .join(dates, on="c", how="left")
-        .with_columns(pl.col("_t").alias("t"))
-        .drop("_t")
-    )
+    The target dates, seasons and year-before counts are looked up with NumPy and the rest is
+    one query (a request's few hundred rows are not worth a join each); rows in ``frame``'s
+    order."""
+    t = _dates_of(frame["c"], targets)
+    month = t.dt.month().cast(pl.Int8).alias("month")
     days_since_cp = (pl.col("t") - pl.col("last_cp")).dt.total_days().cast(pl.Float64)
     days_since_c = (pl.col("t") - pl.col("c_last")).dt.total_days().cast(pl.Float64)
-    t = pl.col("t")
     dated = (
-        dated.with_columns(t.dt.month().cast(pl.Int8).alias("month"))
-        .join(products.season.lazy(), on=["p", "month"], how="left")
+        frame.lazy()
+        .with_columns(t)
+        .with_columns(month, products.season_of(frame["p"], month))
         .with_columns(
             (pl.col("n_cp") / pl.col("c_orders")).alias("share_cp"),
             days_since_cp.alias("days_since_cp"),
@@ -381,22 +428,14 @@ def dated_candidates(
             days_since_c.alias("days_since_c"),
             (days_since_c / pl.col("c_gap")).alias("due_c"),
             (days_since_c / pl.col("c_gap_recent")).alias("due_recent_c"),
-            (t - pl.col("c_first")).dt.total_days().cast(pl.Float64).alias("c_tenure"),
+            (pl.col("t") - pl.col("c_first")).dt.total_days().cast(pl.Float64).alias("c_tenure"),
         )
     )
     # bought around the same date a year before the target (+-21 days)
-    year_ago = (
-        dated.select("c", "p", "t", "_dates")
-        .explode("_dates")
-        .filter(((pl.col("t") - pl.col("_dates")).dt.total_days() - 365).abs() <= 21)
-        .group_by("c", "p")
-        .agg(pl.len().alias("year_ago_cp"))
-    )
     return (
         dated.drop("_dates")
-        .join(year_ago, on=["c", "p"], how="left")
+        .with_columns(_year_ago(t, frame["_dates"]))
         .with_columns(
-            pl.col("year_ago_cp").fill_null(0),
             pl.col("nb").fill_null(0.0),
             pl.col("nb_share").fill_null(0.0),
             pl.col("u").fill_null(0.0),

@@ -3,11 +3,13 @@ and their place among the usual lines."""
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from salescope.domain.schemas import PROPOSAL_KEY
 from salescope.domain.statuses import LineKind
 from salescope.orders.novelties import NoveltyParams
+from salescope.orders.windows import one_group, per
 
 
 # -- reasons ----------------------------------------------------------------------------------
@@ -92,7 +94,19 @@ def gate(novelties: pl.DataFrame, params: NoveltyParams, key: list[str]) -> pl.D
             descending=[False] * len(key) + [True, True, False],
         )
     )
-    return shown.filter(pl.int_range(pl.len()).over(key) < params.max_novelties)
+    place = per(pl.int_range(pl.len()), key, one_group(novelties, key))
+    return shown.filter(place < params.max_novelties)
+
+
+def _numbered(lines: pl.DataFrame, key: list[str], top: int | None) -> bool:
+    """Whether ``lines`` are one proposal ranked 1, 2, ... in row order, within ``top``."""
+    ranks = lines["rank"].to_numpy()
+    return (
+        one_group(lines, key)
+        and lines.schema["rank"] == pl.Int64
+        and bool((ranks == np.arange(1, len(ranks) + 1)).all())
+        and (top is None or len(ranks) <= top)
+    )
 
 
 def merge_novelties(lines: pl.DataFrame, offers: pl.DataFrame, top: int | None) -> pl.DataFrame:
@@ -101,6 +115,13 @@ def merge_novelties(lines: pl.DataFrame, offers: pl.DataFrame, top: int | None) 
     per proposal; ranks are renumbered from 1."""
     key = list(PROPOSAL_KEY)
     columns = lines.columns
+    if offers.height == 0 and _numbered(lines, key, top):
+        return lines  # one proposal, nothing to merge: its lines are already in place
+    # one proposal among the lines and the offers: windows over the whole frame
+    alone = one_group(offers, key)
+    single = alone and one_group(lines, key)
+    if single and lines.height and offers.height:
+        single = lines.select(key).row(0) == offers.select(key).row(0)
     # one query; the rows are put in a total order (proposal, block, place) before ranking
     lazy_lines, lazy_offers = lines.lazy(), offers.lazy()
     order = (
@@ -110,7 +131,7 @@ def merge_novelties(lines: pl.DataFrame, offers: pl.DataFrame, top: int | None) 
         lazy_offers = lazy_offers.with_columns(pl.lit(False).alias("lapsed"))  # gated out
     shown = lazy_offers.with_columns(
         pl.lit(1).alias("_block"),
-        pl.int_range(pl.len()).over(key).alias("_pos"),
+        per(pl.int_range(pl.len()), key, alone).alias("_pos"),
         pl.lit(0, dtype=pl.Int64).alias("rank"),
     )
     usual = lazy_lines.join(
@@ -123,7 +144,7 @@ def merge_novelties(lines: pl.DataFrame, offers: pl.DataFrame, top: int | None) 
         )
         .join(order, on=key, how="left")
         .sort("_first", "_block", "_pos")
-        .with_columns(pl.int_range(1, pl.len() + 1).over(key).cast(pl.Int64).alias("rank"))
+        .with_columns(per(pl.int_range(1, pl.len() + 1), key, single).cast(pl.Int64).alias("rank"))
     )
     if top is not None:
         merged = merged.filter(pl.col("rank") <= top)

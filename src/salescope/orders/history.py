@@ -190,3 +190,20 @@ def rows_of(frame: pl.DataFrame, index: np.ndarray, customers: pl.Series) -> pl.
     if len(parts) == 1:
         return parts[0]
     return pl.concat(parts) if parts else frame.clear()
+
+
+def by_code(
+    table: pl.DataFrame, code: str, codes: pl.Series, names: list[str]
+) -> list[pl.Series] | None:
+    """The columns ``names`` of ``table`` (one row per ``code``, in code order) at each of
+    ``codes``: a left join on the code, by look-up; None when a code is null or not a row
+    number of ``table`` (then join)."""
+    if codes.null_count():
+        return None
+    rows = codes.to_numpy().astype(np.int64)
+    if len(rows) and rows.max() >= table.height:
+        return None
+    at = pl.Series(rows)
+    if not np.array_equal(table.get_column(code).gather(at).to_numpy(), rows):
+        return None
+    return [table.get_column(name).gather(at) for name in names]

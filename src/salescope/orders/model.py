@@ -33,6 +33,7 @@ from salescope.orders.baselines import last_order_validation, tune_tifu
 from salescope.orders.builder import OrderMode, fill_candidates, to_lines
 from salescope.orders.engine_params import ENGINE_GRID, EngineParams
 from salescope.orders.examples import (
+    adopted_within,
     assign_anchors,
     lines_before,
     snapshot_lines,
@@ -80,6 +81,13 @@ from salescope.orders.ranker import (
     frequency_score,
     tifu_score,
 )
+from salescope.orders.requests import (
+    attach_objectives,
+    attach_segment,
+    coded_targets,
+    known_targets,
+    same_targets,
+)
 from salescope.orders.served import Standing, offered, standing
 from salescope.orders.snapshot import EMPTY_SCORED, Scored, Snapshot
 from salescope.orders.summary import summarise
@@ -92,6 +100,7 @@ from salescope.orders.training import (
     split_rows,
     thin,
 )
+from salescope.orders.windows import one_group, per
 from salescope.progress import Progress, no_progress
 
 
@@ -208,8 +217,9 @@ class NextOrderModel:
         """Candidates in a fixed row order (sampling and boosting are reproducible), with the
         baselines' own scores and each candidate's place among the customer's by them."""
         tifu = tifu_score(self.tifu_.alpha).alias("tifu")
-        by_tifu = pl.col("tifu").rank("ordinal", descending=True).over("c", "t")
-        by_freq = frequency_score().rank("ordinal", descending=True).over("c", "t")
+        key, single = ("c", "t"), one_group(frame, ("c", "t"))
+        by_tifu = per(pl.col("tifu").rank("ordinal", descending=True), key, single)
+        by_freq = per(frequency_score().rank("ordinal", descending=True), key, single)
         ordered = frame.lazy().sort("c", "t", "p").with_columns(tifu)
         return ordered.with_columns(by_tifu.alias("tifu_rank"), by_freq.alias("freq_rank")).collect(
             engine="in-memory"
@@ -255,7 +265,7 @@ class NextOrderModel:
         truth = own.join(events.select("c", "o"), on=["c", "o"])
         truth = truth.select("c", "p", pl.col("q").alias("q_actual"))
         sizes = truth.group_by("c").agg(pl.len().cast(pl.Float64).alias("n_true"))
-        adopted, whole = self._adopted(own, events)
+        adopted, whole = adopted_within(own, events, self.params_.novelties.adoption_orders)
         tags = (
             events.select("c", EVENT, "valid")
             .join(sizes, on="c", how="left")
@@ -285,28 +295,6 @@ class NextOrderModel:
             }
         )
         return frame, adoption
-
-    def _adopted(
-        self, own: pl.DataFrame, events: pl.DataFrame
-    ) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """``c, p, adopted``: the products each event's customer bought within
-        ``adoption_orders`` orders from the event's; and ``c, horizon`` — whether the history
-        holds that many orders from it (else the count is cut short)."""
-        n = self.params_.novelties.adoption_orders
-        orders = order_table(own).select("c", "o", "k", "n_orders")
-        start = orders.join(events.select("c", "o"), on=["c", "o"]).select(
-            "c", pl.col("k").alias("_k0"), (pl.col("n_orders") - pl.col("k") >= n).alias("horizon")
-        )
-        within = orders.join(start, on="c").filter(
-            (pl.col("k") >= pl.col("_k0")) & (pl.col("k") < pl.col("_k0") + n)
-        )
-        adopted = (
-            own.join(within.select("c", "o"), on=["c", "o"])
-            .select("c", "p")
-            .unique()
-            .with_columns(pl.lit(1, dtype=pl.Int8).alias("adopted"))
-        )
-        return adopted, start.select("c", "horizon")
 
     def _adoption_frame(
         self,
@@ -537,6 +525,10 @@ class NextOrderModel:
         """Targets (``c, t``) by the snapshot they are scored with, one date per customer in
         each group: a target dated after the history uses the snapshot at its end; one dated
         inside it, a snapshot before its date (``anchors``; default: spread over theirs)."""
+        dates = targets["t"]
+        if targets.height == 1 and dates.null_count() == 0 and dates[0] >= self.cutoff_:
+            yield self.snapshot_, targets.select("c", "t")  # one request after the history
+            return
         targets = (
             targets.lazy().select("c", "t").unique().sort("c", "t").collect(engine="in-memory")
         )
@@ -565,7 +557,8 @@ class NextOrderModel:
     def anchors(self, targets: pl.DataFrame) -> list[dt.date]:
         """The anchors of targets (``customer_id, order_date``) inside the history: given to
         ``prepare`` of each part of them, every part is scored as in one call."""
-        inside = self._coded(targets)[1].filter(pl.col("t") < self.cutoff_)["t"]
+        known = known_targets(coded_targets(targets, self.codes_.customers, self.__dict__))
+        inside = known.filter(pl.col("t") < self.cutoff_)["t"]
         return target_anchors(inside, self.params_.events.anchors, self.spacing_)
 
     def _cached_snapshot(self, anchor: dt.date) -> Snapshot:
@@ -630,18 +623,6 @@ class NextOrderModel:
             (pl.col("days_since_c") > threshold).fill_null(False).alias("lapsed"),
         ).with_columns(rounded(pl.col("_q")).alias("quantity"))
 
-    def _coded(self, targets: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Targets (``customer_id, order_date``) as ``_target_id, t, c``; the known ``c, t``."""
-        coded = targets.select(
-            pl.col("customer_id").alias("_target_id"), pl.col("order_date").alias("t")
-        ).join(
-            self.codes_.customers.rename({"customer_id": "_target_id"}), on="_target_id", how="left"
-        )
-        known = (
-            coded.lazy().filter(pl.col("c").is_not_null()).select("c", "t").unique().sort("c", "t")
-        ).collect(engine="in-memory")
-        return coded, known
-
     def prepare(
         self,
         targets: pl.DataFrame,
@@ -651,19 +632,24 @@ class NextOrderModel:
         """Score every candidate of the targets (``customer_id, order_date``) once: the result
         serves ``recommend`` in both modes and ``unseen_ranking`` without scoring again.
         ``anchors``: the ``anchors`` of a larger set of targets these are part of."""
-        coded, known = self._coded(targets)
+        coded = coded_targets(targets, self.codes_.customers, self.__dict__)
+        known = known_targets(coded)
         # a delisted product (or another maker's) is never proposed, however usual it was
-        scored = self.score_candidates(known, anchors).filter(self._offerable())
+        scored = self._offerable(self.score_candidates(known, anchors))
         novelties = (
             self.score_novelties(scored, known, objectives, anchors) if scored.height else None
         )
         if novelties is not None:
-            novelties = novelties.filter(self._offerable()) if novelties.height else None
+            novelties = self._offerable(novelties) if novelties.height else None
         return Scored(coded, scored, novelties)
 
-    def _offerable(self) -> pl.Expr:
-        """Whether ``p`` is a product the catalogue offers (own and active)."""
-        return pl.col("p").is_in(offered(self)[0].implode())
+    def _offerable(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The rows of ``frame`` whose ``p`` the catalogue offers (own and active); all of
+        them, without a query, when it offers every product."""
+        ids = offered(self)[0]
+        if len(ids) == self.context_.products.height:
+            return frame
+        return frame.filter(pl.col("p").is_in(ids.implode()))
 
     def recommend(
         self,
@@ -711,11 +697,11 @@ class NextOrderModel:
         if mode == "rank" or novelties is None:
             return lines
         # a lapsed customer is asked back first: no novelty until it orders again
-        lapsed = lines.filter(pl.col("lapsed")).select("customer_id", "order_date").unique()
         usual = lines.filter(pl.col("kind") == LineKind.USUAL.value)
-        offers = self.novelty_lines(
-            scored, novelties, resting, acceptance, promote, usual=usual
-        ).join(lapsed, on=list(PROPOSAL_KEY), how="anti")
+        offers = self.novelty_lines(scored, novelties, resting, acceptance, promote, usual=usual)
+        if lines["lapsed"].any():
+            lapsed = lines.filter(pl.col("lapsed")).select(*PROPOSAL_KEY).unique()
+            offers = offers.join(lapsed, on=list(PROPOSAL_KEY), how="anti")
         return merge_novelties(lines, offers, top)
 
     def unseen_ranking(self, targets: pl.DataFrame | Scored, top: int = 10) -> pl.DataFrame:
@@ -740,7 +726,11 @@ class NextOrderModel:
         wanted = objective_pairs(objectives, targets, self.context_, self.codes_)
         parts = []
         for snap, group in self._groups(targets, anchors):
-            mine = scored.join(group, on=["c", "t"], how="semi")
+            mine = (
+                scored
+                if same_targets(scored, group)
+                else scored.join(group, on=["c", "t"], how="semi")
+            )
             if mine.height:
                 parts.append(self._adoption_frame(snap, mine, group, objectives=wanted))
         parts = [part for part in parts if part.height]
@@ -752,15 +742,11 @@ class NextOrderModel:
             pl.Series("p_adopt", self.adoption_.predict(frame), dtype=pl.Float64),
             pl.Series("_q", self.quantity_model_.predict(frame), dtype=pl.Float64),
         ).with_columns(rounded(pl.col("_q")).alias("quantity"))
-        return (
-            frame.join(wanted, on=["c", "t", "p"], how="left")
-            .join(self.context_.customers.select("c", "segment"), on="c", how="left")
-            .with_columns(
-                pl.when(pl.col("weight").is_not_null())
-                .then(pl.lit(LineKind.OBJECTIVE.value))
-                .otherwise(pl.lit(LineKind.EXTENSION.value))
-                .alias("kind")
-            )
+        return attach_segment(attach_objectives(frame, wanted), self.context_).with_columns(
+            pl.when(pl.col("weight").is_not_null())
+            .then(pl.lit(LineKind.OBJECTIVE.value))
+            .otherwise(pl.lit(LineKind.EXTENSION.value))
+            .alias("kind")
         )
 
     def novelty_lines(

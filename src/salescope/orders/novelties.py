@@ -45,8 +45,8 @@ import scipy.sparse as sp
 
 from salescope.domain.errors import NotFittedError
 from salescope.geo import NeighbourIndex
-from salescope.orders.boosting import Isotonic, Platt, Trees, boosted, logit
-from salescope.orders.history import Codes
+from salescope.orders.boosting import Isotonic, Platt, Trees, boosted, logit, matrix
+from salescope.orders.history import Codes, by_code
 
 
 @dataclass(frozen=True)
@@ -298,23 +298,45 @@ def pair_context(evidence: Evidence, ctx: Context, pairs: pl.DataFrame) -> pl.Da
     """``pairs`` (``c, p``, any other columns) with ``CONTEXT_FEATURES``: segment adoption,
     nearby customers buying the product, the customer's share of lines in the product's
     category and brand, and the product's adoption by established customers in 90 days."""
-    # two queries, not a dozen: a request has a few hundred pairs
-    out = (
-        pairs.lazy()
-        .join(
+    # two queries, not a dozen: a request has a few hundred pairs; the customers' and the
+    # products' attributes are looked up by code, and an empty evidence frame joins nothing
+    segment = (
+        None if "segment" in pairs.columns else by_code(ctx.customers, "c", pairs["c"], ["segment"])
+    )
+    named = (
+        None
+        if {"category", "brand"} & set(pairs.columns)
+        else by_code(ctx.products, "p", pairs["p"], ["category", "brand"])
+    )
+    lazy = pairs.lazy()
+    if segment is None:
+        lazy = lazy.join(
             ctx.customers.lazy().select("c", "segment"), on="c", how="left", maintain_order="left"
         )
-        .join(evidence.segments.lazy(), on=["segment", "p"], how="left", maintain_order="left")
-        .join(
+    else:
+        lazy = lazy.with_columns(segment)
+    lazy = lazy.join(
+        evidence.segments.lazy(), on=["segment", "p"], how="left", maintain_order="left"
+    )
+    if named is None:
+        lazy = lazy.join(
             ctx.products.lazy().select("p", "category", "brand"),
             on="p",
             how="left",
             maintain_order="left",
         )
-        .join(evidence.categories.lazy(), on=["c", "category"], how="left", maintain_order="left")
-        .join(evidence.brands.lazy(), on=["c", "brand"], how="left", maintain_order="left")
-        .collect(engine="in-memory")
-    )
+    else:
+        lazy = lazy.with_columns(named)
+    for shares, key in ((evidence.categories, "category"), (evidence.brands, "brand")):
+        if shares.height:
+            lazy = lazy.join(shares.lazy(), on=["c", key], how="left", maintain_order="left")
+        else:
+            lazy = lazy.with_columns(
+                pl.lit(None, dtype=shares.schema[n]).alias(n)
+                for n in shares.columns
+                if n not in ("c", key)
+            )
+    out = lazy.collect(engine="in-memory")
     return (
         out.lazy()
         .with_columns(
@@ -548,7 +570,7 @@ class AdoptionModel:
 
 
 def _x(frame: pl.DataFrame) -> np.ndarray:
-    return frame.select(pl.col(f).cast(pl.Float64) for f in ADOPTION_FEATURES).to_numpy()
+    return matrix(frame, ADOPTION_FEATURES)
 
 
 def similar_share() -> pl.Expr:

@@ -14,6 +14,8 @@ from salescope.domain.statuses import LineKind
 from salescope.orders.gating import development_reason, extension_reason, gate
 from salescope.orders.novelties import acceptance_prior, similar_share
 from salescope.orders.quantities import rounded
+from salescope.orders.shortlist import nothing_shown, shortlist
+from salescope.orders.windows import one_group, per
 
 if TYPE_CHECKING:
     from salescope.orders.history import Codes
@@ -40,6 +42,28 @@ def novelty_lines(
     ``promotion_id``, ``reason`` and ``expected_value``. ``usual``: the usual lines of
     the proposals (``customer_id, order_date, product_id``); a development line raises
     the quantity of one of them, so products outside them are not developed."""
+    if acceptance is None and promote is None:  # only the rows that could be shown
+        scored, novelties = shortlist(model, scored, novelties)
+        if scored.height == 0 and novelties.height == 0:
+            return nothing_shown(
+                model,
+                scored,
+                novelties,
+                lambda s, n: build_lines(model, s, n, resting, None, None, usual),
+            )
+    return build_lines(model, scored, novelties, resting, acceptance, promote, usual)
+
+
+def build_lines(
+    model: NextOrderModel,
+    scored: pl.DataFrame,
+    novelties: pl.DataFrame,
+    resting: pl.DataFrame | None,
+    acceptance: Acceptance | None,
+    promote: Promote | None,
+    usual: pl.DataFrame | None,
+) -> pl.DataFrame:
+    """``novelty_lines`` of every row of ``scored`` and ``novelties``."""
     p = model.params_.novelties
     ctx = model.context_
     margin = ctx.products.select("p", "margin", "offerable")
@@ -168,15 +192,16 @@ def rank_extensions(scored: pl.DataFrame, novelties: pl.DataFrame) -> pl.DataFra
     with the adoption model's best such products, in its order (the repeat places are
     untouched)."""
     key = ["c", "t"]
+    single = one_group(scored, key) and one_group(novelties, key)
     lapsed = novelties.select("c", "t", "p")
     slots = (
         scored.join(lapsed, on=["c", "t", "p"])
         .sort([*key, "score", "p"], descending=[False, False, True, False])
-        .select(*key, pl.int_range(pl.len()).over(key).alias("_j"), "score")
+        .select(*key, per(pl.int_range(pl.len()), key, single).alias("_j"), "score")
     )
     best = (
         novelties.sort([*key, "p_adopt", "p"], descending=[False, False, True, False])
-        .with_columns(pl.int_range(pl.len()).over(key).alias("_j"))
+        .with_columns(per(pl.int_range(pl.len()), key, single).alias("_j"))
         .drop("score", strict=False)
         .join(slots, on=[*key, "_j"])
         .with_columns(

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from salescope.domain.errors import NotFittedError
-from salescope.orders.boosting import Trees, boosted
+from salescope.orders.boosting import Trees, boosted, matrix
 
 QUANTITY_FEATURES: tuple[str, ...] = (
     "q_last",
@@ -147,7 +147,7 @@ class QuantityModel:
 
 
 def _x(frame: pl.DataFrame) -> np.ndarray:
-    return frame.select(pl.col(f).cast(pl.Float64) for f in QUANTITY_FEATURES).to_numpy()
+    return matrix(frame, QUANTITY_FEATURES)
 
 
 MULTIPLES = (2, 3, 4, 5, 6, 8, 10, 12, 15, 16, 18, 20, 24, 25, 30, 36, 40, 48, 50, 60, 72, 96, 100)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from salescope.orders.boosting import Trees, boosted
+from salescope.orders.boosting import Trees, boosted, matrix
 from salescope.orders.calibration import PlaceCalibration
 from salescope.orders.features import FEATURES
 
@@ -93,7 +93,7 @@ def frequency_probability() -> pl.Expr:
 
 
 def _x(frame: pl.DataFrame) -> np.ndarray:
-    return frame.select(pl.col(f).cast(pl.Float64) for f in FEATURES).to_numpy()
+    return matrix(frame, FEATURES)
 
 
 def _with_positives(frame: pl.DataFrame) -> pl.DataFrame:
