@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 import pyarrow as pa
 
-from salescope.orders.scoring import LINES_SCHEMA, sort_lines
+from salescope.orders.scoring import LINES_SCHEMA, bucket_targets, sort_lines
 
 if TYPE_CHECKING:
     from salescope.orders.model import NextOrderModel
@@ -67,11 +67,7 @@ def held_out_job(model: NextOrderModel, targets: pl.DataFrame) -> HeldOutJob:
 def score_held_out_bucket(job: HeldOutJob, bucket: pa.Table) -> pa.Table:
     """The three lists of one bucket of targets (``customer_id, order_date``), as
     ``HELD_OUT_SCHEMA``."""
-    frame = pl.from_arrow(bucket)
-    assert isinstance(frame, pl.DataFrame)
-    targets = frame.select(
-        pl.col("customer_id").cast(pl.String), pl.col("order_date").cast(pl.Date)
-    )
+    targets = bucket_targets(bucket)
     if targets.height == 0:
         return HELD_OUT_SCHEMA.empty_table()
     model = job.model

@@ -60,13 +60,16 @@ class ScoringJob:
     promotions: Promoter | None = None
 
 
-def recommend_bucket(job: ScoringJob, bucket: pa.Table) -> pa.Table:
-    """The lines of one bucket of targets (``customer_id, order_date``), as ``LINES_SCHEMA``."""
+def bucket_targets(bucket: pa.Table) -> pl.DataFrame:
+    """A bucket's targets as the engine takes them: ``customer_id`` (text), ``order_date``."""
     frame = pl.from_arrow(bucket)
     assert isinstance(frame, pl.DataFrame)
-    targets = frame.select(
-        pl.col("customer_id").cast(pl.String), pl.col("order_date").cast(pl.Date)
-    )
+    return frame.select(pl.col("customer_id").cast(pl.String), pl.col("order_date").cast(pl.Date))
+
+
+def recommend_bucket(job: ScoringJob, bucket: pa.Table) -> pa.Table:
+    """The lines of one bucket of targets (``customer_id, order_date``), as ``LINES_SCHEMA``."""
+    targets = bucket_targets(bucket)
     if targets.height == 0:
         return LINES_SCHEMA.empty_table()
     lines = job.model.recommend(
