@@ -52,6 +52,27 @@ def test_the_cut_is_per_proposal() -> None:
     assert sorted(kept.filter(pl.col("c") == 1)["p"].to_list()) == [0, 1, 2]
 
 
+def test_equal_probabilities_are_ordered_by_score_then_product_whatever_the_row_order() -> None:
+    """Calibrated probabilities tie (an isotonic step, a cap down the list), and a lapsed
+    customer keeps only the first lines of its cut: the lines kept and their order follow the
+    model's score, then the product, not the order the rows came in (which differs between a
+    bucket of customers on Spark and all of them in one call: a 25 M-line run kept another
+    third line for one store)."""
+    frame = pl.DataFrame(
+        {
+            "c": [0, 0, 0, 0],
+            "p": [9, 4, 7, 1],
+            "probability": [0.6, 0.6, 0.6, 0.9],
+            "_src": [0, 0, 0, 0],
+            "score": [0.2, 0.5, 0.5, 0.9],
+        }
+    )
+    ties = (("_src", False), ("score", True), ("p", False))
+    for order in itertools.permutations(range(4)):
+        kept = _expected_f1_cut(frame[list(order)], ["c"], ties=ties)
+        assert kept["p"].to_list() == [1, 4, 7, 9]
+
+
 def test_filler_completes_each_target_with_popular_products_it_lacks() -> None:
     """Targets get the popular products they have no candidate for, never twice, and an
     unknown customer (no code) gets the popular products alone, each saying why."""

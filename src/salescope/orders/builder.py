@@ -96,10 +96,20 @@ def reasons() -> pl.Expr:
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 
-def _expected_f1_cut(frame: Frame, group: list[str], single: bool = False) -> Frame:
+def _expected_f1_cut(
+    frame: Frame,
+    group: list[str],
+    single: bool = False,
+    ties: tuple[tuple[str, bool], ...] = (),
+) -> Frame:
     """Keep, per group sorted by probability, the prefix with the best expected F1;
-    ``single``: the frame holds one group (``orders.windows``)."""
-    ranked = frame.sort([*group, "probability"], descending=[False] * len(group) + [True])
+    ``single``: the frame holds one group (``orders.windows``); ``ties``: the columns (and
+    whether descending) that order equal probabilities, so that the rows kept and their
+    order never depend on how the rows arrived (calibrated probabilities tie often: a bucket
+    of customers on Spark and all of them in one call must keep the same lines)."""
+    keys = [*group, "probability", *(name for name, _ in ties)]
+    descending = [False] * len(group) + [True] + [down for _, down in ties]
+    ranked = frame.sort(keys, descending=descending, maintain_order=True)
     k = per(pl.int_range(1, pl.len() + 1), group, single)
     gain = (
         2.0
@@ -224,7 +234,12 @@ def to_lines(
     else:
         # the customer's usual products; a customer without any gets the most likely ones
         has_usual = per(pl.col("_bought").any(), group, single)
-        usual = _expected_f1_cut(lazy.filter(pl.col("_bought") & has_usual), group, single)
+        usual = _expected_f1_cut(
+            lazy.filter(pl.col("_bought") & has_usual),
+            group,
+            single,
+            ties=(("_src", False), ("score", True), ("p", False)),
+        )
         usual = usual.filter(
             ~pl.col("lapsed") | (per(pl.int_range(pl.len()), group, single) < lapsed_lines)
         )
