@@ -30,6 +30,8 @@ def test_the_users_own_driver_settings_are_kept(tmp_path: Path) -> None:
     assert driver_defaults(submit, 24 * GIB) == {"spark.driver.maxResultSize": "9830m"}
     conf = {"PYSPARK_SUBMIT_ARGS": "--conf spark.driver.maxResultSize=0 pyspark-shell"}
     assert driver_defaults(conf, 24 * GIB) == {"spark.driver.memory": "9830m"}
+    overhead = {"PYSPARK_SUBMIT_ARGS": "--conf spark.driver.memoryOverhead=2g pyspark-shell"}
+    assert "spark.driver.memory" in driver_defaults(overhead, 24 * GIB)  # another setting
     (tmp_path / "spark-defaults.conf").write_text(
         "# ours\nspark.driver.memory   20g\nspark.executor.memory 4g\n", encoding="utf-8"
     )

@@ -89,9 +89,10 @@ _SUBMIT_FLAGS = {"spark.driver.memory": "--driver-memory"}
 def _configured(key: str, environ: Mapping[str, str]) -> bool:
     """Whether the user set ``key`` where Spark looks before it starts: ``PYSPARK_SUBMIT_ARGS``
     or ``spark-defaults.conf`` (in ``SPARK_CONF_DIR``, else ``SPARK_HOME/conf``)."""
-    submit = environ.get("PYSPARK_SUBMIT_ARGS", "").split()
-    if any(key in word or word == _SUBMIT_FLAGS.get(key) for word in submit):
-        return True
+    names = [key, _SUBMIT_FLAGS.get(key, key)]
+    for word in environ.get("PYSPARK_SUBMIT_ARGS", "").split():
+        if any(word == name or word.startswith(f"{name}=") for name in names):
+            return True
     folder = environ.get("SPARK_CONF_DIR") or (
         str(Path(environ["SPARK_HOME"]) / "conf") if environ.get("SPARK_HOME") else ""
     )
