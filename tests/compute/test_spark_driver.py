@@ -45,6 +45,10 @@ class Py4JNetworkError(Exception):
     """Stands for py4j's error when the JVM is gone (recognised by its name)."""
 
 
+class Py4JJavaError(Exception):
+    """Stands for a Java error the JVM reported (alive): not a lost JVM."""
+
+
 @pytest.mark.parametrize(
     ("error", "says"),
     [
@@ -67,6 +71,7 @@ def test_a_failed_jvm_is_told_with_what_to_do(error: BaseException, says: str) -
     assert "reading orders.parquet" in told and says in told
     assert "--driver-memory" in told or "maxResultSize" in told
     assert jvm_failure("scoring", ValueError("a kernel's bug"), "1g") is None
+    assert jvm_failure("reading x", Py4JJavaError("java.io.FileNotFoundException"), "1g") is None
 
 
 def test_py4j_tracebacks_are_dropped_and_others_kept() -> None:

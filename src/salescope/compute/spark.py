@@ -108,7 +108,7 @@ def _configured(key: str, environ: Mapping[str, str]) -> bool:
 def driver_defaults(environ: Mapping[str, str], memory: int) -> dict[str, str]:
     """The driver settings a Spark this process starts gets unless the user set them: a heap
     of ``DRIVER_SHARE`` of ``memory`` (at least 1 GiB) and results collected up to that size.
-    None when the JVM is not started here (``spark-submit``, Databricks: their settings rule)."""
+    Nothing when the JVM is not started here (``spark-submit``, Databricks: theirs rule)."""
     if environ.get("PYSPARK_GATEWAY_PORT"):
         return {}
     heap = f"{max(1024, int(memory * DRIVER_SHARE) // _MIB)}m"
@@ -121,6 +121,7 @@ _MORE_MEMORY = (
     "spark-defaults.conf or spark-submit --driver-memory)"
 )
 _FEWER_LINES = "read fewer lines (train --sample, --as-of)"
+_JVM_GONE = frozenset({"Py4JNetworkError", "Py4JError"})
 
 
 def jvm_failure(what: str, error: BaseException, heap: str) -> str | None:
@@ -137,7 +138,8 @@ def jvm_failure(what: str, error: BaseException, heap: str) -> str | None:
             f"Spark ran out of memory while {what} (driver heap {heap}): "
             f"{_MORE_MEMORY}, or {_FEWER_LINES}"
         )
-    if isinstance(error, ConnectionError) or type(error).__name__.startswith("Py4J"):
+    # the JVM gone: py4j cannot reach it (a Py4JJavaError is a Java error the JVM reported)
+    if isinstance(error, ConnectionError) or type(error).__name__ in _JVM_GONE:
         return (
             f"Spark's driver stopped while {what} (its log above says why; most often it ran "
             f"out of memory, heap {heap}): {_MORE_MEMORY}, or {_FEWER_LINES}"
