@@ -110,19 +110,24 @@ def test_tifu_knn_fitted_for_some_rows_ranks_them_as_the_full_fit() -> None:
     raise AssertionError("ranked a customer it has no neighbours for")
 
 
-def test_tuning_on_a_customer_sample_ranks_at_most_that_many(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """``tune_tifu(customers=n)`` ranks at most ``n`` validation customers, and with ``n``
-    at least their number it is the full tuning (same parameters, same recall)."""
-    rng = np.random.default_rng(0)
+def _thirty_customers(seed: int) -> pl.DataFrame:
+    """30 customers with 5 weekly orders of 3 random products each among 12."""
+    rng = np.random.default_rng(seed)
     rows = [
         (c, c * 10 + o, o * 7, int(p), 1.0)
         for c in range(30)
         for o in range(5)
         for p in rng.choice(12, size=3, replace=False)
     ]
-    lines = _lines(*rows)
+    return _lines(*rows)
+
+
+def test_tuning_on_a_customer_sample_ranks_at_most_that_many(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``tune_tifu(customers=n)`` ranks at most ``n`` validation customers, and with ``n``
+    at least their number it is the full tuning (same parameters, same recall)."""
+    lines = _thirty_customers(seed=0)
     grid = TifuGrid(group_size=(3,), within_decay=(0.9,), group_decay=(0.8,), k=(5,), alpha=(0.7,))
     full = tune_tifu(lines, 30, 12, validation=last_order_validation, grid=grid)
     same = tune_tifu(lines, 30, 12, validation=last_order_validation, grid=grid, customers=30)
@@ -145,14 +150,7 @@ def test_vector_weights_tune_on_a_bounded_sample_and_neighbourhoods_on_everyone(
     """With ``vector_lines``, the vector weights are chosen on customers whose lines fit the
     budget, the neighbourhood (k, alpha) on the whole history; with a budget above the
     history's size the tuning is the full one (same vector weights, same recall)."""
-    rng = np.random.default_rng(1)
-    rows = [
-        (c, c * 10 + o, o * 7, int(p), 1.0)
-        for c in range(30)
-        for o in range(5)
-        for p in rng.choice(12, size=3, replace=False)
-    ]
-    lines = _lines(*rows)
+    lines = _thirty_customers(seed=1)
     grid = TifuGrid(
         group_size=(3, 7), within_decay=(0.9,), group_decay=(0.8,), k=(5,), alpha=(0.7,)
     )
