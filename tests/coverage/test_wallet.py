@@ -57,6 +57,22 @@ def test_observed_totals_take_the_latest_year_and_annualise_months() -> None:
     assert got == pytest.approx({"a": 1200.0, "b": 400.0 * 12 / 2})
 
 
+def test_observed_totals_do_not_depend_on_the_rows_order() -> None:
+    """A shop's periods are added up in period order whatever the file's row order: float sums
+    in another order differ in the last bits (here by 2: 1e16 + 1 + 1 is 1e16, 1 + 1 + 1e16 is
+    not), which made a shop's potential differ between two runs on the same files."""
+    rows = [("a", f"2023-{m:02d}", 1e16 if m == 1 else 1.0, None) for m in range(1, 13)]
+    rows += [(s, f"2023-{m:02d}", 10.0 * m, None) for s in "bcdefgh" for m in range(1, 13)]
+    rng = np.random.default_rng(5)
+    results = set()
+    for order in [list(range(len(rows))), *(rng.permutation(len(rows)) for _ in range(8))]:
+        totals, _ = observed_totals(_market([rows[i] for i in order]), dt.date(2024, 2, 1))
+        results.add(tuple(totals.select("customer_id", "observed_total").iter_rows()))
+    assert len(results) == 1
+    got = dict(next(iter(results)))
+    assert got["a"] == 1e16  # 1e16 first (January), then each 1.0 is lost to rounding
+
+
 def test_category_rows_add_up_unless_a_total_row_exists() -> None:
     """Category rows of a period are summed; a row without category is the period's total."""
     market = _market(

@@ -269,7 +269,11 @@ def do_coverage(
         how="left",
     )
     figure = coverage_map(shops, reps, title=f"Coverage at {as_of}")
-    counts = dict(table.group_by("recommendation").len().iter_rows())
+    found = dict(table.group_by("recommendation").len().iter_rows())
+    # in the order the summary line tells them (a group_by's order changes between runs)
+    counts = {k: found.pop(k) for k in (*_PROSPECTS, *_SERVED) if k in found} | dict(
+        sorted(found.items())
+    )
     summary = _summary(table, recs.summary, wallet, as_of, how, followup)
     summary["today_service"] = describe_sources(service, params)
     summary["economics"] = _economics(params, rate, config)

@@ -75,12 +75,18 @@ def observed_totals(
             pl.col("months").first(),
         )
     )
-    totals = per_period.group_by("customer_id").agg(
-        (pl.col("total").sum() * 12.0 / pl.col("months").sum()).alias("observed_total"),
-        pl.col("months").sum().cast(pl.Int64).alias("observed_months"),
-        pl.when(pl.col("own").is_not_null().all())
-        .then(pl.col("own").sum() * 12.0 / pl.col("months").sum())
-        .alias("observed_own"),
+    # summed in period order: a group_by's rows arrive in no fixed order, and float sums in
+    # another order differ in the last bits (a shop's potential 29989.04 one run, .03 the next)
+    totals = (
+        per_period.sort("customer_id", "period")
+        .group_by("customer_id", maintain_order=True)
+        .agg(
+            (pl.col("total").sum() * 12.0 / pl.col("months").sum()).alias("observed_total"),
+            pl.col("months").sum().cast(pl.Int64).alias("observed_months"),
+            pl.when(pl.col("own").is_not_null().all())
+            .then(pl.col("own").sum() * 12.0 / pl.col("months").sum())
+            .alias("observed_own"),
+        )
     )
     first = inside.select(pl.col("period_start").min()).item()
     return totals.sort("customer_id"), WalletWindow(max(start, first), end, "market")
