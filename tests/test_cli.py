@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer.main
 
+from salescope.cli.common import app
 from salescope.data.demo import DemoCompany
 from tests.cli_runner import run
 
@@ -199,3 +203,34 @@ def test_a_field_error_is_reported_under_the_commands_own_names() -> None:
     assert "--as-of: '0' must be at least 1" in str(as_input_error(top, {}))
     both = FieldError("with {field:model} needs {field:orders} too", "promotions")
     assert "--promotions: with --model needs --orders too" in str(as_input_error(both, {}))
+
+
+def _commands(group: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """The path of every command and group under ``group`` (Typer's own Click groups)."""
+    for name, command in group.commands.items():
+        yield (*path, name)
+        if hasattr(command, "commands"):
+            yield from _commands(command, (*path, name))
+
+
+def test_every_help_text_is_shown_whole(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--help`` of every command shows its help and each option's as written: brackets are
+    text (``salescope[spark]``, ``[coverage]`` of a TOML file), not markup Rich would drop."""
+    monkeypatch.setenv("COLUMNS", "400")
+    root = typer.main.get_command(app)
+    checked = 0
+    for path in _commands(root):
+        command: Any = root
+        for name in path:
+            command = command.commands[name]
+        result = run(capsys, *path, "--help")
+        assert result.code == 0, (path, result.stderr)
+        shown = " ".join(result.stdout.replace("│", " ").split())
+        texts = [command.help, *(getattr(param, "help", None) for param in command.params)]
+        for text in texts:
+            if text:
+                assert " ".join(text.replace("\\[", "[").split()) in shown, (path, text)
+                checked += 1
+    assert checked > 50

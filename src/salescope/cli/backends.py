@@ -32,7 +32,7 @@ BackendOpt = Annotated[
     typer.Option(
         "--backend",
         help="Where the engine runs: local (this machine) or spark (a Spark cluster, "
-        "pip install 'salescope[spark]'; tables may then be URLs Spark reads).",
+        "pip install 'salescope\\[spark]'; tables may then be URLs Spark reads).",
     ),
 ]
 SparkMasterOpt = Annotated[

@@ -42,7 +42,9 @@ def assign(
     reps: Annotated[Path, typer.Option(help="Reps table.")],
     customers: Annotated[
         Path,
-        typer.Option(help="customer_id, latitude, longitude, workload_minutes, rep_id [priority]."),
+        typer.Option(
+            help="customer_id, latitude, longitude, workload_minutes, rep_id \\[priority]."
+        ),
     ],
     out_file: Annotated[Path, typer.Option("--out", help="Output CSV of assignments.")],
     max_moves: Annotated[int, typer.Option(help="How many existing customers may change rep.")] = 0,
@@ -101,7 +103,7 @@ def coverage(
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option(help="TOML parameters: [coverage] economics, [wallet], [assign]."),
+        typer.Option(help="TOML parameters: \\[coverage] economics, \\[wallet], \\[assign]."),
     ] = None,
     as_of: Annotated[str | None, typer.Option(help="Date of the analysis (YYYY-MM-DD).")] = None,
     encoding: EncodingOpt = None,
