@@ -167,6 +167,9 @@ def test_a_damaged_or_missing_folder_is_refused(folder: Path, tmp_path: Path) ->
         load_model(copy)
     with pytest.raises(ModelFolderError, match="no such model folder"):
         load_model(tmp_path / "nothing")
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(ModelFolderError, match="a-file is a file, not a model folder"):
+        load_model(tmp_path / "a-file")
 
 
 def test_fingerprint_changes_with_the_data(company: DemoCompany) -> None:

@@ -375,7 +375,7 @@ def models_use(
         with open_database(settings_of(ctx)) as database, database.session() as session:
             run = service.do_register_model(session, folder, actor="cli", source="cli")
     except ModelFolderError as error:
-        raise InputError.single("FOLDER", str(error), value=str(folder)) from None
+        raise InputError.single("FOLDER", str(error)) from None  # the message names it
     out.print(f"Model {run.id} ({run.folder}, orders before {run.cutoff}) is now in use.")
 
 

@@ -319,6 +319,10 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     """The manifest of a model folder, checked for format and version."""
     folder = Path(folder)
     path = folder / MANIFEST
+    if folder.exists() and not folder.is_dir():
+        raise ModelFolderError(
+            f"{folder} is a file, not a model folder (salescope train writes one)"
+        )
     if not folder.is_dir():
         raise ModelFolderError(f"{folder}: no such model folder (write one with salescope train)")
     try:

@@ -148,7 +148,7 @@ def load_trained(folder: Path) -> NextOrderModel:
     try:
         return load_model(folder)
     except ModelFolderError as error:
-        raise FieldError(str(error), "model", value=str(folder)) from None
+        raise FieldError(str(error), "model") from None  # the message names the folder
 
 
 def fit_next_orders(
