@@ -174,6 +174,60 @@ def to_lines(
     products, as extension lines whose ``model_probability`` is that likelihood. A lapsed
     customer (``lapsed`` on its scored candidates) gets at most ``lapsed_lines`` usual lines,
     and every line's reason says it has not ordered for a long time. ``ranked_by`` names the
+    ranking in force; a baseline's is said in the usual lines' reasons.
+
+    One target's lines (a serving request) are chosen with NumPy and only the chosen rows'
+    reasons are written, in Python (``orders.one_proposal``): the query's plan alone costs
+    several milliseconds; many targets', or rows the shortcut does not take (NaN, values
+    a reason cannot say), go through the query (``lines_query``), which gives the same
+    lines."""
+    from salescope.orders.one_proposal import one_target_lines
+
+    lines = one_target_lines(
+        frame,
+        mode=mode,
+        top=top,
+        customer_ids=customer_ids,
+        product_ids=product_ids,
+        bought=bought,
+        max_novelties=max_novelties,
+        lapsed_lines=lapsed_lines,
+        ranked_by=ranked_by,
+    )
+    if lines is not None:
+        return lines
+    return lines_query(
+        frame,
+        mode=mode,
+        top=top,
+        customer_ids=customer_ids,
+        product_ids=product_ids,
+        bought=bought,
+        max_novelties=max_novelties,
+        lapsed_lines=lapsed_lines,
+        ranked_by=ranked_by,
+    )
+
+
+def lines_query(
+    frame: pl.DataFrame,
+    *,
+    mode: OrderMode,
+    top: int | None,
+    customer_ids: pl.DataFrame,
+    product_ids: pl.DataFrame,
+    bought: pl.DataFrame,
+    max_novelties: int = 3,
+    lapsed_lines: int = 3,
+    ranked_by: str = "model",
+) -> pl.DataFrame:
+    """``to_lines`` as one query; ``bought``: ``c, p`` pairs of the history.
+
+    In proposal mode a customer without usual products (new, or silent for the whole
+    look-back) gets a starter instead of an empty order: its ``max_novelties`` most likely
+    products, as extension lines whose ``model_probability`` is that likelihood. A lapsed
+    customer (``lapsed`` on its scored candidates) gets at most ``lapsed_lines`` usual lines,
+    and every line's reason says it has not ordered for a long time. ``ranked_by`` names the
     ranking in force; a baseline's is said in the usual lines' reasons."""
     group = ["_key"]
     single = one_group(frame, group)  # one proposal: windows over the whole frame
