@@ -622,9 +622,12 @@ def _year_ago_counts(days: np.ndarray, found: np.ndarray, lists: pl.Series) -> p
     valid = np.ones(len(values), dtype=bool)
     if values.null_count:
         valid = ~np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    flat = np.asarray(
-        values.view(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64
-    )
+    data = values.buffers()[1]  # the days, read in place (a null's are ignored by ``valid``)
+    flat = (
+        np.frombuffer(data, dtype=np.int32)[values.offset : values.offset + len(values)]
+        if data is not None and values.type == pa.date32()
+        else np.zeros(len(values), dtype=np.int32)
+    ).astype(np.int64)
     if array.null_count:  # a null list holds no date, whatever its offsets say
         kept = ~_nulls(lists)
         keep = np.repeat(kept, lengths)
