@@ -759,22 +759,16 @@ class NextOrderModel:
         else:
             frame = with_scores(frame, [*scores, pl.Series("quantity", quantity, dtype=pl.Float64)])
         frame = attach_segment(attach_objectives(frame, wanted), self.context_)
-        weight = frame.get_column("weight")
-        nulls = weight.null_count()
-        objective = (
-            np.full(frame.height, nulls == 0)
-            if nulls in (0, frame.height)
-            else weight.is_not_null().to_numpy()
-        )
-        return with_scores(
-            frame,
-            [
-                pl.Series(
-                    "kind",
-                    np.where(objective, LineKind.OBJECTIVE.value, LineKind.EXTENSION.value),
-                    dtype=pl.String,
-                )
-            ],
+        nulls = frame.get_column("weight").null_count()
+        if nulls in (0, frame.height):  # one kind: a column of it, without a query
+            kind = LineKind.EXTENSION.value if nulls else LineKind.OBJECTIVE.value
+            column = pl.Series("kind", [kind], dtype=pl.String).new_from_index(0, frame.height)
+            return with_scores(frame, [column])
+        return frame.with_columns(
+            pl.when(pl.col("weight").is_not_null())
+            .then(pl.lit(LineKind.OBJECTIVE.value))
+            .otherwise(pl.lit(LineKind.EXTENSION.value))
+            .alias("kind")
         )
 
     def novelty_lines(
