@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from salescope.orders.builder import _expected_f1_cut, fill_candidates
+from salescope.orders.model import NextOrderModel
 
 DAY = dt.date(2024, 6, 1)
 
@@ -94,3 +95,28 @@ def test_filler_completes_each_target_with_popular_products_it_lacks() -> None:
     assert sorted(unknown["p"].to_list()) == [7, 8, 9]
     fillers = filled.filter(pl.col("_src") == 1)
     assert fillers["reason"].str.starts_with("among the most ordered products").all()
+
+
+def test_one_target_filled_equals_the_query(demo_model: NextOrderModel) -> None:
+    """One known target's candidates and fillers put together without a query are the
+    query's rows and columns (in another row order): with candidates, without any, with
+    fillers among the candidates, at several lengths."""
+    from salescope.orders.builder import _one_target_filled, fill_candidates_query
+    from salescope.orders.served import offered
+
+    model = demo_model
+    popular = offered(model)[1]
+    ids = model.codes_.customers["customer_id"].to_list()
+    taken = 0
+    for customer in ids[:: max(1, len(ids) // 10)]:
+        targets = pl.DataFrame({"customer_id": [customer], "order_date": [model.cutoff_]})
+        ready = model.prepare(targets)
+        for scored in (ready.scored, ready.scored.clear(), ready.scored.head(3)):
+            for top in (1, 10, 30):
+                fast = _one_target_filled(scored, ready.coded, popular, top)
+                query = fill_candidates_query(scored, ready.coded, popular, top)
+                assert fast is not None
+                taken += 1
+                assert fast.schema == query.schema
+                assert fast.sort("_src", "p").equals(query.sort("_src", "p"))
+    assert taken

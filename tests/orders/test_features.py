@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -78,3 +79,84 @@ def test_season_lookup_is_the_join_and_belongs_to_its_statistics() -> None:
             "p_season"
         ].to_list()
     )
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_dated_candidates_with_numpy_equal_the_query(seed: int) -> None:
+    """The dated features computed with NumPy equal the query's, nulls and NaN alike: nulls,
+    NaN and zeros in every input, customers without a target, null date lists, products the
+    season profile lacks, with and without the item-neighbour column."""
+    from salescope.orders.features import ProductStats, dated_candidates, dated_query
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 80))
+    day0 = dt.date(2023, 1, 1)
+
+    def dates(null: float) -> list[dt.date | None]:
+        return [
+            None if rng.random() < null else day0 + dt.timedelta(days=int(d))
+            for d in rng.integers(0, 500, n)
+        ]
+
+    def floats(null: float, nan: float) -> list[float | None]:
+        values = rng.choice([0.0, 1.0, 2.5, 30.0, -1.0, 400.0], n)
+        return [
+            None if r < null else (float("nan") if r < null + nan else float(v))
+            for v, r in zip(values, rng.random(n), strict=True)
+        ]
+
+    customers = rng.integers(0, 6, n)
+    frame = pl.DataFrame(
+        {
+            "c": pl.Series(customers, dtype=pl.UInt32),
+            "p": pl.Series(rng.integers(0, 12, n), dtype=pl.UInt32),
+            "n_cp": pl.Series([None if r < 0.2 else int(r * 5) for r in rng.random(n)]),
+            "last_cp": dates(0.3),
+            "orders_since_cp": floats(0.3, 0.0),
+            "gap_days_cp": floats(0.3, 0.1 * (seed % 2)),
+            "gap_sd_cp": floats(0.3, 0.1),
+            "gap_days_recent_cp": floats(0.2, 0.0),
+            "gap_orders_cp": floats(0.2, 0.0),
+            "q_last": floats(0.5, 0.1),
+            "_dates": [
+                None
+                if rng.random() < 0.15
+                else [day0 + dt.timedelta(days=int(d)) for d in rng.integers(0, 900, k)]
+                for k in rng.integers(0, 5, n)
+            ],
+            "t": pl.Series([None] * n, dtype=pl.Date),
+            "seen": [None if r < 0.1 * (seed % 3) else r < 0.6 for r in rng.random(n)],
+            "c_orders": pl.Series(rng.integers(0, 4, n), dtype=pl.UInt32),
+            "c_last": dates(0.1),
+            "c_gap": floats(0.2, 0.0),
+            "c_gap_recent": floats(0.2, 0.0),
+            "c_first": dates(0.0),
+            "nb": floats(0.3, 0.1),
+            "nb_share": floats(0.3, 0.0),
+            "u": floats(0.3, 0.0),
+        },
+        schema_overrides={"n_cp": pl.UInt32, "_dates": pl.List(pl.Date)},
+    )
+    if seed % 2:
+        frame = frame.with_columns(pl.Series("ii", floats(0.4, 0.0), dtype=pl.Float64))
+    if seed % 4 == 3:
+        frame = frame.drop("t")
+    season = pl.DataFrame(
+        {
+            "p": pl.Series([1, 1, 2, 3, 5, 8], dtype=pl.UInt32),
+            "month": pl.Series([1, 7, 3, 12, 6, 2], dtype=pl.Int8),
+            "p_season": [0.5, 1.5, None, 2.0, float("nan"), 0.9],
+        }
+    )
+    products = ProductStats(pl.DataFrame({"p": pl.Series([0], dtype=pl.UInt32)}), season)
+    known = sorted(set(customers.tolist()) - {int(rng.integers(0, 6))})
+    targets = pl.DataFrame(
+        {
+            "c": pl.Series(known, dtype=pl.UInt32),
+            "t": [day0 + dt.timedelta(days=int(d)) for d in rng.integers(300, 900, len(known))],
+        }
+    )
+    numpy = dated_candidates(frame, targets, products)
+    query = dated_query(frame, targets, products)
+    assert numpy.schema == query.schema
+    assert numpy.equals(query, null_equal=True)

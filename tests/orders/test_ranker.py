@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import polars as pl
 import pytest
@@ -110,3 +112,44 @@ def test_thinning_a_frame_keeps_validation_rows_and_every_positive() -> None:
     assert halves.equals(kept)
     with pytest.raises(ValueError, match="tune_customers"):
         EngineParams(tune_customers=0)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_one_list_ranks_equal_the_query(seed: int) -> None:
+    """One target's baseline scores and places computed with NumPy equal the query's: tied
+    scores, nulls in every input, rows out of product order, NaN (left to the query)."""
+    from salescope.orders.ranker import list_ranks, list_ranks_query, one_list_ranks
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 40))
+
+    def values(choices: list[float | None]) -> list[float | None]:
+        picked = [choices[i] for i in rng.integers(0, len(choices), n)]
+        return [None if v is None else float(v) for v in picked]
+
+    frame = pl.DataFrame(
+        {
+            "c": pl.Series([7] * n, dtype=pl.UInt32),
+            "t": [dt.date(2024, 5, 1)] * n,
+            "p": pl.Series(rng.permutation(n), dtype=pl.UInt32),
+            "u": values([0.0, 0.1, 0.1, None, 0.5]),
+            "nb": values([0.0, 0.2, None, 0.05]),
+            "nb_share": values([0.0, 0.3, None, 1.0]),
+            "seen": pl.Series(
+                [None if r < 0.1 * (seed % 2) else int(r < 0.6) for r in rng.random(n)],
+                dtype=pl.Int8,
+            ),
+            "n_cp": pl.Series([int(k) for k in rng.integers(1, 4, n)], dtype=pl.UInt32),
+            "days_since_cp": values([1.0, 10.0, 10.0, None]),
+        }
+    )
+    if seed % 5 == 4 and n:
+        frame = frame.with_columns(pl.lit(float("nan")).alias("u"))
+    fast = one_list_ranks(frame, 0.7)
+    query = list_ranks_query(frame, 0.7)
+    assert list_ranks(frame, 0.7).equals(query)
+    if seed % 5 != 4:
+        assert fast is not None
+    if fast is not None:
+        assert fast.schema == query.schema
+        assert fast.equals(query)

@@ -6,6 +6,7 @@ import datetime as dt
 
 import numpy as np
 import polars as pl
+import pytest
 
 from salescope.orders.boosting import matrix
 from salescope.orders.novelties import Context
@@ -103,3 +104,43 @@ def test_feature_matrix_is_the_cast_selection() -> None:
     assert got.shape == (3, 4) and got.dtype == np.float64
     assert np.array_equal(got, want, equal_nan=True)
     assert matrix(frame.clear(), names).shape == (0, 4)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_scored_columns_with_numpy_equal_the_expressions(seed: int) -> None:
+    """The rounded quantities and the lapsed flags computed with NumPy equal the expressions'
+    (``quantities.rounded``; ``NextOrderModel._scored``'s lapse): nulls, packs of 0 and 1,
+    halves (rounded to even), NaN (left to the expressions)."""
+    from salescope.orders.quantities import rounded
+    from salescope.orders.requests import lapsed_values, rounded_values
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+
+    def values(choices: list[float | None]) -> pl.Series:
+        picked = [choices[i] for i in rng.integers(0, len(choices), n)]
+        return pl.Series([None if v is None else float(v) for v in picked], dtype=pl.Float64)
+
+    frame = pl.DataFrame(
+        {
+            "pack": values([None, 0.0, 1.0, 6.0, 12.0, 2.5]),
+            "pack_share_cp": values([None, 0.0, 0.8, 0.79, 1.0]),
+            "int_share_cp": values([None, 0.5, 0.8, 1.0]),
+            "days_since_c": values([None, 0.0, 30.0, 200.0, 400.0]),
+            "c_gap": values([None, 5.0, 40.0, 100.0]),
+        }
+    )
+    if seed == 7:
+        frame = frame.with_columns(pl.lit(float("nan")).alias("c_gap"))
+    q = rng.choice([0.0, 0.4, 0.5, 1.5, 2.5, 3.0, 6.0, 7.5, 17.9, 100.2], n)
+    with_q = frame.with_columns(pl.Series("_q", q))
+    expected = with_q.select(rounded(pl.col("_q")))["_q"].to_numpy()
+    np.testing.assert_array_equal(rounded_values(frame, q), expected)
+    threshold = pl.max_horizontal(pl.coalesce(pl.col("c_gap"), pl.lit(90.0)) * 2.0, pl.lit(60.0))
+    lapsed = frame.select((pl.col("days_since_c") > threshold).fill_null(False))
+    got = lapsed_values(frame, 2.0, 60)
+    if seed == 7:
+        assert got is None
+    else:
+        assert got is not None
+        assert got.tolist() == lapsed.to_series().to_list()

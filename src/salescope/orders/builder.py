@@ -11,8 +11,10 @@ Every line carries a reason a rep can read aloud, built from the evidence behind
 
 from __future__ import annotations
 
+import weakref
 from typing import Literal, TypeVar
 
+import numpy as np
 import polars as pl
 
 from salescope.domain.statuses import LineKind
@@ -131,7 +133,89 @@ def fill_candidates(
 ) -> pl.DataFrame:
     """Scored candidates of ``targets`` (``c, t``; ``c`` null for unknown customers, which get
     ``_key``), completed with ``popular`` products (``p, probability, quantity``, best first)
-    to at least ``top`` per target."""
+    to at least ``top`` per target. One known target's rows are put together without a
+    query (``_one_target_filled``); the rows and columns are the query's
+    (``fill_candidates_query``), in another row order (``to_lines`` orders them)."""
+    filled = _one_target_filled(scored, targets, popular, top)
+    return filled if filled is not None else fill_candidates_query(scored, targets, popular, top)
+
+
+_FILLERS: dict[int, tuple[weakref.ref[pl.DataFrame], int, pl.DataFrame]] = {}
+"""The first ``top`` rows of a ``popular`` frame with their reasons, by the frame's id."""
+
+
+def _fillers(popular: pl.DataFrame, top: int) -> pl.DataFrame:
+    """``popular``'s first ``top`` rows with the filler columns (``_src, seen, reason``),
+    kept while the frame lives (a model's ``offered`` list serves every request)."""
+    kept = _FILLERS.get(id(popular))
+    if kept is None or kept[0]() is not popular or kept[1] != top:
+        rows = popular.head(top).with_columns(
+            pl.lit(1).alias("_src"),
+            pl.lit(0, dtype=pl.Int8).alias("seen"),
+            _filler_reason().alias("reason"),
+        )
+        if len(_FILLERS) > 16:
+            _FILLERS.clear()
+        kept = _FILLERS[id(popular)] = (weakref.ref(popular), top, rows)
+    return kept[2]
+
+
+def _filler_reason() -> pl.Expr:
+    return pl.format(
+        "among the most ordered products: in {} % of recent orders",
+        (pl.col("probability") * 100).round(1),
+    )
+
+
+def _one_target_filled(
+    scored: pl.DataFrame, targets: pl.DataFrame, popular: pl.DataFrame, top: int
+) -> pl.DataFrame | None:
+    """``fill_candidates`` of one known target whose rows ``scored`` all are, without a
+    query; None otherwise."""
+    if targets.height != 1 or targets.columns != ["_target_id", "t", "c"]:
+        return None
+    if targets.get_column("c").null_count():
+        return None
+    c, t = targets.item(0, "c"), targets.item(0, "t")
+    if t is None or "_key" in scored.columns or "_target_id" in scored.columns:
+        return None
+    if scored.height:
+        sc, st = scored.get_column("c"), scored.get_column("t")
+        if sc.null_count() or st.null_count():
+            return None
+        if not (sc.min() == sc.max() == c and st.min() == st.max() == t):
+            return None
+    n, schema = scored.height, targets.schema
+    have = scored.hstack(
+        [
+            pl.Series("_key", np.zeros(n, dtype=np.uint32), dtype=pl.UInt32),
+            pl.Series(
+                "_target_id", [targets.item(0, "_target_id")] * n, dtype=schema["_target_id"]
+            ),
+            pl.Series("_src", np.zeros(n, dtype=np.int32), dtype=pl.Int32),
+        ]
+    )
+    fillers = _fillers(popular, top)
+    if n:
+        fresh = ~np.isin(fillers.get_column("p").to_numpy(), scored.get_column("p").to_numpy())
+        fillers = fillers[np.flatnonzero(fresh)]
+    m = fillers.height
+    keyed = pl.DataFrame(
+        [
+            pl.Series("_key", np.zeros(m, dtype=np.uint32), dtype=pl.UInt32),
+            *(
+                pl.Series(name, [targets.item(0, name)] * m, dtype=schema[name])
+                for name in targets.columns
+            ),
+        ]
+    )
+    return pl.concat([have, keyed.hstack(fillers)], how="diagonal_relaxed")
+
+
+def fill_candidates_query(
+    scored: pl.DataFrame, targets: pl.DataFrame, popular: pl.DataFrame, top: int
+) -> pl.DataFrame:
+    """``fill_candidates`` as one query."""
     # one query; ``to_lines`` puts the rows in a total order
     keyed = targets.lazy().with_row_index("_key")
     have = (
@@ -145,10 +229,7 @@ def fill_candidates(
         .with_columns(
             pl.lit(1).alias("_src"),
             pl.lit(0, dtype=pl.Int8).alias("seen"),
-            pl.format(
-                "among the most ordered products: in {} % of recent orders",
-                (pl.col("probability") * 100).round(1),
-            ).alias("reason"),
+            _filler_reason().alias("reason"),
         )
     )
     # a filler the customer bought before (but was not a candidate) is still a usual product
@@ -168,6 +249,60 @@ def to_lines(
     ranked_by: str = "model",
 ) -> pl.DataFrame:
     """Choose, order and label the lines; ``bought``: ``c, p`` pairs of the history.
+
+    In proposal mode a customer without usual products (new, or silent for the whole
+    look-back) gets a starter instead of an empty order: its ``max_novelties`` most likely
+    products, as extension lines whose ``model_probability`` is that likelihood. A lapsed
+    customer (``lapsed`` on its scored candidates) gets at most ``lapsed_lines`` usual lines,
+    and every line's reason says it has not ordered for a long time. ``ranked_by`` names the
+    ranking in force; a baseline's is said in the usual lines' reasons.
+
+    One target's lines (a serving request) are chosen with NumPy and only the chosen rows'
+    reasons are written, in Python (``orders.one_proposal``): the query's plan alone costs
+    several milliseconds; many targets', or rows the shortcut does not take (NaN, values
+    a reason cannot say), go through the query (``lines_query``), which gives the same
+    lines."""
+    from salescope.orders.one_proposal import one_target_lines
+
+    lines = one_target_lines(
+        frame,
+        mode=mode,
+        top=top,
+        customer_ids=customer_ids,
+        product_ids=product_ids,
+        bought=bought,
+        max_novelties=max_novelties,
+        lapsed_lines=lapsed_lines,
+        ranked_by=ranked_by,
+    )
+    if lines is not None:
+        return lines
+    return lines_query(
+        frame,
+        mode=mode,
+        top=top,
+        customer_ids=customer_ids,
+        product_ids=product_ids,
+        bought=bought,
+        max_novelties=max_novelties,
+        lapsed_lines=lapsed_lines,
+        ranked_by=ranked_by,
+    )
+
+
+def lines_query(
+    frame: pl.DataFrame,
+    *,
+    mode: OrderMode,
+    top: int | None,
+    customer_ids: pl.DataFrame,
+    product_ids: pl.DataFrame,
+    bought: pl.DataFrame,
+    max_novelties: int = 3,
+    lapsed_lines: int = 3,
+    ranked_by: str = "model",
+) -> pl.DataFrame:
+    """``to_lines`` as one query; ``bought``: ``c, p`` pairs of the history.
 
     In proposal mode a customer without usual products (new, or silent for the whole
     look-back) gets a starter instead of an empty order: its ``max_novelties`` most likely

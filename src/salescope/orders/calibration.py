@@ -39,11 +39,56 @@ def list_key(frame: pl.DataFrame) -> list[str]:
     return [name for name in ("c", "t") if name in frame.columns]
 
 
+def _list_order(frame: pl.DataFrame, raw: FloatArray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The rows of ``frame`` in list order — by list (``list_key``), then ``raw`` score
+    highest first (NaN first, as Polars sorts it descending; -0.0 equal to 0.0), then product
+    code — and whether each row (in that order) starts its list; None when a key or the
+    product holds a null or is not a code or date (left to Polars). One ``lexsort``, not a
+    query: a request's list is a few hundred rows."""
+    columns = [frame.get_column(name) for name in list_key(frame)]
+    product = frame.get_column("p")
+    if any(
+        column.null_count() or not (column.dtype.is_integer() or column.dtype == pl.Date)
+        for column in (*columns, product)
+    ):
+        return None
+    keys = [column.to_physical().to_numpy() for column in columns]
+    score = np.asarray(raw, dtype=np.float64)
+    nan = np.isnan(score)
+    down = np.where(nan, 0.0, -score)
+    # np.lexsort: the last key sorts first
+    order = np.lexsort((product.to_numpy(), down, ~nan, *reversed(keys)))
+    starts = np.zeros(len(order), dtype=bool)
+    if len(order):
+        starts[0] = True
+        for key in keys:
+            ranked = key[order]
+            starts[1:] |= ranked[1:] != ranked[:-1]
+    return order, starts
+
+
 def places(frame: pl.DataFrame, raw: FloatArray) -> npt.NDArray[np.int64]:
     """Each candidate's place (1 = first) among its list's candidates (``list_key``) by
     ``raw`` score, highest first, ties by product code — the order the lists are written in."""
     if frame.height == 0:
         return np.zeros(0, dtype=np.int64)
+    listed = _list_order(frame, raw)
+    if listed is None:
+        return _places_polars(frame, raw)
+    return _places_of(*listed)
+
+
+def _places_of(order: np.ndarray, starts: np.ndarray) -> npt.NDArray[np.int64]:
+    """``places`` from ``_list_order``."""
+    position = np.arange(len(order), dtype=np.int64)
+    first = np.maximum.accumulate(np.where(starts, position, 0))
+    place = np.empty(len(order), dtype=np.int64)
+    place[order] = position - first + 1
+    return place
+
+
+def _places_polars(frame: pl.DataFrame, raw: FloatArray) -> npt.NDArray[np.int64]:
+    """``places`` as a query (lists keyed by a null)."""
     key = list_key(frame)
     ranked = (
         frame.select(*key, "p")
@@ -79,6 +124,25 @@ def kept_edges(
     return tuple(kept)
 
 
+def _running_min(values: FloatArray, starts: np.ndarray) -> FloatArray:
+    """The running minimum of ``values`` within each run that ``starts`` opens, NaN ignored
+    after the run's first number (Polars' ``cum_min``)."""
+    if len(values) == 0 or starts[1:].sum() == 0:
+        return np.asarray(np.fmin.accumulate(values), dtype=np.float64)
+    bounds = np.flatnonzero(starts)
+    if np.isnan(values).any():
+        ends = [*bounds[1:], len(values)]
+        return np.concatenate(
+            [np.fmin.accumulate(values[a:b]) for a, b in zip(bounds, ends, strict=True)]
+        )
+    # one pass: a run's values, as ranks, shifted below every earlier run's
+    distinct, rank = np.unique(values, return_inverse=True)
+    shift = (np.cumsum(starts) - 1) * len(distinct)
+    return np.asarray(
+        distinct[np.minimum.accumulate(rank.astype(np.int64) - shift) + shift], dtype=np.float64
+    )
+
+
 def monotone_down_lists(
     frame: pl.DataFrame, raw: FloatArray, probability: FloatArray
 ) -> FloatArray:
@@ -86,6 +150,21 @@ def monotone_down_lists(
     above it (the running minimum down the list)."""
     if frame.height == 0:
         return probability
+    listed = _list_order(frame, raw)
+    if listed is None:
+        return _monotone_polars(frame, raw, probability)
+    return _capped(*listed, probability)
+
+
+def _capped(order: np.ndarray, starts: np.ndarray, probability: FloatArray) -> FloatArray:
+    """``monotone_down_lists`` from ``_list_order``."""
+    capped = np.empty(len(order), dtype=np.float64)
+    capped[order] = _running_min(np.asarray(probability, dtype=np.float64)[order], starts)
+    return capped
+
+
+def _monotone_polars(frame: pl.DataFrame, raw: FloatArray, probability: FloatArray) -> FloatArray:
+    """``monotone_down_lists`` as a query (lists keyed by a null)."""
     key = list_key(frame)
     capped = (
         frame.select(*key, "p")
@@ -133,10 +212,15 @@ class PlaceCalibration:
         its place's band, then capped down each list."""
         if frame.height == 0:
             return np.zeros(0)
-        band = band_of(places(frame, raw), self.edges)
+        listed = _list_order(frame, raw)  # once for the places and the caps
+        place = places(frame, raw) if listed is None else _places_of(*listed)
+        band = band_of(place, self.edges)
         probability = np.zeros(len(raw), dtype=np.float64)
         for i, curve in enumerate(self.curves):
             chosen = band == i
             if chosen.any():
                 probability[chosen] = curve.predict(raw[chosen])
-        return monotone_down_lists(frame, raw, np.clip(probability, 0.0, 1.0))
+        probability = np.clip(probability, 0.0, 1.0)
+        if listed is None:
+            return monotone_down_lists(frame, raw, probability)
+        return _capped(*listed, probability)

@@ -78,15 +78,17 @@ from salescope.orders.ranker import (
     EVENT,
     Ranking,
     fit_ranking,
-    frequency_score,
-    tifu_score,
+    list_ranks,
 )
 from salescope.orders.requests import (
     attach_objectives,
     attach_segment,
     coded_targets,
     known_targets,
+    lapsed_values,
+    rounded_values,
     same_targets,
+    with_scores,
 )
 from salescope.orders.served import Standing, offered, standing
 from salescope.orders.snapshot import EMPTY_SCORED, Scored, Snapshot
@@ -100,7 +102,6 @@ from salescope.orders.training import (
     split_rows,
     thin,
 )
-from salescope.orders.windows import one_group, per
 from salescope.progress import Progress, no_progress
 
 
@@ -215,15 +216,9 @@ class NextOrderModel:
 
     def _ranked(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Candidates in a fixed row order (sampling and boosting are reproducible), with the
-        baselines' own scores and each candidate's place among the customer's by them."""
-        tifu = tifu_score(self.tifu_.alpha).alias("tifu")
-        key, single = ("c", "t"), one_group(frame, ("c", "t"))
-        by_tifu = per(pl.col("tifu").rank("ordinal", descending=True), key, single)
-        by_freq = per(frequency_score().rank("ordinal", descending=True), key, single)
-        ordered = frame.lazy().sort("c", "t", "p").with_columns(tifu)
-        return ordered.with_columns(by_tifu.alias("tifu_rank"), by_freq.alias("freq_rank")).collect(
-            engine="in-memory"
-        )
+        baselines' own scores and each candidate's place among the customer's by them
+        (``ranker.list_ranks``)."""
+        return list_ranks(frame, self.tifu_.alpha)
 
     def _standing(self, snap: Snapshot, targets: pl.DataFrame) -> Standing | None:
         """The kept candidate rows (``orders.served``) when ``targets`` are after the history."""
@@ -612,15 +607,30 @@ class NextOrderModel:
         if frame.height == 0:
             return frame
         raw = self.ranking_.raw(frame)
+        q = self.quantity_model_.predict(frame)
+        scores = [
+            pl.Series("score", raw, dtype=pl.Float64),
+            pl.Series("probability", self.ranking_.probability(frame, raw), dtype=pl.Float64),
+            pl.Series("_q", q, dtype=pl.Float64),
+        ]
+        # with NumPy (``requests``: no query for a request's rows), else as expressions
+        lapsed = lapsed_values(frame, p.lapsed_intervals, p.lapsed_min_days)
+        quantity = rounded_values(frame, np.asarray(q, dtype=np.float64))
+        if lapsed is not None and quantity is not None and "_q" not in frame.columns:
+            return with_scores(
+                frame,
+                [
+                    *scores,
+                    pl.Series("lapsed", lapsed, dtype=pl.Boolean),
+                    pl.Series("quantity", quantity, dtype=pl.Float64),
+                ],
+            )
         interval = pl.coalesce(pl.col("c_gap"), pl.lit(90.0))
         threshold = pl.max_horizontal(
             interval * p.lapsed_intervals, pl.lit(float(p.lapsed_min_days))
         )
         return frame.with_columns(
-            pl.Series("score", raw, dtype=pl.Float64),
-            pl.Series("probability", self.ranking_.probability(frame, raw), dtype=pl.Float64),
-            pl.Series("_q", self.quantity_model_.predict(frame), dtype=pl.Float64),
-            (pl.col("days_since_c") > threshold).fill_null(False).alias("lapsed"),
+            *scores, (pl.col("days_since_c") > threshold).fill_null(False).alias("lapsed")
         ).with_columns(rounded(pl.col("_q")).alias("quantity"))
 
     def prepare(
@@ -738,11 +748,23 @@ class NextOrderModel:
             return pl.DataFrame()
         frame = pl.concat(parts, how="diagonal_relaxed")
         frame = frame.drop([c for c in ("score", "probability", "_q", "quantity") if c in frame])
-        frame = frame.with_columns(
+        q = self.quantity_model_.predict(frame)
+        scores = [
             pl.Series("p_adopt", self.adoption_.predict(frame), dtype=pl.Float64),
-            pl.Series("_q", self.quantity_model_.predict(frame), dtype=pl.Float64),
-        ).with_columns(rounded(pl.col("_q")).alias("quantity"))
-        return attach_segment(attach_objectives(frame, wanted), self.context_).with_columns(
+            pl.Series("_q", q, dtype=pl.Float64),
+        ]
+        quantity = rounded_values(frame, np.asarray(q, dtype=np.float64))
+        if quantity is None:
+            frame = frame.with_columns(scores).with_columns(rounded(pl.col("_q")).alias("quantity"))
+        else:
+            frame = with_scores(frame, [*scores, pl.Series("quantity", quantity, dtype=pl.Float64)])
+        frame = attach_segment(attach_objectives(frame, wanted), self.context_)
+        nulls = frame.get_column("weight").null_count()
+        if nulls in (0, frame.height):  # one kind: a column of it, without a query
+            kind = LineKind.EXTENSION.value if nulls else LineKind.OBJECTIVE.value
+            column = pl.Series("kind", [kind], dtype=pl.String).new_from_index(0, frame.height)
+            return with_scores(frame, [column])
+        return frame.with_columns(
             pl.when(pl.col("weight").is_not_null())
             .then(pl.lit(LineKind.OBJECTIVE.value))
             .otherwise(pl.lit(LineKind.EXTENSION.value))

@@ -298,7 +298,7 @@ def pair_context(evidence: Evidence, ctx: Context, pairs: pl.DataFrame) -> pl.Da
     """``pairs`` (``c, p``, any other columns) with ``CONTEXT_FEATURES``: segment adoption,
     nearby customers buying the product, the customer's share of lines in the product's
     category and brand, and the product's adoption by established customers in 90 days."""
-    # two queries, not a dozen: a request has a few hundred pairs; the customers' and the
+    # one query, not a dozen: a request has a few hundred pairs; the customers' and the
     # products' attributes are looked up by code, and an empty evidence frame joins nothing
     segment = (
         None if "segment" in pairs.columns else by_code(ctx.customers, "c", pairs["c"], ["segment"])
@@ -336,12 +336,10 @@ def pair_context(evidence: Evidence, ctx: Context, pairs: pl.DataFrame) -> pl.Da
                 for n in shares.columns
                 if n not in ("c", key)
             )
-    out = lazy.collect(engine="in-memory")
+    # one query: the evidence tables hold one row per key, so the rows stay ``pairs``'
+    geo = pl.Series("geo_share", _geo_share(evidence.bought, ctx, pairs), dtype=pl.Float64)
     return (
-        out.lazy()
-        .with_columns(
-            pl.Series("geo_share", _geo_share(evidence.bought, ctx, out), dtype=pl.Float64),
-        )
+        lazy.with_columns(geo)
         .join(evidence.adoption.lazy(), on="p", how="left", maintain_order="left")
         .with_columns(*(pl.col(f).fill_null(0.0) for f in CONTEXT_FEATURES if f != "geo_share"))
         .drop("segment", "category", "brand")

@@ -24,6 +24,7 @@ import polars as pl
 from salescope.orders.boosting import Trees, boosted, matrix
 from salescope.orders.calibration import PlaceCalibration
 from salescope.orders.features import FEATURES
+from salescope.orders.windows import one_group, per
 
 Scorer = Literal["model", "TIFU-KNN", "P-TopFreq"]
 SCORERS: tuple[Scorer, ...] = ("model", "TIFU-KNN", "P-TopFreq")
@@ -84,6 +85,81 @@ def frequency_score() -> pl.Expr:
     neighbours buying them."""
     own = pl.col("n_cp").cast(pl.Float64) - 1e-7 * pl.col("days_since_cp").fill_null(0.0)
     return pl.when(pl.col("seen") == 1).then(own).otherwise(pl.col("nb_share").fill_null(0.0) - 1)
+
+
+def _filled(frame: pl.DataFrame, name: str) -> np.ndarray | None:
+    """A Float64 column with nulls as 0; None when it holds a NaN or is another type."""
+    column = frame.get_column(name)
+    if column.dtype != pl.Float64:
+        return None
+    values = column.to_numpy()
+    nan = np.isnan(values)
+    if int(nan.sum()) != column.null_count():
+        return None
+    return np.where(nan, 0.0, values) if nan.any() else values
+
+
+def _ordinal_down(score: np.ndarray) -> np.ndarray:
+    """``rank("ordinal", descending=True)``: 1 for the highest, ties in row order."""
+    ranks = np.empty(len(score), dtype=np.uint32)
+    ranks[np.argsort(-score, kind="stable")] = np.arange(1, len(score) + 1, dtype=np.uint32)
+    return ranks
+
+
+def one_list_ranks(frame: pl.DataFrame, alpha: float) -> pl.DataFrame | None:
+    """One target's candidates (one ``c, t``) sorted by product, with ``tifu`` (``tifu_score``)
+    and their places by it and by ``frequency_score`` (``tifu_rank``, ``freq_rank``), with
+    NumPy: what ``NextOrderModel._ranked``'s query gives; None when a score would be null or
+    NaN, or a column is not of the candidates' types (left to the query)."""
+    u, nb, nb_share = _filled(frame, "u"), _filled(frame, "nb"), _filled(frame, "nb_share")
+    seen_column, n_cp, since = (frame.get_column(n) for n in ("seen", "n_cp", "days_since_cp"))
+    if u is None or nb is None or nb_share is None or since.dtype != pl.Float64:
+        return None
+    if not (n_cp.dtype.is_integer() and seen_column.dtype.is_integer()):
+        return None
+    product = frame.get_column("p")
+    if product.null_count():
+        return None
+    seen = seen_column.to_numpy() == 1  # a null is not 1 (NaN in the array)
+    days = _filled(frame, "days_since_cp")
+    counts = n_cp.to_numpy().astype(np.float64)
+    if days is None or np.isnan(counts[seen]).any():
+        return None  # a null or NaN frequency: the query ranks it
+    order = np.argsort(product.to_numpy(), kind="stable")
+    if not np.array_equal(order, np.arange(len(order))):
+        frame, u, nb, nb_share = frame[order], u[order], nb[order], nb_share[order]
+        seen, counts, days = seen[order], counts[order], days[order]
+    tifu = alpha * u + (1.0 - alpha) * nb
+    frequency = np.where(seen, counts - 1e-7 * days, nb_share - 1)
+    return frame.with_columns(
+        pl.Series("tifu", tifu, dtype=pl.Float64),
+        pl.Series("tifu_rank", _ordinal_down(tifu), dtype=pl.UInt32),
+        pl.Series("freq_rank", _ordinal_down(frequency), dtype=pl.UInt32),
+    )
+
+
+def list_ranks(frame: pl.DataFrame, alpha: float) -> pl.DataFrame:
+    """Candidates sorted by ``c, t, p`` with ``tifu`` (``tifu_score``) and each candidate's
+    place among its target's by it and by ``frequency_score`` (``tifu_rank``,
+    ``freq_rank``): one target's with NumPy (``one_list_ranks``), else one query
+    (``list_ranks_query``)."""
+    if one_group(frame, ("c", "t")):
+        ranked = one_list_ranks(frame, alpha)
+        if ranked is not None:
+            return ranked
+    return list_ranks_query(frame, alpha)
+
+
+def list_ranks_query(frame: pl.DataFrame, alpha: float) -> pl.DataFrame:
+    """``list_ranks`` as one query."""
+    tifu = tifu_score(alpha).alias("tifu")
+    key, single = ("c", "t"), one_group(frame, ("c", "t"))
+    by_tifu = per(pl.col("tifu").rank("ordinal", descending=True), key, single)
+    by_freq = per(frequency_score().rank("ordinal", descending=True), key, single)
+    ordered = frame.lazy().sort("c", "t", "p").with_columns(tifu)
+    return ordered.with_columns(by_tifu.alias("tifu_rank"), by_freq.alias("freq_rank")).collect(
+        engine="in-memory"
+    )
 
 
 def frequency_probability() -> pl.Expr:

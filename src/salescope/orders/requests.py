@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 
 from salescope.orders.history import by_code
@@ -85,3 +86,56 @@ def known_targets(coded: pl.DataFrame) -> pl.DataFrame:
     return (
         coded.lazy().filter(pl.col("c").is_not_null()).select("c", "t").unique().sort("c", "t")
     ).collect(engine="in-memory")
+
+
+def _floats(frame: pl.DataFrame, name: str) -> np.ndarray | None:
+    """A Float64 column as an array with its nulls as NaN; None when it holds a NaN (a NaN
+    and a null differ in the expressions) or is not Float64."""
+    column = frame.get_column(name)
+    if column.dtype != pl.Float64:
+        return None
+    values = column.to_numpy()
+    if int(np.isnan(values).sum()) != column.null_count():
+        return None
+    return values
+
+
+def rounded_values(frame: pl.DataFrame, quantity: np.ndarray) -> np.ndarray | None:
+    """``quantities.rounded`` of ``quantity`` over ``frame``'s rows (``pack``,
+    ``pack_share_cp``, ``int_share_cp``) with NumPy (halves to even, as Polars rounds); None
+    when a column holds a NaN or is not Float64, or a quantity is NaN (left to the query)."""
+    pack = _floats(frame, "pack")
+    pack_share = _floats(frame, "pack_share_cp")
+    int_share = _floats(frame, "int_share_cp")
+    if pack is None or pack_share is None or int_share is None or np.isnan(quantity).any():
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        by_pack = (pack_share >= 0.8) & (pack > 1)  # a null compares False: no pack
+        whole = np.where(np.isnan(int_share), 1.0, int_share) >= 0.8
+        packs = np.maximum(np.round(quantity / pack), 1.0) * pack
+    units = np.maximum(np.round(quantity), 1.0)
+    return np.asarray(
+        np.where(by_pack, packs, np.where(whole, units, np.maximum(quantity, 1e-6))),
+        dtype=np.float64,
+    )
+
+
+def lapsed_values(frame: pl.DataFrame, intervals: float, min_days: float) -> np.ndarray | None:
+    """Whether each row's customer is lapsed: ``days_since_c`` over ``intervals`` times its
+    usual interval ``c_gap`` (90 days when unknown) and over ``min_days`` — the expression of
+    ``NextOrderModel._scored`` with NumPy (nulls are not lapsed); None when a column holds a
+    NaN or is not Float64."""
+    since = _floats(frame, "days_since_c")
+    gap = _floats(frame, "c_gap")
+    if since is None or gap is None:
+        return None
+    threshold = np.maximum(np.where(np.isnan(gap), 90.0, gap) * intervals, float(min_days))
+    with np.errstate(invalid="ignore"):
+        return np.asarray(since > threshold, dtype=bool)  # a null (NaN) compares False
+
+
+def with_scores(frame: pl.DataFrame, columns: list[pl.Series]) -> pl.DataFrame:
+    """``frame`` with ``columns`` added (or replaced, in place, as ``with_columns``)."""
+    if any(column.name in frame.columns for column in columns):
+        return frame.with_columns(columns)
+    return frame.hstack(columns)

@@ -52,7 +52,8 @@ class Standing:
         """The candidates of ``targets`` (``c, t``, one per customer) at their dates."""
         frame, index = (self.extra, self._extra_c) if extra else (self.main, self._main_c)
         mine = rows_of(frame, index, targets["c"])
-        return dated_candidates(mine, targets.select("c", "t"), self.snapshot.products)
+        dated = targets if targets.columns == ["c", "t"] else targets.select("c", "t")
+        return dated_candidates(mine, dated, self.snapshot.products)
 
     def extension_rows(self, targets: pl.DataFrame, built: pl.DataFrame | None) -> pl.DataFrame:
         """The kept extension candidates of ``targets`` at their dates, and ``built``: the

@@ -37,10 +37,12 @@ def _shares(novelties: pl.DataFrame) -> np.ndarray | None:
         if name not in novelties.columns:
             columns.append(np.zeros(novelties.height))
             continue
-        values = novelties[name].cast(pl.Float64).fill_null(0.0).to_numpy()
-        if np.isnan(values).any():
-            return None
-        columns.append(values)
+        column = novelties[name]
+        values = column.to_numpy().astype(np.float64)  # nulls as NaN
+        nan = np.isnan(values)
+        if int(nan.sum()) != column.null_count():
+            return None  # a NaN, not a null
+        columns.append(np.where(nan, 0.0, values))
     nb, seg = columns
     return np.where(nb > 0, nb, seg)
 
