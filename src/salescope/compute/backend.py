@@ -80,10 +80,13 @@ def scatter_rows(tables: Mapping[str, pl.DataFrame], owner: pl.DataFrame, key: s
             buckets.append(int(bucket))
             names.append(name)
             blobs.append(sink.getvalue())
-    return pa.table(
-        [pa.array(buckets, pa.int32()), pa.array(names, pa.string()), pa.array(blobs, pa.binary())],
-        schema=ROWS_SCHEMA,
-    )
+    # one chunk a row: a binary array holds at most 2 GiB, the rows of all buckets may not
+    given: list[list[Any]] = [buckets, names, blobs]
+    columns = [
+        pa.chunked_array([pa.array([value], field.type) for value in values], field.type)
+        for values, field in zip(given, ROWS_SCHEMA, strict=True)
+    ]
+    return pa.Table.from_arrays(columns, schema=ROWS_SCHEMA)
 
 
 def parts_of(rows: pa.Table) -> Parts:
