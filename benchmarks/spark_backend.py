@@ -14,6 +14,7 @@ score the model trained on Spark, and their lines are compared.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -35,11 +36,20 @@ class Peaks:
 
 
 def _children(pid: int) -> list[int]:
+    """The child processes of ``pid``, started by any of its threads (the JVM starts Spark's
+    Python workers from another thread than its main one)."""
     try:
-        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
-            return [int(p) for p in handle.read().split()]
+        tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return []
+    found: list[int] = []
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as handle:
+                found.extend(int(p) for p in handle.read().split())
+        except OSError:
+            continue
+    return found
 
 
 def _peak_and_command(pid: int) -> tuple[int, str]:

@@ -13,9 +13,12 @@ from salescope.compute import (
     BUCKET,
     BackendError,
     LocalBackend,
+    Parts,
+    Scattered,
     n_buckets,
     open_backend,
     sample_customers,
+    scatter_rows,
     with_buckets,
 )
 from tests.cli_runner import run
@@ -75,6 +78,37 @@ def test_local_backend_runs_every_bucket_in_process() -> None:
     out = pl.from_arrow(LocalBackend().map_buckets(table, kernel, 10, schema))
     assert isinstance(out, pl.DataFrame)
     assert out.sort("customer_id").rows() == [("a", 11), ("b", 11), ("c", 12)]
+
+
+def _join(offset: int, parts: Parts) -> tuple[int, pl.DataFrame | None]:
+    return offset, parts.get("values")
+
+
+def _summed(artefact: tuple[int, pl.DataFrame | None], bucket: pa.Table) -> pa.Table:
+    """Each target's own values summed, plus the shared offset; fails on another bucket's."""
+    offset, values = artefact
+    targets = pl.from_arrow(bucket)
+    assert isinstance(targets, pl.DataFrame) and values is not None
+    assert set(values["customer_id"]) <= set(targets["customer_id"])
+    summed = values.group_by("customer_id").agg((pl.col("v").sum() + offset).alias("n"))
+    return targets.join(summed, on="customer_id", how="left").to_arrow()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_scattered_artefact_gives_each_bucket_its_own_rows(workers: int) -> None:
+    """A ``Scattered`` artefact: the shared part reaches every bucket, each bucket's rows
+    only that bucket (in process and on a pool), rows of customers without targets nowhere."""
+    schema = pa.schema([("customer_id", pa.string()), ("n", pa.int64())])
+    targets = with_buckets(pl.DataFrame({"customer_id": ["a", "b", "c", "d"]}), "customer_id", 3)
+    values = pl.DataFrame({"customer_id": ["a", "b", "b", "c", "d", "z"], "v": [1, 2, 3, 4, 5, 9]})
+    rows = scatter_rows({"values": values}, targets, "customer_id")
+    assert rows.num_rows == 3  # one per bucket; "z" is no target's
+    artefact = Scattered(100, rows, _join)
+    out = pl.from_arrow(
+        LocalBackend(workers).map_buckets(targets.to_arrow(), _summed, artefact, schema)
+    )
+    assert isinstance(out, pl.DataFrame)
+    assert out.sort("customer_id").rows() == [("a", 101), ("b", 105), ("c", 104), ("d", 105)]
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,11 @@ from salescope.compute.backend import (
     BackendName,
     Kernel,
     OutputFormat,
+    Parts,
+    Scattered,
     n_buckets,
     sample_customers,
+    scatter_rows,
     with_buckets,
 )
 from salescope.compute.local import LocalBackend
@@ -46,8 +49,11 @@ __all__ = [
     "Kernel",
     "LocalBackend",
     "OutputFormat",
+    "Parts",
+    "Scattered",
     "n_buckets",
     "open_backend",
     "sample_customers",
+    "scatter_rows",
     "with_buckets",
 ]

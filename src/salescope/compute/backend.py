@@ -6,17 +6,26 @@ fitted model, factors, promotions), returning an Arrow table of a declared schem
 splits the input into buckets (``with_buckets``: the same split on every backend), ships the
 artefact once to each worker (a process pool's initializer, a Spark broadcast) and gathers
 the kernels' outputs. The kernels never know which backend runs them.
+
+An artefact whose bulk is one customer's business only (a fitted engine's lines, candidates
+and neighbours) travels as a ``Scattered``: the ``shared`` part is broadcast, each bucket's
+own rows (``rows``: one row per bucket and part, the part's rows as Arrow IPC bytes) travel
+with the bucket's targets (a process pool's task, a Spark cogroup), and ``join(shared,
+parts)`` gives the artefact the kernel receives for that bucket. The kernel is the same.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import zlib
-from collections.abc import Callable
-from typing import Any, Literal, Protocol, TypeVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from salescope.domain.errors import SalescopeError
 
@@ -27,8 +36,73 @@ Kernel = Callable[[A, pa.Table], pa.Table]
 BUCKET = "_bucket"
 """The column ``with_buckets`` adds: which bucket a row belongs to."""
 
+PART, DATA = "part", "data"
+ROWS_SCHEMA = pa.schema([(BUCKET, pa.int32()), (PART, pa.string()), (DATA, pa.binary())])
+"""The rows a ``Scattered`` artefact ships with its buckets: one row per bucket and part,
+``data`` the part's rows of the bucket (Arrow IPC, written by Polars)."""
+
+Parts = dict[str, pl.DataFrame]
+"""One bucket's own rows of a scattered artefact, by part name."""
+
 BackendName = Literal["local", "spark"]
 OutputFormat = Literal["csv", "parquet"]
+
+
+@dataclass(frozen=True, slots=True)
+class Scattered(Generic[A]):
+    """An artefact in two parts: ``shared`` (broadcast to every worker) and ``rows`` (each
+    bucket's own part, ``ROWS_SCHEMA``, shipped with the bucket); ``join(shared, parts)`` (a
+    module-level function: it is pickled by reference) is the artefact of one bucket, given
+    that bucket's parts (``parts_of``; a part the bucket has no rows of is absent)."""
+
+    shared: A
+    rows: pa.Table
+    join: Callable[[A, Parts], A]
+
+    def bucket_artefact(self, rows: pa.Table) -> A:
+        """The artefact of the bucket whose rows (``ROWS_SCHEMA``) are ``rows``."""
+        return self.join(self.shared, parts_of(rows))
+
+
+def scatter_rows(tables: Mapping[str, pl.DataFrame], owner: pl.DataFrame, key: str) -> pa.Table:
+    """``ROWS_SCHEMA`` rows of ``tables``: each table's rows of the ``key`` values ``owner``
+    (``key``, ``BUCKET``) places in a bucket, cut by bucket (rows of other keys are not
+    shipped), in their order."""
+    owner = owner.select(pl.col(key), pl.col(BUCKET).cast(pl.Int32)).unique(key)
+    buckets: list[int] = []
+    names: list[str] = []
+    blobs: list[bytes] = []
+    for name, table in tables.items():
+        placed = table.join(owner, on=key, how="inner", maintain_order="left")
+        for (bucket,), part in placed.partition_by(BUCKET, as_dict=True).items():
+            sink = io.BytesIO()
+            part.drop(BUCKET).write_ipc(sink, compression="lz4")
+            buckets.append(int(bucket))
+            names.append(name)
+            blobs.append(sink.getvalue())
+    # one chunk a row: a binary array holds at most 2 GiB, the rows of all buckets may not
+    given: list[list[Any]] = [buckets, names, blobs]
+    columns = [
+        pa.chunked_array([pa.array([value], field.type) for value in values], field.type)
+        for values, field in zip(given, ROWS_SCHEMA, strict=True)
+    ]
+    return pa.Table.from_arrays(columns, schema=ROWS_SCHEMA)
+
+
+def parts_of(rows: pa.Table) -> Parts:
+    """The parts of one bucket's ``ROWS_SCHEMA`` rows, read back (a part in several rows is
+    put together in their order)."""
+    found: dict[str, list[pl.DataFrame]] = {}
+    for name, blob in zip(rows[PART].to_pylist(), rows[DATA].to_pylist(), strict=True):
+        found.setdefault(name, []).append(pl.read_ipc(io.BytesIO(blob)))
+    return {
+        name: pl.concat(frames) if len(frames) > 1 else frames[0] for name, frames in found.items()
+    }
+
+
+def rows_of_bucket(rows: pa.Table, bucket: int) -> pa.Table:
+    """The ``ROWS_SCHEMA`` rows of one bucket."""
+    return rows.filter(pc.equal(rows[BUCKET], pa.scalar(bucket, pa.int32())))
 
 
 class BackendError(SalescopeError):
@@ -46,7 +120,9 @@ class Backend(Protocol):
         self, table: pa.Table, kernel: Kernel[Any], artefact: Any, schema: pa.Schema
     ) -> pa.Table:
         """``kernel(artefact, bucket)`` for every bucket of ``table`` (a ``BUCKET`` column,
-        see ``with_buckets``), gathered here; each output has ``schema``."""
+        see ``with_buckets``), gathered here; each output has ``schema``. A ``Scattered``
+        artefact: its ``shared`` part broadcast, each bucket's ``rows`` shipped with the
+        bucket, and the kernel given ``bucket_artefact`` of them."""
         ...
 
     def write(self, table: pa.Table, location: str, fmt: OutputFormat) -> None:

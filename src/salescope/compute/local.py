@@ -1,7 +1,9 @@
 """The local backend: buckets run one after the other in this process, or on a process pool.
 
 A pool's workers receive the artefact once (the pool's initializer unpickles it into the
-worker) and then one bucket at a time, so a fitted model is not shipped with every bucket.
+worker) and then one bucket at a time, so a fitted model is not shipped with every bucket. A
+``Scattered`` artefact goes the way it goes on Spark: its shared part once per worker, each
+bucket's own rows with the bucket, joined before the kernel runs (in this process too).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from salescope.compute.backend import (
     BackendName,
     Kernel,
     OutputFormat,
+    Scattered,
     conform,
+    rows_of_bucket,
     sample_customers,
 )
 
@@ -34,9 +38,21 @@ def _install(payload: bytes) -> None:
     _ARTEFACT["value"] = pickle.loads(payload)
 
 
-def _run(kernel: Kernel[Any], bucket: pa.Table, schema: pa.Schema) -> pa.Table:
-    """One bucket on a pool worker, with the artefact its initializer installed."""
-    return conform(kernel(_ARTEFACT["value"], bucket), schema)
+def _run(
+    kernel: Kernel[Any], bucket: pa.Table, schema: pa.Schema, rows: pa.Table | None = None
+) -> pa.Table:
+    """One bucket on a pool worker, with the artefact its initializer installed (the shared
+    part of a ``Scattered`` one, joined with the bucket's ``rows``)."""
+    return conform(kernel(_bucket_artefact(_ARTEFACT["value"], rows), bucket), schema)
+
+
+def _bucket_artefact(artefact: Any, rows: pa.Table | None) -> Any:
+    """The artefact a bucket's kernel receives: ``artefact``, or a scattered one's shared part
+    joined with the bucket's ``rows``."""
+    if isinstance(artefact, Scattered):
+        assert rows is not None
+        return artefact.bucket_artefact(rows)
+    return artefact
 
 
 class LocalBackend:
@@ -55,12 +71,19 @@ class LocalBackend:
     ) -> pa.Table:
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
-        buckets = [
-            part.drop(BUCKET).to_arrow()
-            for part in frame.sort(BUCKET).partition_by(BUCKET, maintain_order=True)
-        ]
+        parts = frame.sort(BUCKET).partition_by(BUCKET, maintain_order=True)
+        buckets = [part.drop(BUCKET).to_arrow() for part in parts]
+        # a scattered artefact: each bucket's own rows go with it, the shared part is installed
+        rows: list[pa.Table | None] = [None] * len(parts)
+        installed = artefact
+        if isinstance(artefact, Scattered):
+            rows = [rows_of_bucket(artefact.rows, int(part[BUCKET][0])) for part in parts]
+            installed = Scattered(artefact.shared, artefact.rows.slice(0, 0), artefact.join)
         if self.workers == 1 or len(buckets) <= 1:
-            outputs = [conform(kernel(artefact, bucket), schema) for bucket in buckets]
+            outputs = [
+                conform(kernel(_bucket_artefact(installed, mine), bucket), schema)
+                for bucket, mine in zip(buckets, rows, strict=True)
+            ]
         else:
             # spawn, not fork: LightGBM's and Polars' thread pools do not survive a fork
             context = multiprocessing.get_context("spawn")
@@ -68,10 +91,10 @@ class LocalBackend:
                 max_workers=min(self.workers, len(buckets)),
                 mp_context=context,
                 initializer=_install,
-                initargs=(pickle.dumps(artefact, protocol=pickle.HIGHEST_PROTOCOL),),
+                initargs=(pickle.dumps(installed, protocol=pickle.HIGHEST_PROTOCOL),),
             ) as pool:
                 outputs = list(
-                    pool.map(_run, [kernel] * len(buckets), buckets, [schema] * len(buckets))
+                    pool.map(_run, [kernel] * len(buckets), buckets, [schema] * len(buckets), rows)
                 )
         if not outputs:
             return schema.empty_table()

@@ -3,7 +3,11 @@
 PySpark is imported only here, only when the backend is opened. Buckets become groups of a
 ``groupBy(BUCKET).applyInArrow(...)``: each group's rows arrive as one Arrow table on a Python
 worker, which calls the very kernel the local backend calls; the artefact (a fitted model,
-promotions, feedback calibration) is broadcast once, unpickled once per Python worker.
+promotions, feedback calibration) is broadcast once, unpickled once per Python worker. A
+``Scattered`` artefact broadcasts its shared part only: each bucket's own rows (``ROWS_SCHEMA``)
+are a second DataFrame, co-grouped with the targets by bucket
+(``groupBy(BUCKET).cogroup(rows.groupBy(BUCKET)).applyInArrow(...)``), and the kernel gets
+the shared part joined with them.
 
 The kernels are module-level functions of ``salescope``, pickled by reference: the workers
 need the same ``salescope`` installed (a wheel on the cluster's image, ``--py-files`` or a
@@ -35,6 +39,7 @@ from salescope.compute.backend import (
     BackendName,
     Kernel,
     OutputFormat,
+    Scattered,
     conform,
     sample_cut,
 )
@@ -56,6 +61,7 @@ _SPARK_TYPES = {
     pa.float64(): "double",
     pa.date32(): "date",
     pa.bool_(): "boolean",
+    pa.binary(): "binary",
 }
 
 
@@ -249,14 +255,30 @@ class SparkBackend:
     def _map_buckets(
         self, table: pa.Table, kernel: Kernel[Any], artefact: Any, schema: pa.Schema
     ) -> pa.Table:
-        shared = self.session.sparkContext.broadcast(artefact)
-
-        def run(bucket: pa.Table) -> pa.Table:
-            return conform(kernel(shared.value, bucket.drop_columns([BUCKET])), schema)
-
         buckets = int(pc.max(table[BUCKET]).as_py() or 0) + 1 if table.num_rows else 1
         frame = self.session.createDataFrame(table).repartition(buckets, BUCKET)
-        out = frame.groupBy(BUCKET).applyInArrow(run, schema=spark_ddl(schema)).toArrow()
+        if not isinstance(artefact, Scattered):
+            shared = self.session.sparkContext.broadcast(artefact)
+
+            def run(bucket: pa.Table) -> pa.Table:
+                return conform(kernel(shared.value, bucket.drop_columns([BUCKET])), schema)
+
+            out = frame.groupBy(BUCKET).applyInArrow(run, schema=spark_ddl(schema)).toArrow()
+            return out.cast(schema)
+        # the shared part broadcast; each bucket's rows shuffled to the bucket's task (both
+        # sides hash-partitioned alike on the bucket: the cogroup adds no exchange)
+        scattered = Scattered(artefact.shared, artefact.rows.slice(0, 0), artefact.join)
+        whole = self.session.sparkContext.broadcast(scattered)
+        rows = self.session.createDataFrame(artefact.rows).repartition(buckets, BUCKET)
+
+        def run_with(bucket: pa.Table, mine: pa.Table) -> pa.Table:
+            if bucket.num_rows == 0:  # rows without targets (none are made): nothing to score
+                return schema.empty_table()
+            given = whole.value.bucket_artefact(mine)
+            return conform(kernel(given, bucket.drop_columns([BUCKET])), schema)
+
+        grouped = frame.groupBy(BUCKET).cogroup(rows.groupBy(BUCKET))
+        out = grouped.applyInArrow(run_with, schema=spark_ddl(schema)).toArrow()
         return out.cast(schema)
 
     def write(self, table: pa.Table, location: str, fmt: OutputFormat) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Self, get_args
 
@@ -92,6 +92,7 @@ from salescope.orders.requests import (
 )
 from salescope.orders.served import Standing, offered, standing
 from salescope.orders.snapshot import EMPTY_SCORED, Scored, Snapshot
+from salescope.orders.split import PINNED, CustomerRows, engine_of, split_engine
 from salescope.orders.summary import summarise
 from salescope.orders.training import (
     as_date,
@@ -559,6 +560,15 @@ class NextOrderModel:
     def _cached_snapshot(self, anchor: dt.date) -> Snapshot:
         """``_inside_snapshot`` at ``anchor``, kept for the next scoring of the same targets
         (novelties after candidates)."""
+        pinned: dict[dt.date, Snapshot] | None = self.__dict__.get(PINNED)
+        if pinned is not None:  # a split engine: the anchors' snapshots come from the whole
+            if anchor not in pinned:
+                raise ValueError(
+                    f"a split engine scores targets inside the history at the anchors it was "
+                    f"split with ({', '.join(str(a) for a in sorted(pinned)) or 'none'}), not "
+                    f"at {anchor}: give split_engine the anchors of all the targets"
+                )
+            return pinned[anchor]
         cache: dict[dt.date, Snapshot] = self.__dict__.setdefault("_snapshots", {})
         if anchor not in cache:
             while len(cache) >= 8:
@@ -782,6 +792,16 @@ class NextOrderModel:
     ) -> pl.DataFrame:
         """The novelties shown (gated): ``salescope.orders.offers.novelty_lines``."""
         return novelty_lines(self, scored, novelties, resting, acceptance, promote, usual)
+
+    def split(self, anchors: Sequence[dt.date] = ()) -> tuple[NextOrderModel, CustomerRows]:
+        """This engine as (the shared engine, its per-customer tables keyed by ``c``), the
+        snapshots at ``anchors`` (inside the history) built first: ``orders.split``."""
+        return split_engine(self, anchors)
+
+    def for_customers(self, rows: Mapping[str, pl.DataFrame]) -> NextOrderModel:
+        """The engine of the customers whose per-customer tables are ``rows``, on this shared
+        engine (``split``): it scores them as the whole engine does."""
+        return engine_of(self, rows)
 
     def summary(self) -> dict[str, Any]:
         """What the fit did, for the command's summary and the model's manifest

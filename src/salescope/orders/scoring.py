@@ -10,6 +10,7 @@ pool or on Spark workers, and it does not know which.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -48,7 +49,9 @@ class ScoringJob:
     """What every bucket of one ``next-orders`` run shares (broadcast once per worker).
 
     ``acceptance`` must be picklable (a fitted calibrator's bound ``apply``);
-    ``promotions`` is the fitted promotions model, wrapped by ``promote_with`` in the worker.
+    ``promotions`` is the fitted promotions model, wrapped by ``promote_with`` in the worker;
+    ``anchors``: the anchors of all the run's targets (``NextOrderModel.anchors``), so that a
+    target dated inside the history is scored as in one call (None: each bucket's own).
     """
 
     model: NextOrderModel
@@ -58,6 +61,7 @@ class ScoringJob:
     resting: pl.DataFrame | None = None
     acceptance: Acceptance | None = None
     promotions: Promoter | None = None
+    anchors: list[dt.date] | None = None
 
 
 def bucket_targets(bucket: pa.Table) -> pl.DataFrame:
@@ -72,8 +76,9 @@ def recommend_bucket(job: ScoringJob, bucket: pa.Table) -> pa.Table:
     targets = bucket_targets(bucket)
     if targets.height == 0:
         return LINES_SCHEMA.empty_table()
-    lines = job.model.recommend(
-        targets,
+    model = job.model
+    lines = model.recommend(
+        model.prepare(targets, job.objectives, anchors=job.anchors),
         mode=job.mode,
         top=job.top,
         objectives=job.objectives,

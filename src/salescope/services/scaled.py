@@ -8,19 +8,35 @@ driver, writing the same model folder the local ``train`` writes; ``evaluate`` f
 cut-off's engine on the driver and scores its held-out targets bucket by bucket
 (``orders.held_out.score_held_out_bucket``); ``coverage`` reads its tables on the backend
 and runs on the driver (``services.coverage``).
+
+Both scorings ship the engine split (``orders.split``): its shared part is broadcast, and each
+bucket's customers' own rows (lines, candidates, neighbours) travel with the bucket as a
+``compute.Scattered`` artefact, on every backend (a local one too, so that the contract
+suite checks the split engine against the whole one).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 import pyarrow as pa
 
-from salescope.compute import Backend, n_buckets, sample_customers, with_buckets
+from salescope.compute import (
+    BUCKET,
+    Backend,
+    Parts,
+    Scattered,
+    n_buckets,
+    sample_customers,
+    scatter_rows,
+    with_buckets,
+)
 from salescope.coverage.params import CoverageConfig
 from salescope.data.io import row_numbering, validate_frame
 from salescope.domain.errors import FieldError, InputError, Issue
@@ -38,6 +54,7 @@ from salescope.domain.schemas import (
 )
 from salescope.orders.held_out import (
     HELD_OUT_SCHEMA,
+    HeldOutJob,
     HeldOutScorer,
     HeldOutScores,
     held_out_job,
@@ -226,13 +243,41 @@ def do_next_orders_on(
         buckets = 1
     table = with_buckets(targets, "customer_id", buckets).to_arrow()
     table = table.cast(pa.schema([*TARGETS_SCHEMA, table.schema.field("_bucket")]))
-    lines = pl.from_arrow(backend.map_buckets(table, recommend_bucket, job, LINES_SCHEMA))
+    # targets dated inside the history: every bucket's at the anchors of all of them
+    job = dataclasses.replace(job, anchors=model.anchors(targets))
+    work = scattered(job, table)
+    lines = pl.from_arrow(backend.map_buckets(table, recommend_bucket, work, LINES_SCHEMA))
     assert isinstance(lines, pl.DataFrame)
     lines = sort_lines(lines)
     progress("writing", 0.97)
     backend.write(lines.to_arrow(), out, "parquet" if out.endswith(".parquet") else "csv")
     progress("done", 1.0)
     return lines
+
+
+Job = TypeVar("Job", ScoringJob, HeldOutJob)
+
+
+def scattered(job: Job, table: pa.Table) -> Scattered[Job]:
+    """``job`` with its engine split (``orders.split``): the engine without per-customer rows
+    (the job's ``anchors``' snapshots built first) to broadcast, and the rows of the customers
+    of each bucket of ``table`` (targets with ``BUCKET``) to ship with it."""
+    model = job.model
+    shared, rows = model.split(job.anchors or ())
+    frame = pl.from_arrow(table.select(["customer_id", BUCKET]))
+    assert isinstance(frame, pl.DataFrame)
+    owner = model.codes_.customers.join(
+        frame.select(pl.col("customer_id").cast(pl.String), BUCKET).unique("customer_id"),
+        on="customer_id",
+    )
+    return Scattered(
+        dataclasses.replace(job, model=shared), scatter_rows(rows, owner, "c"), join_job
+    )
+
+
+def join_job(job: Job, parts: Parts) -> Job:
+    """The job of one bucket: its shared engine given the bucket's customers' rows."""
+    return dataclasses.replace(job, model=job.model.for_customers(parts))
 
 
 def check_share(sample: float | None) -> None:
@@ -317,8 +362,9 @@ def bucket_scorer(backend: Backend, per_bucket: int | None = None) -> HeldOutSco
         buckets = n_buckets(frame["customer_id"].n_unique(), size, backend.parallelism)
         table = with_buckets(frame, "customer_id", buckets).to_arrow()
         table = table.cast(pa.schema([*TARGETS_SCHEMA, table.schema.field("_bucket")]))
+        work = scattered(job, table)
         return held_out_scores(
-            backend.map_buckets(table, score_held_out_bucket, job, HELD_OUT_SCHEMA)
+            backend.map_buckets(table, score_held_out_bucket, work, HELD_OUT_SCHEMA)
         )
 
     return score
