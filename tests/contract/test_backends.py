@@ -23,23 +23,13 @@ from salescope.compute.spark import SparkBackend
 from salescope.data.demo import DemoCompany
 from salescope.data.outputs import write_parquet
 from salescope.orders.model import NextOrderModel
-from salescope.orders.scoring import LINES_SCHEMA, sort_lines
+from salescope.orders.scoring import LINES_SCHEMA
 from salescope.services import scaled
 from salescope.services.orders import NextOrdersRequest
 from tests.contract.conftest import MARKS, PARAMS
+from tests.same_lines import assert_same_lines
 
 pytestmark = MARKS
-
-EXACT = ["customer_id", "order_date", "rank", "product_id", "kind", "promotion_id", "lapsed"]
-CLOSE = ["probability", "model_probability", "quantity"]
-
-
-def assert_same_lines(got: pl.DataFrame, expected: pl.DataFrame) -> None:
-    """Same lines, in the same order; probabilities and quantities within 1e-9."""
-    got, expected = sort_lines(got), sort_lines(expected)
-    assert got.height == expected.height > 0
-    assert_frame_equal(got.select(EXACT), expected.select(EXACT))
-    assert_frame_equal(got.select(CLOSE), expected.select(CLOSE), rel_tol=1e-9, abs_tol=1e-12)
 
 
 def _request(

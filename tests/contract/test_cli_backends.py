@@ -23,7 +23,7 @@ from salescope.orders.persistence import fingerprint, read_manifest, save_model
 from salescope.services import scaled
 from tests.cli_runner import run
 from tests.contract.conftest import MARKS
-from tests.contract.test_backends import assert_same_lines
+from tests.same_lines import assert_same_lines
 
 pytestmark = MARKS
 

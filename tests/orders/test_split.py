@@ -20,25 +20,15 @@ import polars as pl
 import pyarrow as pa
 import pytest
 from polars.testing import assert_frame_equal
+from tests.same_lines import assert_same_lines
 
 from salescope.compute import BUCKET, LocalBackend, Scattered, scatter_rows, with_buckets
 from salescope.compute.backend import parts_of, rows_of_bucket
 from salescope.data.demo import DemoCompany
 from salescope.orders.held_out import held_out_scores, score_held_out, score_held_out_bucket
 from salescope.orders.model import NextOrderModel
-from salescope.orders.scoring import sort_lines
 from salescope.services import scaled
 from salescope.services.orders import NextOrdersRequest
-
-EXACT = ["customer_id", "order_date", "rank", "product_id", "kind", "promotion_id", "lapsed"]
-CLOSE = ["probability", "model_probability", "quantity"]
-
-
-def _same(got: pl.DataFrame, expected: pl.DataFrame) -> None:
-    got, expected = sort_lines(got), sort_lines(expected)
-    assert got.height == expected.height > 0
-    assert_frame_equal(got.select(EXACT), expected.select(EXACT))
-    assert_frame_equal(got.select(CLOSE), expected.select(CLOSE), rel_tol=1e-9, abs_tol=1e-12)
 
 
 def _bucket_engines(
@@ -88,9 +78,9 @@ def test_bucket_engines_give_the_whole_engines_proposals(
         [engine.recommend(mine, objectives=objectives) for engine, mine in engines],
         how="diagonal_relaxed",
     )
-    _same(got, expected)
+    assert_same_lines(got, expected)
     ranked = pl.concat([engine.recommend(mine, mode="rank", top=12) for engine, mine in engines])
-    _same(ranked, demo_model.recommend(targets, mode="rank", top=12))
+    assert_same_lines(ranked, demo_model.recommend(targets, mode="rank", top=12))
 
 
 def test_bucket_engines_give_the_whole_engines_held_out_lists(
@@ -158,7 +148,7 @@ def test_the_broadcast_engine_holds_no_customer_rows(
     lines = scaled.do_next_orders_on(
         backend, request, str(tmp_path / "lines.csv"), model=demo_model, per_bucket=40
     )
-    _same(lines, demo_model.recommend(targets))
+    assert_same_lines(lines, demo_model.recommend(targets))
     (artefact,) = seen
     assert isinstance(artefact, Scattered)
     shared = artefact.shared.model
@@ -204,4 +194,4 @@ def test_bucket_engines_ship_the_never_bought_candidates(shared_data: Path) -> N
     targets = _targets_after(model)
     engines = _bucket_engines(model, targets, 3, [])
     got = pl.concat([engine.recommend(mine, mode="rank", top=20) for engine, mine in engines])
-    _same(got, model.recommend(targets, mode="rank", top=20))
+    assert_same_lines(got, model.recommend(targets, mode="rank", top=20))
