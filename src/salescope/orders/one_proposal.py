@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from salescope.domain.statuses import LineKind
+from salescope.orders.requests import float_values
 
 _NO_SCORE = -1e9  # ``lines_query`` fills a missing score with it
 _SAID = (
@@ -143,19 +144,6 @@ def _floats(frame: pl.DataFrame, name: str) -> np.ndarray | None:
     return None if np.isnan(values).any() else values
 
 
-def _with_nulls(frame: pl.DataFrame, name: str, fill: float) -> np.ndarray | None:
-    """A Float64 column with its nulls as ``fill``; None when it holds a NaN or is not
-    Float64."""
-    column = frame.get_column(name)
-    if column.dtype != pl.Float64:
-        return None
-    values = column.to_numpy()
-    nan = np.isnan(values)
-    if int(nan.sum()) != column.null_count():  # a NaN, not a null
-        return None
-    return np.where(nan, fill, values) if nan.any() else values
-
-
 def _group_max(frame: pl.DataFrame, name: str) -> Any:
     """``max`` of a column over the frame (nulls ignored; NaN left to the query)."""
     if name not in frame.columns:
@@ -203,8 +191,8 @@ def _rows(frame: pl.DataFrame) -> _Rows | None:
     if nulls not in (0, frame.height) or (nulls == 0 and customer.min() != customer.max()):
         return None
     probability = _floats(frame, "probability")
-    score = _with_nulls(frame, "score", _NO_SCORE)
-    quantity = _with_nulls(frame, "quantity", 1.0)
+    score = float_values(frame, "score", _NO_SCORE)
+    quantity = float_values(frame, "quantity", 1.0)
     source, product = frame.get_column("_src"), frame.get_column("p")
     if probability is None or score is None or quantity is None:
         return None

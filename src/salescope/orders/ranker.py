@@ -24,6 +24,7 @@ import polars as pl
 from salescope.orders.boosting import Trees, boosted, matrix
 from salescope.orders.calibration import PlaceCalibration
 from salescope.orders.features import FEATURES
+from salescope.orders.requests import float_values
 from salescope.orders.windows import one_group, per
 
 Scorer = Literal["model", "TIFU-KNN", "P-TopFreq"]
@@ -87,18 +88,6 @@ def frequency_score() -> pl.Expr:
     return pl.when(pl.col("seen") == 1).then(own).otherwise(pl.col("nb_share").fill_null(0.0) - 1)
 
 
-def _filled(frame: pl.DataFrame, name: str) -> np.ndarray | None:
-    """A Float64 column with nulls as 0; None when it holds a NaN or is another type."""
-    column = frame.get_column(name)
-    if column.dtype != pl.Float64:
-        return None
-    values = column.to_numpy()
-    nan = np.isnan(values)
-    if int(nan.sum()) != column.null_count():
-        return None
-    return np.where(nan, 0.0, values) if nan.any() else values
-
-
 def _ordinal_down(score: np.ndarray) -> np.ndarray:
     """``rank("ordinal", descending=True)``: 1 for the highest, ties in row order."""
     ranks = np.empty(len(score), dtype=np.uint32)
@@ -111,7 +100,7 @@ def one_list_ranks(frame: pl.DataFrame, alpha: float) -> pl.DataFrame | None:
     and their places by it and by ``frequency_score`` (``tifu_rank``, ``freq_rank``), with
     NumPy: what ``NextOrderModel._ranked``'s query gives; None when a score would be null or
     NaN, or a column is not of the candidates' types (left to the query)."""
-    u, nb, nb_share = _filled(frame, "u"), _filled(frame, "nb"), _filled(frame, "nb_share")
+    u, nb, nb_share = (float_values(frame, n, 0.0) for n in ("u", "nb", "nb_share"))
     seen_column, n_cp, since = (frame.get_column(n) for n in ("seen", "n_cp", "days_since_cp"))
     if u is None or nb is None or nb_share is None or since.dtype != pl.Float64:
         return None
@@ -121,7 +110,7 @@ def one_list_ranks(frame: pl.DataFrame, alpha: float) -> pl.DataFrame | None:
     if product.null_count():
         return None
     seen = seen_column.to_numpy() == 1  # a null is not 1 (NaN in the array)
-    days = _filled(frame, "days_since_cp")
+    days = float_values(frame, "days_since_cp", 0.0)
     counts = n_cp.to_numpy().astype(np.float64)
     if days is None or np.isnan(counts[seen]).any():
         return None  # a null or NaN frequency: the query ranks it

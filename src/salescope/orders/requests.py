@@ -88,25 +88,27 @@ def known_targets(coded: pl.DataFrame) -> pl.DataFrame:
     ).collect(engine="in-memory")
 
 
-def _floats(frame: pl.DataFrame, name: str) -> np.ndarray | None:
-    """A Float64 column as an array with its nulls as NaN; None when it holds a NaN (a NaN
-    and a null differ in the expressions) or is not Float64."""
+def float_values(frame: pl.DataFrame, name: str, fill: float = np.nan) -> np.ndarray | None:
+    """A Float64 column as an array with its nulls as ``fill`` (NaN by default); None when it
+    holds a NaN (a NaN and a null differ in the expressions) or is not Float64 — the
+    request's NumPy shortcuts then leave the rows to the query."""
     column = frame.get_column(name)
     if column.dtype != pl.Float64:
         return None
     values = column.to_numpy()
-    if int(np.isnan(values).sum()) != column.null_count():
+    nan = np.isnan(values)
+    if int(nan.sum()) != column.null_count():
         return None
-    return values
+    return np.where(nan, fill, values) if nan.any() and not np.isnan(fill) else values
 
 
 def rounded_values(frame: pl.DataFrame, quantity: np.ndarray) -> np.ndarray | None:
     """``quantities.rounded`` of ``quantity`` over ``frame``'s rows (``pack``,
     ``pack_share_cp``, ``int_share_cp``) with NumPy (halves to even, as Polars rounds); None
     when a column holds a NaN or is not Float64, or a quantity is NaN (left to the query)."""
-    pack = _floats(frame, "pack")
-    pack_share = _floats(frame, "pack_share_cp")
-    int_share = _floats(frame, "int_share_cp")
+    pack = float_values(frame, "pack")
+    pack_share = float_values(frame, "pack_share_cp")
+    int_share = float_values(frame, "int_share_cp")
     if pack is None or pack_share is None or int_share is None or np.isnan(quantity).any():
         return None
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -125,8 +127,8 @@ def lapsed_values(frame: pl.DataFrame, intervals: float, min_days: float) -> np.
     usual interval ``c_gap`` (90 days when unknown) and over ``min_days`` — the expression of
     ``NextOrderModel._scored`` with NumPy (nulls are not lapsed); None when a column holds a
     NaN or is not Float64."""
-    since = _floats(frame, "days_since_c")
-    gap = _floats(frame, "c_gap")
+    since = float_values(frame, "days_since_c")
+    gap = float_values(frame, "c_gap")
     if since is None or gap is None:
         return None
     threshold = np.maximum(np.where(np.isnan(gap), 90.0, gap) * intervals, float(min_days))
