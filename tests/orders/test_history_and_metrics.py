@@ -56,6 +56,28 @@ def test_encode_sums_repeated_lines_and_codes_ids() -> None:
     assert b["q"].to_list() == [3.0]
 
 
+def test_encode_makes_one_basket_of_a_customers_orders_of_one_day() -> None:
+    """Invoices a customer placed on one date are one order (quantities of a product summed
+    across them); another date, or another customer the same date, is another order."""
+    orders = orders_frame(
+        [
+            ("a", "i1", D(2024, 1, 1), "x", 1.0),
+            ("a", "i2", D(2024, 1, 1), "x", 2.0),
+            ("a", "i2", D(2024, 1, 1), "y", 1.0),
+            ("a", "i3", D(2024, 1, 8), "x", 1.0),
+            ("b", "i4", D(2024, 1, 1), "x", 4.0),
+        ]
+    )
+    lines, _ = encode(orders)
+    a = lines.filter(pl.col("c") == 0)
+    assert a["o"].n_unique() == 2
+    first_day = a.filter(pl.col("d") == D(2024, 1, 1))
+    assert first_day["o"].n_unique() == 1
+    assert dict(zip(first_day["p"], first_day["q"], strict=True)) == {0: 3.0, 1: 1.0}
+    assert lines["o"].n_unique() == 3
+    assert order_table(lines)["n"].to_list() == [2, 1, 1]
+
+
 def test_order_table_numbers_orders_both_ways() -> None:
     """k counts a customer's orders from the first, e from the last."""
     lines = pl.DataFrame(

@@ -97,7 +97,8 @@ def test_each_line_gets_its_outcome() -> None:
 
 def test_the_first_order_in_the_window_answers() -> None:
     """The answering order is the customer's first dated on or after the proposal and within
-    the window (same day: smallest order id); without one the proposal is pending."""
+    the window — every order id of that day, named by the smallest; without one the proposal
+    is pending."""
     proposals = proposals_frame(
         [
             ("a", D(2024, 3, 1), "x", "usual", 0.9, 1.0),
@@ -109,7 +110,7 @@ def test_the_first_order_in_the_window_answers() -> None:
         [
             ("a", "o0", D(2024, 2, 28), "x", 1.0),  # before the proposal
             ("a", "o2", D(2024, 3, 5), "x", 1.0),
-            ("a", "o1", D(2024, 3, 5), "y", 1.0),  # same day, smaller id: answers
+            ("a", "o1", D(2024, 3, 5), "y", 1.0),  # same day, smaller id: names the answer
             ("a", "o3", D(2024, 3, 6), "x", 1.0),
             ("b", "o4", D(2024, 3, 16), "x", 1.0),  # 15 days later: out of the window
         ]
@@ -121,7 +122,9 @@ def test_the_first_order_in_the_window_answers() -> None:
         ("c", D(2024, 3, 1), None, None),
     ]
     outcomes, summary = match_outcomes(proposals, orders, window_days=14)
-    assert outcome_of(outcomes) == {("a", "x"): "removed", ("a", "y"): "added"}
+    # x, proposed, came in the day's other invoice: taken, not removed
+    assert outcome_of(outcomes) == {("a", "x"): "accepted", ("a", "y"): "added"}
+    assert set(outcomes["order_id"]) == {"o1"}
     assert (summary.answered, summary.pending) == (1, 2)
     wider = answering_orders(proposals, orders, window_days=15)
     assert wider.filter(pl.col("customer_id") == "b")["order_id"].to_list() == ["o4"]

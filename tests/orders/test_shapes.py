@@ -44,6 +44,37 @@ def test_hold_out_last_orders_keeps_every_other_order_as_history() -> None:
     assert history.height + held.height == HISTORY.height
 
 
+def test_the_last_order_is_the_customers_last_day_with_every_order_id_of_it() -> None:
+    """Two invoices of one day are one basket (as the engine codes orders): both are held
+    out; a customer whose orders all fall on one day is no target."""
+    lines = orders(
+        ("a", "a1", 0, "x", 1.0),
+        ("a", "a2", 7, "x", 2.0),
+        ("a", "a3", 7, "y", 1.0),
+        ("b", "b1", 2, "x", 1.0),
+        ("b", "b2", 2, "y", 1.0),
+    )
+    history, held = shapes.hold_out_last_orders(lines)
+    assert sorted(held["order_id"].to_list()) == ["a2", "a3"]
+    assert sorted(history["order_id"].to_list()) == ["a1", "b1", "b2"]
+    assert history.columns == held.columns == lines.columns
+
+
+def test_the_first_order_after_a_cutoff_is_the_customers_first_day_there() -> None:
+    """The calendar protocol's truth: every order id of each customer's first day on or after
+    the cut-off, for customers with history only."""
+    lines = orders(
+        ("a", "a1", 0, "x", 1.0),
+        ("a", "a2", 12, "x", 2.0),
+        ("a", "a3", 12, "y", 1.0),
+        ("a", "a4", 20, "z", 1.0),
+        ("b", "b1", 15, "x", 1.0),
+    )
+    history, held = shapes.hold_out_first_orders_after(lines, D + dt.timedelta(days=10))
+    assert sorted(held["order_id"].to_list()) == ["a2", "a3"]
+    assert history["order_id"].to_list() == ["a1"]
+
+
 def test_placeholder_dates_number_each_customers_orders_from_one_start() -> None:
     """Dates become the order's index x 7 days from the same day for every customer."""
     out = shapes.placeholder_dates(HISTORY, step_days=7, start=D)

@@ -27,7 +27,7 @@ from salescope.orders.metrics import (
     ranking_metrics,
 )
 from salescope.orders.model import EngineParams, NextOrderModel
-from salescope.orders.shapes import hold_out_last_orders
+from salescope.orders.shapes import hold_out_first_orders_after, hold_out_last_orders
 from salescope.progress import Progress, no_progress
 
 ENGINE = "engine"
@@ -88,18 +88,7 @@ def evaluate_cutoff(
 ) -> CutoffResult:
     """Backtest at one cut-off: everything learns from the orders before it; the target is
     each customer's first order on or after it."""
-    history = orders.filter(pl.col("order_date") < cutoff)
-    after = orders.filter(pl.col("order_date") >= cutoff).join(
-        history.select("customer_id").unique(), on="customer_id", how="semi"
-    )
-    first = (
-        after.group_by("customer_id", "order_id")
-        .agg(pl.col("order_date").min())
-        .sort("customer_id", "order_date", "order_id")
-        .unique("customer_id", keep="first")
-        .select("customer_id", "order_id")
-    )
-    held_out = after.join(first, on=["customer_id", "order_id"], how="semi")
+    history, held_out = hold_out_first_orders_after(orders, cutoff)
     return evaluate_held_out(
         history,
         held_out,

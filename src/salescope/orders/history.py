@@ -1,8 +1,11 @@
 """Order history prepared for the engines.
 
 The engines work on integer codes: ``c`` (customer), ``p`` (product) and ``o`` (order), one row
-per (order, product) with the quantities of repeated lines summed. ``Codes`` maps them back to
-the identifiers of the files.
+per (order, product) with the quantities of repeated lines summed. An order, for the engines,
+is what a customer bought on one day: the order ids a customer placed on the same date (an
+invoice split by warehouse or vendor, a top-up the same day) are one basket, as the shop sees
+its delivery — learning from them apart would teach the model half-baskets as next orders.
+``Codes`` maps customers and products back to the identifiers of the files.
 """
 
 from __future__ import annotations
@@ -49,7 +52,8 @@ def encode(
     known_products: pl.DataFrame | None = None,
     carry: tuple[str, ...] = (),
 ) -> tuple[pl.DataFrame, Codes]:
-    """Canonical order lines -> lines ``c, o, d, p, q`` (one per order and product) and codes.
+    """Canonical order lines -> lines ``c, o, d, p, q`` (one per order and product; ``o`` one
+    per customer and day) and codes.
 
     ``customers`` / ``known_products`` (``customer_id`` / ``product_id`` frames) name ids to
     code besides those of ``orders`` (e.g. from older history). Products of the products
@@ -78,10 +82,12 @@ def encode(
         .with_columns(pl.col("p").cast(CODE))
         .select("product_id", "p")
     )
+    # one basket per customer and day: the order ids a customer placed on one date (invoices
+    # split by warehouse or vendor, a top-up) are one order to learn from and to predict
     order_codes = (
-        orders.select("customer_id", "order_id")
+        orders.select("customer_id", "order_date")
         .unique()
-        .sort("customer_id", "order_id")
+        .sort("customer_id", "order_date")
         .with_row_index("o")
         .with_columns(pl.col("o").cast(CODE))
     )
@@ -90,7 +96,7 @@ def encode(
         .select("customer_id", "order_id", "order_date", "product_id", "quantity", *carry)
         .join(customers.lazy(), on="customer_id")
         .join(product_codes.lazy(), on="product_id")
-        .join(order_codes.lazy(), on=["customer_id", "order_id"])
+        .join(order_codes.lazy(), on=["customer_id", "order_date"])
         .group_by("c", "o", "p")
         .agg(
             pl.col("order_date").first().alias("d"),

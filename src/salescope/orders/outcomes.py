@@ -3,9 +3,11 @@ products rest because the customer keeps turning them down.
 
 * **Matching.** A proposal is the order proposed to one customer for one date
   (``customer_id, order_date``). The order that answers it is the customer's first order
-  (earliest date, then smallest ``order_id``) dated on or after the proposal's date and within
-  ``window_days`` of it — and before the customer's next proposal, which supersedes it, so that
-  one order never answers two proposals. A proposal without such an order is *pending*: it gets
+  dated on or after the proposal's date and within ``window_days`` of it — and before the
+  customer's next proposal, which supersedes it, so that one order never answers two
+  proposals. An order is a customer's day, as the engine learns it (``orders.history``): the
+  order ids placed that day (an invoice split in two, a top-up) answer together, named by the
+  smallest. A proposal without such an order is *pending*: it gets
   no outcome rows, and a later order may still answer it.
 * **Outcomes**, line by line (``salescope.domain.statuses.LineOutcome``): a proposed product the
   order holds is ``accepted`` when the ordered quantity is within ``max(tolerance_units,
@@ -87,7 +89,7 @@ def answering_orders(
             ).alias("_window_end")
         )
     )
-    # One order per customer and day: the one with the smallest id answers first.
+    # One order per customer and day, named by its smallest id.
     heads = (
         orders.group_by("customer_id", "order_id")
         .agg(pl.col("order_date").min().alias("ordered_on"))
@@ -142,10 +144,16 @@ def match_outcomes(
         "promotion_id",
     )
     ordered = (
-        orders.join(answered.select("customer_id", "order_id"), on=["customer_id", "order_id"])
-        .group_by("customer_id", "order_id", "product_id")
+        orders.join(
+            answered.select("customer_id", "ordered_on", "order_id"),
+            left_on=["customer_id", "order_date"],
+            right_on=["customer_id", "ordered_on"],
+            suffix="_answering",
+        )
+        .group_by("customer_id", "order_date", "product_id")
         .agg(pl.col("quantity").sum().alias("ordered_quantity"))
-        .join(answered, on=["customer_id", "order_id"])
+        .rename({"order_date": "ordered_on"})
+        .join(answered, on=["customer_id", "ordered_on"])
     )
     lines = proposed.join(
         ordered,

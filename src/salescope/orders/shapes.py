@@ -36,16 +36,37 @@ def _orders(lines: pl.DataFrame) -> pl.DataFrame:
 
 
 def hold_out_last_orders(lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The usual next-basket protocol: each customer's last order (by date, then order id) is
-    the truth, the other orders are the history. Customers with a single order have nothing
-    to learn from: their order stays in the history and they are not targets.
+    """The usual next-basket protocol: each customer's last order is the truth, the other
+    orders are the history. An order is a customer's day, as the engine sees it
+    (``orders.history``): the order ids a customer placed on its last date are held out
+    together. Customers with orders on a single day have nothing to learn from: their orders
+    stay in the history and they are not targets.
 
     Returns ``(history, held_out)``, both canonical order lines."""
-    orders = _orders(lines)
-    last = orders.filter((pl.col("k") == pl.col("n") - 1) & (pl.col("n") >= 2)).select(ORDER_KEY)
-    held_out = lines.join(last, on=ORDER_KEY, how="semi")
-    history = lines.join(last, on=ORDER_KEY, how="anti")
+    days = lines.group_by("customer_id").agg(
+        pl.col("order_date").max().alias("_last"), pl.col("order_date").n_unique().alias("_days")
+    )
+    last = (pl.col("order_date") == pl.col("_last")) & (pl.col("_days") >= 2)
+    marked = lines.join(days, on="customer_id", how="left", maintain_order="left")
+    held_out = marked.filter(last).drop("_last", "_days")
+    history = marked.filter(~last).drop("_last", "_days")
     return history, held_out
+
+
+def hold_out_first_orders_after(
+    lines: pl.DataFrame, cutoff: dt.date
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The calendar protocol: the history is every line before ``cutoff``; the truth is each
+    customer's first order on or after it — its first day there, every order id of that day —
+    for customers with history.
+
+    Returns ``(history, held_out)``, both canonical order lines."""
+    history = lines.filter(pl.col("order_date") < cutoff)
+    after = lines.filter(pl.col("order_date") >= cutoff).join(
+        history.select("customer_id").unique(), on="customer_id", how="semi"
+    )
+    first = after.group_by("customer_id").agg(pl.col("order_date").min())
+    return history, after.join(first, on=["customer_id", "order_date"], how="semi")
 
 
 def placeholder_dates(
