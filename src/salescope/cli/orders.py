@@ -227,7 +227,8 @@ def evaluate(
         str,
         typer.Option(
             help="cutoffs (each customer's first order after each cut-off) or last-order "
-            "(each customer's last order held out)."
+            "(each customer's last order held out). An order is a customer's day: the order "
+            "ids of one date count as one."
         ),
     ] = "cutoffs",
     products: Annotated[Path | None, typer.Option(help="Products table.")] = None,
