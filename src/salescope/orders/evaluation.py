@@ -146,7 +146,8 @@ def evaluate_held_out(
     progress: Progress = no_progress,
 ) -> CutoffResult:
     """Score the engine and the baselines learning from ``history_orders`` on the orders
-    ``held_out`` (one per target customer, canonical lines); ``cutoff``: the date the
+    ``held_out`` (one per target customer, canonical lines: whole days, as ``shapes`` holds
+    them out — a day the history shares would be one basket with it); ``cutoff``: the date the
     history ends (calendar protocol) or None (each customer's order at its own date).
     ``score``: how the fitted engine scores the targets (in one call by default, or bucket
     by bucket on a compute backend: the same lists)."""
