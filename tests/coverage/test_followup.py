@@ -20,6 +20,7 @@ def _lines() -> pl.DataFrame:
         ("fast", "o3", "2024-03-02", 150.0),
         ("fast", "o4", "2024-04-02", 150.0),
         ("slow", "o5", "2024-03-10", 20.0),
+        ("slow", "o6", "2024-03-10", 5.0),  # a second invoice the same day: one order
     ]
     orders = pl.DataFrame(
         rows, schema=["customer_id", "order_id", "order_date", "amount"], orient="row"
@@ -49,6 +50,8 @@ def test_sales_since_added_against_expected() -> None:
     assert rows["fast"]["ratio"] == pytest.approx(300.0 * 365.25 / days / 1000.0)
     assert rows["fast"]["status"] == "ahead"
     assert rows["slow"]["status"] == "behind"
+    assert (rows["fast"]["orders"], rows["slow"]["orders"]) == (2, 1)
+    assert rows["slow"]["sales_since_added"] == pytest.approx(25.0)
     assert rows["silent"]["status"] == "no order yet"
 
 

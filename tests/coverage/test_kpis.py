@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from salescope.coverage.kpis import KPIParams, compute_kpis, kpis_by_period, period_ends
+from salescope.coverage.today import todays_service
 from salescope.domain.schemas import CUSTOMERS, ORDERS
 
 AS_OF = dt.date(2024, 7, 1)
@@ -96,6 +97,32 @@ def test_value_rhythm_and_breadth_of_a_hand_made_history() -> None:
     assert a["trend"] == pytest.approx(40 / 60 - 1)
 
 
+def test_invoices_of_one_day_are_one_order() -> None:
+    """A second invoice the same day (split by the warehouse, a top-up) adds revenue, not an
+    order: the rhythm and the order value are a shop's days, as the next-order engine's."""
+    split = pl.concat(
+        [
+            _orders(),
+            pl.DataFrame(
+                {
+                    "customer_id": ["A"],
+                    "order_id": ["o2b"],
+                    "order_date": [dt.date(2024, 2, 10)],
+                    "product_id": ["p2"],
+                    "quantity": [1.0],
+                    "amount": [10.0],
+                }
+            ),
+        ]
+    )
+    frame = compute_kpis(split, CUSTOMERS_FRAME, as_of=AS_OF, products=PRODUCTS, reps=REPS_FRAME)
+    a = frame.filter(pl.col("customer_id") == "A").row(0, named=True)
+    assert a["orders_12m"] == 3
+    assert a["revenue_12m"] == pytest.approx(110.0)
+    assert a["avg_order_value"] == pytest.approx(110.0 / 3)
+    assert a["orders_per_month"] == pytest.approx(3 / (173 / 30.44))
+
+
 def test_line_value_falls_back_on_the_list_price() -> None:
     """A line without amount is valued at quantity x the product's list price."""
     assert _kpis()["C"]["revenue_12m"] == pytest.approx(20.0)
@@ -173,3 +200,26 @@ def test_schemas_of_the_inputs_are_the_canonical_ones() -> None:
     """The hand-made frames use canonical column names (a guard for the fixtures above)."""
     assert set(_orders().columns) <= set(ORDERS.names)
     assert set(CUSTOMERS_FRAME.columns) <= set(CUSTOMERS.names)
+
+
+def test_todays_visits_are_inferred_from_the_days_a_shop_orders() -> None:
+    """A shop ordering monthly in two invoices orders about once a month, so a rep visits it
+    once a month when nothing says otherwise — not twice."""
+    dates = [dt.date(2023, m, 1) for m in range(7, 13)] + [dt.date(2024, m, 1) for m in range(1, 7)]
+    lines = pl.DataFrame(
+        {
+            "customer_id": ["A"] * 2 * len(dates),
+            "order_id": [f"{d}-{i}" for d in dates for i in (1, 2)],
+            "order_date": [d for d in dates for _ in (1, 2)],
+        }
+    )
+    service = todays_service(
+        pl.DataFrame({"customer_id": ["A"], "rep_id": ["R1"]}),
+        pl.Series([True]),
+        lines,
+        REPS_FRAME,
+        as_of=AS_OF,
+    )
+    row = service.row(0, named=True)
+    assert (row["current_mode"], row["service_source"]) == ("field", "inferred")
+    assert row["current_visits_per_month"] == 1.0

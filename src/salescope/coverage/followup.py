@@ -130,7 +130,7 @@ def follow_up(
         .group_by("customer_id")
         .agg(
             pl.col("value").sum().alias("sales_since_added"),
-            pl.col("order_id").n_unique().alias("orders"),
+            pl.col("order_date").n_unique().alias("orders"),
         )
     )
     frame = added.join(since, on="customer_id", how="left").with_columns(

@@ -107,12 +107,14 @@ def purchase_kpis(lines: pl.DataFrame, start: dt.date, end: dt.date) -> pl.DataF
 
     Columns: customer_id, revenue, volume, orders, products, categories, first_order,
     last_order, mean_gap_days, gap_cv (coefficient of variation of the days between orders).
+    An order is a day the customer ordered on, as for the next-order engine: invoices of one
+    day (split by the warehouse, a top-up) are one order.
     """
     window = lines.filter(pl.col("order_date").is_between(start, end, closed="left"))
     totals = window.group_by("customer_id").agg(
         pl.col("value").sum().alias("revenue"),
         pl.col("quantity").sum().alias("volume"),
-        pl.col("order_id").n_unique().alias("orders"),
+        pl.col("order_date").n_unique().alias("orders"),
         pl.col("product_id").n_unique().alias("products"),
         pl.col("category").drop_nulls().n_unique().alias("categories"),
         pl.col("order_date").min().alias("first_order"),

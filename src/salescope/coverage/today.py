@@ -68,7 +68,7 @@ def todays_service(
     rhythm = (
         lines.filter(pl.col("order_date").is_between(begin, as_of, closed="left"))
         .group_by("customer_id")
-        .agg((pl.col("order_id").n_unique() / months).alias("_orders_pm"))
+        .agg((pl.col("order_date").n_unique() / months).alias("_orders_pm"))
     )
     base = customers.select(
         "customer_id",
