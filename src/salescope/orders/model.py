@@ -103,6 +103,7 @@ from salescope.orders.training import (
     split_rows,
     thin,
 )
+from salescope.orders.windows import by_target
 from salescope.progress import Progress, no_progress
 
 
@@ -339,7 +340,7 @@ class NextOrderModel:
         if rows.height:
             parts.append(rows)
         frame = pl.concat(parts, how="diagonal_relaxed")
-        return pair_context(snap.evidence, self.context_, frame).sort("c", "t", "p")
+        return by_target(pair_context(snap.evidence, self.context_, frame))
 
     # -- fitting ---------------------------------------------------------------------------------
     def fit(
