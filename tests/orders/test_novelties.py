@@ -1213,3 +1213,69 @@ def test_shortlisted_novelty_lines_are_those_built_from_every_candidate(
     assert nothing_shown(model, scored, novelties, build) is kept[3] and not built
     model.codes_ = Codes(model.codes_.customers.clone(), model.codes_.products.clone())
     assert nothing_shown(model, scored, novelties, build) is not kept[3] and built == [0]
+
+
+def test_novelty_lines_of_no_development_pair_reuse_the_empty_development_frame(
+    fitted: NextOrderModel, targets: pl.DataFrame
+) -> None:
+    """Customer by customer and for a batch, the lines built with the empty development
+    frame kept on the model (``offers._development``) equal those built with a fresh one;
+    the frame is kept for an empty input only and made again for other development pairs."""
+    from salescope.orders import offers
+
+    model = copy.copy(fitted)
+    model.__dict__.pop("_no_development", None)
+    empty_inputs = developed = 0
+    for chosen in [targets.head(40), *(targets.slice(i, 1) for i in range(0, 60, 3))]:
+        ready = model.prepare(chosen)
+        assert ready.novelties is not None
+        usual = model.recommend(ready).filter(pl.col("kind") == "usual")
+        for scored in (ready.scored, ready.scored.clear(), ready.scored.head(3)):
+            for lines in (usual, None):  # without usual lines, every development line shows
+                build_lines(model, ready.scored.clear(), ready.novelties, None, None, None, lines)
+                kept = build_lines(model, scored, ready.novelties, None, None, None, lines)
+                model.__dict__.pop("_no_development", None)
+                fresh = build_lines(model, scored, ready.novelties, None, None, None, lines)
+                assert kept.equals(fresh)
+                empty_inputs += scored.height == 0
+                developed += int((fresh["kind"] == "development").sum())
+    assert empty_inputs > 10 and developed > 0
+    margin = model.context_.products.select("p", "margin", "offerable")
+    empty = ready.scored.clear()
+    first = offers._development(model, empty, margin)
+    assert offers._development(model, empty, margin) is first
+    model.development_ = model.development_.clone()
+    assert offers._development(model, empty, margin) is not first
+
+
+def test_development_lines_outside_the_usual_lines_are_dropped() -> None:
+    """``developing_usual`` is the concatenation of the other offers and the development
+    offers of usual lines: with and without development offers, and with a null kind."""
+    from salescope.orders.offers import developing_usual
+
+    day = dt.date(2024, 5, 1)
+    offers = pl.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "b"],
+            "order_date": [day] * 4,
+            "product_id": ["x", "y", "z", "x"],
+            "kind": ["development", "extension", "development", "objective"],
+        }
+    )
+    usual = pl.DataFrame({"customer_id": ["a"], "order_date": [day], "product_id": ["z"]})
+
+    def reference(frame: pl.DataFrame) -> pl.DataFrame:
+        developed = pl.col("kind") == "development"
+        return pl.concat(
+            [
+                frame.filter(~developed),
+                frame.filter(developed).join(
+                    usual, on=["customer_id", "order_date", "product_id"], how="semi"
+                ),
+            ]
+        )
+
+    nulls = offers.with_columns(pl.Series("kind", [None, "extension", None, "objective"]))
+    for frame in (offers, offers.filter(pl.col("kind") != "development"), nulls, offers.clear()):
+        assert developing_usual(frame, usual).equals(reference(frame))
+    assert developing_usual(offers, usual)["product_id"].to_list() == ["y", "x", "z"]
