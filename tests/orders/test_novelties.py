@@ -1279,3 +1279,60 @@ def test_development_lines_outside_the_usual_lines_are_dropped() -> None:
     for frame in (offers, offers.filter(pl.col("kind") != "development"), nulls, offers.clear()):
         assert developing_usual(frame, usual).equals(reference(frame))
     assert developing_usual(offers, usual)["product_id"].to_list() == ["y", "x", "z"]
+
+
+def test_proposals_are_prepared_without_the_adoption_model(
+    fitted: NextOrderModel,
+    targets: pl.DataFrame,
+    company: DemoCompany,
+    budgeted: tuple[pl.DataFrame, PromotionModel],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``recommend`` of proposals prepares without ``p_adopt`` (only rank mode and the
+    range-extension list read it): the lines are those of a preparation with it — with
+    objectives, resting products, feedback and promotions, for a batch and one by one — the
+    adoption model is not asked, and such a preparation is refused by rank mode."""
+    from salescope.orders.acceptance import AcceptanceCalibrator
+
+    model = fitted
+    t = company.tables
+    state = AcceptanceCalibrator().to_dict() | {"fitted": True, "slope": 0.8, "intercept": 0.4}
+    resting = pl.DataFrame(
+        {
+            "customer_id": targets["customer_id"].head(20),
+            "product_id": model.codes_.products["product_id"].head(20),
+        }
+    )
+    settings: list[dict[str, Any]] = [
+        {},
+        {"objectives": t["objectives"], "resting": resting},
+        {"acceptance": AcceptanceCalibrator.from_dict(state).apply},
+        {"objectives": t["objectives"], "promote": promote_with(budgeted[1])},
+    ]
+    chosen = [targets.head(30), *(targets.slice(i, 1) for i in range(0, 40, 4))]
+    expected = [
+        [
+            model.recommend(model.prepare(c, s.get("objectives")), mode="proposal", **s)
+            for c in chosen
+        ]
+        for s in settings
+    ]
+    asked: list[int] = []
+    predict = type(model.adoption_).predict
+    monkeypatch.setattr(
+        type(model.adoption_),
+        "predict",
+        lambda self, frame: asked.append(frame.height) or predict(self, frame),
+    )
+    for setting, lines in zip(settings, expected, strict=True):
+        for c, want in zip(chosen, lines, strict=True):
+            assert model.recommend(c, mode="proposal", **setting).equals(want)
+    assert not asked
+    bare = model.prepare(targets.head(5), adoption=False)
+    assert bare.novelties is not None and "p_adopt" not in bare.novelties.columns
+    with pytest.raises(ValueError, match="adoption=False"):
+        model.recommend(bare, mode="rank")
+    with pytest.raises(ValueError, match="adoption=False"):
+        model.unseen_ranking(bare)
+    model.recommend(targets.head(5), mode="rank")
+    assert asked

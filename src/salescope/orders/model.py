@@ -662,17 +662,23 @@ class NextOrderModel:
         targets: pl.DataFrame,
         objectives: pl.DataFrame | None = None,
         anchors: list[dt.date] | None = None,
+        *,
+        adoption: bool = True,
     ) -> Scored:
         """Score every candidate of the targets (``customer_id, order_date``) once: the result
         serves ``recommend`` in both modes and ``unseen_ranking`` without scoring again.
-        ``anchors``: the ``anchors`` of a larger set of targets these are part of."""
+        ``anchors``: the ``anchors`` of a larger set of targets these are part of;
+        ``adoption=False``: the novelties without the adoption model's ``p_adopt``, which
+        only rank mode and ``unseen_ranking`` read (``recommend`` of proposals prepares so)."""
         coded = coded_targets(targets, self.codes_.customers, self.__dict__)
         known = known_targets(coded)
         request = Request()  # the kept rows of ``known``, dated once for both scorings
         # a delisted product (or another maker's) is never proposed, however usual it was
         scored = self._offerable(self.score_candidates(known, anchors, request=request))
         novelties = (
-            self.score_novelties(scored, known, objectives, anchors, request=request)
+            self.score_novelties(
+                scored, known, objectives, anchors, request=request, adoption=adoption
+            )
             if scored.height
             else None
         )
@@ -714,9 +720,14 @@ class NextOrderModel:
         """
         if mode not in get_args(OrderMode):
             raise ValueError(f"mode must be one of {get_args(OrderMode)}, not {mode!r}")
-        ready = targets if isinstance(targets, Scored) else self.prepare(targets, objectives)
+        ready = (
+            targets
+            if isinstance(targets, Scored)
+            else self.prepare(targets, objectives, adoption=mode == "rank")
+        )
         scored, novelties = ready.scored, ready.novelties
         if mode == "rank" and novelties is not None:
+            _adopted(novelties)
             scored = rank_extensions(scored, novelties)
         fill = top if top is not None else (10 if mode == "rank" else 30)
         frame = fill_candidates(scored, ready.coded, offered(self)[1], fill)
@@ -747,6 +758,8 @@ class NextOrderModel:
         ``customer_id, product_id, rank, probability`` — the range-extension list rank mode
         draws from (``offers.unseen_ranking``)."""
         ready = targets if isinstance(targets, Scored) else self.prepare(targets)
+        if ready.novelties is not None:
+            _adopted(ready.novelties)
         return unseen_ranking(ready.novelties, self.codes_, top)
 
     def score_novelties(
@@ -757,12 +770,13 @@ class NextOrderModel:
         anchors: list[dt.date] | None = None,
         *,
         request: Request | None = None,
+        adoption: bool = True,
     ) -> pl.DataFrame:
         """Extension and objective candidates of ``targets`` (``c, t``) with ``p_adopt`` (the
-        adoption model's probability that the product is in the next order), ``quantity``,
-        ``kind``, ``weight`` and ``objective_scope`` (objectives) and ``segment``.
-        ``scored``: the main candidates of the same targets (``score``); ``request``: what
-        ``score_candidates`` of them kept (``prepare``)."""
+        adoption model's probability that the product is in the next order; not with
+        ``adoption=False``), ``quantity``, ``kind``, ``weight`` and ``objective_scope``
+        (objectives) and ``segment``. ``scored``: the main candidates of the same targets
+        (``score``); ``request``: what ``score_candidates`` of them kept (``prepare``)."""
         wanted = objective_pairs(objectives, targets, self.context_, self.codes_)
         parts = []
         for snap, group in self._groups(targets, anchors):
@@ -781,10 +795,9 @@ class NextOrderModel:
         frame = pl.concat(parts, how="diagonal_relaxed")
         frame = frame.drop([c for c in ("score", "probability", "_q", "quantity") if c in frame])
         q = self.quantity_model_.predict(frame)
-        scores = [
-            pl.Series("p_adopt", self.adoption_.predict(frame), dtype=pl.Float64),
-            pl.Series("_q", q, dtype=pl.Float64),
-        ]
+        scores = [pl.Series("_q", q, dtype=pl.Float64)]
+        if adoption:
+            scores.insert(0, pl.Series("p_adopt", self.adoption_.predict(frame), dtype=pl.Float64))
         quantity = rounded_values(frame, np.asarray(q, dtype=np.float64))
         if quantity is None:
             frame = frame.with_columns(scores).with_columns(rounded(pl.col("_q")).alias("quantity"))
@@ -837,6 +850,15 @@ class NextOrderModel:
     @property
     def codes(self) -> Codes:
         return self.codes_
+
+
+def _adopted(novelties: pl.DataFrame) -> None:
+    """Refuse novelties prepared without the adoption model's probabilities."""
+    if "p_adopt" not in novelties.columns:
+        raise ValueError(
+            "these targets were prepared with adoption=False (proposals only): prepare them "
+            "with adoption=True for rank mode and the range-extension list"
+        )
 
 
 __all__ = [
