@@ -1336,3 +1336,39 @@ def test_proposals_are_prepared_without_the_adoption_model(
         model.unseen_ranking(bare)
     model.recommend(targets.head(5), mode="rank")
     assert asked
+
+
+def test_adoption_rows_are_those_the_expression_keeps(fitted: NextOrderModel) -> None:
+    """The extension rows picked with NumPy are those the filter expression keeps: on a
+    fitted engine's candidates as they are and with null, NaN and infinite days and null
+    ``seen`` flags."""
+    from salescope.orders.novelties import adoption_rows
+
+    model = fitted
+    codes = model.codes_.customers["c"]
+    frame = model.score_candidates(
+        pl.DataFrame({"c": codes.head(30), "t": [model.cutoff_ - dt.timedelta(days=200)] * 30})
+    )
+    third = pl.int_range(pl.len()) % 3
+    days = pl.col("days_since_cp")
+    changes = [
+        frame,
+        frame.with_columns(pl.when(third == 0).then(None).otherwise(days).alias("days_since_cp")),
+        frame.with_columns(pl.when(third == 1).then(None).otherwise(pl.col("seen")).alias("seen")),
+        frame.with_columns(
+            pl.when(third == 2).then(float("inf")).otherwise(-days).alias("days_since_cp"),
+            pl.when(third == 0).then(None).otherwise(pl.col("seen")).alias("seen"),
+        ),
+        frame.with_columns(
+            pl.when(third == 0).then(float("nan")).otherwise(days).alias("days_since_cp")
+        ),
+        frame.with_columns(pl.col("seen").cast(pl.Boolean)),
+        frame.clear(),
+    ]
+    for lapsed in (0, 30, 365):
+        for changed in changes:
+            expected = changed.filter(
+                (pl.col("seen") == 0) | (pl.col("days_since_cp").fill_null(0.0) > lapsed)
+            )
+            assert adoption_rows(changed, lapsed).equals(expected)
+    assert 0 < adoption_rows(frame, 30).height < frame.height

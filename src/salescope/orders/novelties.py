@@ -652,7 +652,15 @@ ADOPTION_FEATURES: tuple[str, ...] = (
 
 def adoption_rows(frame: pl.DataFrame, lapsed_days: int) -> pl.DataFrame:
     """The candidates that are extensions: never bought in the window, or not for
-    ``lapsed_days``."""
+    ``lapsed_days`` — with a mask of NumPy arrays (nulls as the filter takes them: a null
+    ``seen`` keeps a row only when it lapsed), or the expression when a day is NaN."""
+    seen, days = frame.get_column("seen"), frame.get_column("days_since_cp")
+    values = days.to_numpy().astype(np.float64)  # nulls as NaN
+    nan = np.isnan(values)
+    if seen.dtype.is_integer() and days.dtype.is_float() and int(nan.sum()) == days.null_count():
+        # a null flag is NaN in the array, never 0
+        mask = (seen.to_numpy() == 0) | (np.where(nan, 0.0, values) > lapsed_days)
+        return frame.filter(pl.Series(mask, dtype=pl.Boolean))
     return frame.filter(
         (pl.col("seen") == 0) | (pl.col("days_since_cp").fill_null(0.0) > lapsed_days)
     )
