@@ -354,3 +354,42 @@ def test_metrics_do_not_depend_on_the_order_of_the_rows() -> None:
         shuffled = ranked.sample(fraction=1.0, shuffle=True, seed=seed)
         other = truth.sample(fraction=1.0, shuffle=True, seed=seed + 10)
         assert [f(shuffled, other) for f in figures] == expected
+
+
+def test_decode_looks_codes_up_as_the_join_does() -> None:
+    """``Codes.decode`` gives the left join's identifiers, in the frame's order: known codes,
+    unknown and null codes, codes of another type, a frame that already names identifiers,
+    an empty frame."""
+    from salescope.orders.history import Codes
+
+    codes = Codes(
+        pl.DataFrame({"customer_id": ["a", "b", "c"], "c": pl.Series([0, 1, 2], dtype=pl.UInt32)}),
+        pl.DataFrame({"product_id": ["x", "y"], "p": pl.Series([0, 1], dtype=pl.UInt32)}),
+    )
+    frame = pl.DataFrame(
+        {
+            "c": pl.Series([2, 0, 2, 1], dtype=pl.UInt32),
+            "t": [1, 2, 3, 4],
+            "p": pl.Series([1, 1, 0, 0], dtype=pl.UInt32),
+        }
+    )
+
+    def joined(f: pl.DataFrame) -> pl.DataFrame:
+        for code, table in (("c", codes.customers), ("p", codes.products)):
+            if code in f.columns:
+                f = f.join(table, on=code, how="left", maintain_order="left").drop(code)
+        return f
+
+    cases = [
+        frame,
+        frame.with_columns(pl.Series("c", [2, 7, 0, 1], dtype=pl.UInt32)),
+        frame.with_columns(pl.Series("p", [1, None, 0, 0], dtype=pl.UInt32)),
+        frame.with_columns(pl.col("c").cast(pl.Int64)).drop("p"),
+        frame.with_columns(pl.lit("q").alias("product_id")),
+        frame.clear(),
+    ]
+    for case in cases:
+        got = codes.decode(case)
+        assert got.schema == joined(case).schema
+        assert got.equals(joined(case), null_equal=True)
+    assert codes.decode(frame)["customer_id"].to_list() == ["c", "a", "c", "b"]

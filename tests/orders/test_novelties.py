@@ -1213,3 +1213,162 @@ def test_shortlisted_novelty_lines_are_those_built_from_every_candidate(
     assert nothing_shown(model, scored, novelties, build) is kept[3] and not built
     model.codes_ = Codes(model.codes_.customers.clone(), model.codes_.products.clone())
     assert nothing_shown(model, scored, novelties, build) is not kept[3] and built == [0]
+
+
+def test_novelty_lines_of_no_development_pair_reuse_the_empty_development_frame(
+    fitted: NextOrderModel, targets: pl.DataFrame
+) -> None:
+    """Customer by customer and for a batch, the lines built with the empty development
+    frame kept on the model (``offers._development``) equal those built with a fresh one;
+    the frame is kept for an empty input only and made again for other development pairs."""
+    from salescope.orders import offers
+
+    model = copy.copy(fitted)
+    model.__dict__.pop("_no_development", None)
+    empty_inputs = developed = 0
+    for chosen in [targets.head(40), *(targets.slice(i, 1) for i in range(0, 60, 3))]:
+        ready = model.prepare(chosen)
+        assert ready.novelties is not None
+        usual = model.recommend(ready).filter(pl.col("kind") == "usual")
+        for scored in (ready.scored, ready.scored.clear(), ready.scored.head(3)):
+            for lines in (usual, None):  # without usual lines, every development line shows
+                build_lines(model, ready.scored.clear(), ready.novelties, None, None, None, lines)
+                kept = build_lines(model, scored, ready.novelties, None, None, None, lines)
+                model.__dict__.pop("_no_development", None)
+                fresh = build_lines(model, scored, ready.novelties, None, None, None, lines)
+                assert kept.equals(fresh)
+                empty_inputs += scored.height == 0
+                developed += int((fresh["kind"] == "development").sum())
+    assert empty_inputs > 10 and developed > 0
+    margin = model.context_.products.select("p", "margin", "offerable")
+    empty = ready.scored.clear()
+    first = offers._development(model, empty, margin)
+    assert offers._development(model, empty, margin) is first
+    model.development_ = model.development_.clone()
+    assert offers._development(model, empty, margin) is not first
+
+
+def test_development_lines_outside_the_usual_lines_are_dropped() -> None:
+    """``developing_usual`` is the concatenation of the other offers and the development
+    offers of usual lines: with and without development offers, and with a null kind."""
+    from salescope.orders.offers import developing_usual
+
+    day = dt.date(2024, 5, 1)
+    offers = pl.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "b"],
+            "order_date": [day] * 4,
+            "product_id": ["x", "y", "z", "x"],
+            "kind": ["development", "extension", "development", "objective"],
+        }
+    )
+    usual = pl.DataFrame({"customer_id": ["a"], "order_date": [day], "product_id": ["z"]})
+
+    def reference(frame: pl.DataFrame) -> pl.DataFrame:
+        developed = pl.col("kind") == "development"
+        return pl.concat(
+            [
+                frame.filter(~developed),
+                frame.filter(developed).join(
+                    usual, on=["customer_id", "order_date", "product_id"], how="semi"
+                ),
+            ]
+        )
+
+    nulls = offers.with_columns(pl.Series("kind", [None, "extension", None, "objective"]))
+    for frame in (offers, offers.filter(pl.col("kind") != "development"), nulls, offers.clear()):
+        assert developing_usual(frame, usual).equals(reference(frame))
+    assert developing_usual(offers, usual)["product_id"].to_list() == ["y", "x", "z"]
+
+
+def test_proposals_are_prepared_without_the_adoption_model(
+    fitted: NextOrderModel,
+    targets: pl.DataFrame,
+    company: DemoCompany,
+    budgeted: tuple[pl.DataFrame, PromotionModel],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``recommend`` of proposals prepares without ``p_adopt`` (only rank mode and the
+    range-extension list read it): the lines are those of a preparation with it — with
+    objectives, resting products, feedback and promotions, for a batch and one by one — the
+    adoption model is not asked, and such a preparation is refused by rank mode."""
+    from salescope.orders.acceptance import AcceptanceCalibrator
+
+    model = fitted
+    t = company.tables
+    state = AcceptanceCalibrator().to_dict() | {"fitted": True, "slope": 0.8, "intercept": 0.4}
+    resting = pl.DataFrame(
+        {
+            "customer_id": targets["customer_id"].head(20),
+            "product_id": model.codes_.products["product_id"].head(20),
+        }
+    )
+    settings: list[dict[str, Any]] = [
+        {},
+        {"objectives": t["objectives"], "resting": resting},
+        {"acceptance": AcceptanceCalibrator.from_dict(state).apply},
+        {"objectives": t["objectives"], "promote": promote_with(budgeted[1])},
+    ]
+    chosen = [targets.head(30), *(targets.slice(i, 1) for i in range(0, 40, 4))]
+    expected = [
+        [
+            model.recommend(model.prepare(c, s.get("objectives")), mode="proposal", **s)
+            for c in chosen
+        ]
+        for s in settings
+    ]
+    asked: list[int] = []
+    predict = type(model.adoption_).predict
+    monkeypatch.setattr(
+        type(model.adoption_),
+        "predict",
+        lambda self, frame: asked.append(frame.height) or predict(self, frame),
+    )
+    for setting, lines in zip(settings, expected, strict=True):
+        for c, want in zip(chosen, lines, strict=True):
+            assert model.recommend(c, mode="proposal", **setting).equals(want)
+    assert not asked
+    bare = model.prepare(targets.head(5), adoption=False)
+    assert bare.novelties is not None and "p_adopt" not in bare.novelties.columns
+    with pytest.raises(ValueError, match="adoption=False"):
+        model.recommend(bare, mode="rank")
+    with pytest.raises(ValueError, match="adoption=False"):
+        model.unseen_ranking(bare)
+    model.recommend(targets.head(5), mode="rank")
+    assert asked
+
+
+def test_adoption_rows_are_those_the_expression_keeps(fitted: NextOrderModel) -> None:
+    """The extension rows picked with NumPy are those the filter expression keeps: on a
+    fitted engine's candidates as they are and with null, NaN and infinite days and null
+    ``seen`` flags."""
+    from salescope.orders.novelties import adoption_rows
+
+    model = fitted
+    codes = model.codes_.customers["c"]
+    frame = model.score_candidates(
+        pl.DataFrame({"c": codes.head(30), "t": [model.cutoff_ - dt.timedelta(days=200)] * 30})
+    )
+    third = pl.int_range(pl.len()) % 3
+    days = pl.col("days_since_cp")
+    changes = [
+        frame,
+        frame.with_columns(pl.when(third == 0).then(None).otherwise(days).alias("days_since_cp")),
+        frame.with_columns(pl.when(third == 1).then(None).otherwise(pl.col("seen")).alias("seen")),
+        frame.with_columns(
+            pl.when(third == 2).then(float("inf")).otherwise(-days).alias("days_since_cp"),
+            pl.when(third == 0).then(None).otherwise(pl.col("seen")).alias("seen"),
+        ),
+        frame.with_columns(
+            pl.when(third == 0).then(float("nan")).otherwise(days).alias("days_since_cp")
+        ),
+        frame.with_columns(pl.col("seen").cast(pl.Boolean)),
+        frame.clear(),
+    ]
+    for lapsed in (0, 30, 365):
+        for changed in changes:
+            expected = changed.filter(
+                (pl.col("seen") == 0) | (pl.col("days_since_cp").fill_null(0.0) > lapsed)
+            )
+            assert adoption_rows(changed, lapsed).equals(expected)
+    assert 0 < adoption_rows(frame, 30).height < frame.height

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import numpy as np
 import polars as pl
 
 from salescope.orders.windows import one_group, per
@@ -35,3 +38,33 @@ def test_per_gives_the_window_values_over_one_group() -> None:
     several = frame.with_columns(pl.Series("c", [1, 2, 1, 2]))
     got = several.with_columns(per(pl.int_range(pl.len()), ["c"], False).alias("j"))
     assert got["j"].to_list() == [0, 0, 1, 1]
+
+
+def test_by_target_is_the_sort() -> None:
+    """One target's rows of distinct products in product order, as the sort gives them;
+    repeated products, several targets and an empty frame are sorted."""
+    from salescope.orders.windows import by_target
+
+    rng = np.random.default_rng(0)
+    one = pl.DataFrame(
+        {
+            "c": pl.Series([7] * 9, dtype=pl.UInt32),
+            "t": [dt.date(2024, 3, 1)] * 9,
+            "p": pl.Series(rng.permutation(9), dtype=pl.UInt32),
+            "x": rng.random(9),
+        }
+    )
+    frames = [
+        one,
+        one.sort("p"),
+        one.with_columns(pl.lit(None, pl.Date).alias("t")),
+        one.with_columns(pl.Series("c", [7] * 8 + [8], dtype=pl.UInt32)),
+        one.with_columns(pl.Series("t", [dt.date(2024, 3, 1)] * 8 + [dt.date(2024, 3, 2)])),
+        one.clear(),
+    ]
+    for frame in frames:
+        assert by_target(frame).equals(frame.sort("c", "t", "p"))
+    sorted_once = by_target(one)
+    assert sorted_once["p"].to_list() == list(range(9))
+    repeated = one.with_columns(pl.Series("p", [1, 1, 2, 0, 5, 4, 3, 6, 8], dtype=pl.UInt32))
+    assert by_target(repeated)["p"].to_list() == sorted(repeated["p"].to_list())

@@ -423,7 +423,7 @@ def dated_candidates(
     less to compute than one query to plan, and a batch's many rows the same arithmetic);
     the query (``dated_query``) for a large frame, which it computes faster, or when a
     column is not of the types the candidates have."""
-    if frame.height > SMALL_FRAME or not _plain(frame):
+    if frame.height > SMALL_FRAME or not plain_candidates(frame):
         return dated_query(frame, targets, products)
     days, found = _target_days(frame.get_column("c"), targets)
     out = {name: frame.get_column(name) for name in frame.columns}
@@ -508,7 +508,7 @@ _FLOATS = (
 _DATES = ("t", "last_cp", "c_last", "c_first")
 
 
-def _plain(frame: pl.DataFrame) -> bool:
+def plain_candidates(frame: pl.DataFrame) -> bool:
     """Whether ``frame``'s columns are those ``dated_candidates`` computes with NumPy: the
     undated candidates' (codes and counts as integers, features as Float64, dates, ``seen``
     as a boolean or an integer, ``_dates`` as a list of dates)."""

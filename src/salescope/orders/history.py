@@ -37,11 +37,23 @@ class Codes:
     def decode(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Replace ``c`` and ``p`` by ``customer_id`` and ``product_id``."""
         out = frame
-        if "c" in out.columns:
-            out = out.join(self.customers, on="c", how="left").drop("c")
-        if "p" in out.columns:
-            out = out.join(self.products, on="p", how="left").drop("p")
+        for code, table in (("c", self.customers), ("p", self.products)):
+            if code in out.columns:
+                out = _decoded(out, code, table)
         return out
+
+
+def _decoded(frame: pl.DataFrame, code: str, table: pl.DataFrame) -> pl.DataFrame:
+    """``frame.join(table, on=code, how="left").drop(code)``: the identifiers looked up by
+    code (``by_code``: no hashing, the frame's row order) when every code is a row of
+    ``table`` and no column would be renamed, else the join."""
+    names = [name for name in table.columns if name != code]
+    found = None
+    if frame.schema[code] == table.schema[code] and not set(names) & set(frame.columns):
+        found = by_code(table, code, frame.get_column(code), names)
+    if found is None:
+        return frame.join(table, on=code, how="left").drop(code)
+    return frame.drop(code).hstack(found)
 
 
 def encode(

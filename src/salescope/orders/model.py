@@ -90,7 +90,7 @@ from salescope.orders.requests import (
     same_targets,
     with_scores,
 )
-from salescope.orders.served import Standing, offered, standing
+from salescope.orders.served import Request, Standing, offered, standing
 from salescope.orders.snapshot import EMPTY_SCORED, Scored, Snapshot
 from salescope.orders.split import PINNED, CustomerRows, engine_of, split_engine
 from salescope.orders.summary import summarise
@@ -103,6 +103,7 @@ from salescope.orders.training import (
     split_rows,
     thin,
 )
+from salescope.orders.windows import by_target
 from salescope.progress import Progress, no_progress
 
 
@@ -170,15 +171,17 @@ class NextOrderModel:
         *,
         extra: pl.DataFrame | None = None,
         own: dict[int, OwnHistory] | None = None,
+        request: Request | None = None,
     ) -> pl.DataFrame:
         """Features of every candidate of ``targets`` (``c, t``, one per customer), bucket by
         bucket, from each customer's lines before its date and the snapshot; with ``extra``
         (scored pairs the customers lack), of those pairs only. ``own``: the buckets' own
-        histories, filled by the first call and reused by the next for the same targets."""
+        histories, filled by the first call and reused by the next for the same targets;
+        ``request``: the request's kept rows (``orders.served.Request``)."""
         p = self.params_
         kept = self._standing(snap, targets) if extra is None else None
         if kept is not None:
-            return self._ranked(kept.rows(targets))
+            return self._ranked(kept.rows(targets, request=request))
         if extra is None:
             neighbour_of = snap.neighbour_of
         else:
@@ -300,10 +303,12 @@ class NextOrderModel:
         label: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
         objectives: pl.DataFrame | None = None,
         own: dict[int, OwnHistory] | None = None,
+        request: Request | None = None,
     ) -> pl.DataFrame:
         """Extension candidates of ``targets`` with the adoption features: the extension rows
         of the main candidates ``scored``, the snapshot's extra pairs, and ``objectives``
-        pairs (``c, p``) not among them; ``own``: the targets' own histories (``_candidates``)."""
+        pairs (``c, p``) not among them; ``own``: the targets' own histories (``_candidates``);
+        ``request``: the request's kept rows (``orders.served.Request``)."""
         novelty = self.params_.novelties
         extra = snap.extra_of(targets["c"])
         more = extra.clear()
@@ -322,7 +327,7 @@ class NextOrderModel:
         kept, both = self._standing(snap, targets), pl.concat([extra, more], how="diagonal_relaxed")
         if kept is not None and both.height:  # the kept rows, and the objectives' built
             built = self._candidates(snap, targets, extra=more) if more.height else None
-            rows = self._ranked(kept.extension_rows(targets, built))
+            rows = self._ranked(kept.extension_rows(targets, built, request))
         else:
             rows = (
                 self._candidates(snap, targets, extra=both, own=own)
@@ -335,7 +340,7 @@ class NextOrderModel:
         if rows.height:
             parts.append(rows)
         frame = pl.concat(parts, how="diagonal_relaxed")
-        return pair_context(snap.evidence, self.context_, frame).sort("c", "t", "p")
+        return by_target(pair_context(snap.evidence, self.context_, frame))
 
     # -- fitting ---------------------------------------------------------------------------------
     def fit(
@@ -598,22 +603,31 @@ class NextOrderModel:
         )
 
     def score_candidates(
-        self, targets: pl.DataFrame, anchors: list[dt.date] | None = None
+        self,
+        targets: pl.DataFrame,
+        anchors: list[dt.date] | None = None,
+        *,
+        request: Request | None = None,
     ) -> pl.DataFrame:
         """Every candidate of each target (``c, t``: customer code and order date) with
         ``probability``, ``score`` (for ranking), ``quantity``, ``lapsed`` and the features
         reasons are made of. A target dated inside the history is scored as of its date: the
-        customer's lines before it, and snapshots of what was known before it (``anchors``)."""
-        parts = [self._scored(snap, group) for snap, group in self._groups(targets, anchors)]
+        customer's lines before it, and snapshots of what was known before it (``anchors``).
+        ``request``: what ``score_novelties`` of the same targets will reuse (``prepare``)."""
+        parts = [
+            self._scored(snap, group, request) for snap, group in self._groups(targets, anchors)
+        ]
         parts = [part for part in parts if part.height]
         if not parts:
             return pl.DataFrame(schema=EMPTY_SCORED)
         return pl.concat(parts, how="diagonal_relaxed")
 
-    def _scored(self, snap: Snapshot, targets: pl.DataFrame) -> pl.DataFrame:
+    def _scored(
+        self, snap: Snapshot, targets: pl.DataFrame, request: Request | None = None
+    ) -> pl.DataFrame:
         """``score_candidates`` of targets sharing a snapshot, one date per customer."""
         p = self.params_
-        frame = self._candidates(snap, targets)
+        frame = self._candidates(snap, targets, request=request)
         if frame.height == 0:
             return frame
         raw = self.ranking_.raw(frame)
@@ -648,16 +662,25 @@ class NextOrderModel:
         targets: pl.DataFrame,
         objectives: pl.DataFrame | None = None,
         anchors: list[dt.date] | None = None,
+        *,
+        adoption: bool = True,
     ) -> Scored:
         """Score every candidate of the targets (``customer_id, order_date``) once: the result
         serves ``recommend`` in both modes and ``unseen_ranking`` without scoring again.
-        ``anchors``: the ``anchors`` of a larger set of targets these are part of."""
+        ``anchors``: the ``anchors`` of a larger set of targets these are part of;
+        ``adoption=False``: the novelties without the adoption model's ``p_adopt``, which
+        only rank mode and ``unseen_ranking`` read (``recommend`` of proposals prepares so)."""
         coded = coded_targets(targets, self.codes_.customers, self.__dict__)
         known = known_targets(coded)
+        request = Request()  # the kept rows of ``known``, dated once for both scorings
         # a delisted product (or another maker's) is never proposed, however usual it was
-        scored = self._offerable(self.score_candidates(known, anchors))
+        scored = self._offerable(self.score_candidates(known, anchors, request=request))
         novelties = (
-            self.score_novelties(scored, known, objectives, anchors) if scored.height else None
+            self.score_novelties(
+                scored, known, objectives, anchors, request=request, adoption=adoption
+            )
+            if scored.height
+            else None
         )
         if novelties is not None:
             novelties = self._offerable(novelties) if novelties.height else None
@@ -697,9 +720,14 @@ class NextOrderModel:
         """
         if mode not in get_args(OrderMode):
             raise ValueError(f"mode must be one of {get_args(OrderMode)}, not {mode!r}")
-        ready = targets if isinstance(targets, Scored) else self.prepare(targets, objectives)
+        ready = (
+            targets
+            if isinstance(targets, Scored)
+            else self.prepare(targets, objectives, adoption=mode == "rank")
+        )
         scored, novelties = ready.scored, ready.novelties
         if mode == "rank" and novelties is not None:
+            _adopted(novelties)
             scored = rank_extensions(scored, novelties)
         fill = top if top is not None else (10 if mode == "rank" else 30)
         frame = fill_candidates(scored, ready.coded, offered(self)[1], fill)
@@ -730,6 +758,8 @@ class NextOrderModel:
         ``customer_id, product_id, rank, probability`` — the range-extension list rank mode
         draws from (``offers.unseen_ranking``)."""
         ready = targets if isinstance(targets, Scored) else self.prepare(targets)
+        if ready.novelties is not None:
+            _adopted(ready.novelties)
         return unseen_ranking(ready.novelties, self.codes_, top)
 
     def score_novelties(
@@ -738,11 +768,15 @@ class NextOrderModel:
         targets: pl.DataFrame,
         objectives: pl.DataFrame | None = None,
         anchors: list[dt.date] | None = None,
+        *,
+        request: Request | None = None,
+        adoption: bool = True,
     ) -> pl.DataFrame:
         """Extension and objective candidates of ``targets`` (``c, t``) with ``p_adopt`` (the
-        adoption model's probability that the product is in the next order), ``quantity``,
-        ``kind``, ``weight`` and ``objective_scope`` (objectives) and ``segment``.
-        ``scored``: the main candidates of the same targets (``score``)."""
+        adoption model's probability that the product is in the next order; not with
+        ``adoption=False``), ``quantity``, ``kind``, ``weight`` and ``objective_scope``
+        (objectives) and ``segment``. ``scored``: the main candidates of the same targets
+        (``score``); ``request``: what ``score_candidates`` of them kept (``prepare``)."""
         wanted = objective_pairs(objectives, targets, self.context_, self.codes_)
         parts = []
         for snap, group in self._groups(targets, anchors):
@@ -752,17 +786,18 @@ class NextOrderModel:
                 else scored.join(group, on=["c", "t"], how="semi")
             )
             if mine.height:
-                parts.append(self._adoption_frame(snap, mine, group, objectives=wanted))
+                parts.append(
+                    self._adoption_frame(snap, mine, group, objectives=wanted, request=request)
+                )
         parts = [part for part in parts if part.height]
         if not parts:
             return pl.DataFrame()
         frame = pl.concat(parts, how="diagonal_relaxed")
         frame = frame.drop([c for c in ("score", "probability", "_q", "quantity") if c in frame])
         q = self.quantity_model_.predict(frame)
-        scores = [
-            pl.Series("p_adopt", self.adoption_.predict(frame), dtype=pl.Float64),
-            pl.Series("_q", q, dtype=pl.Float64),
-        ]
+        scores = [pl.Series("_q", q, dtype=pl.Float64)]
+        if adoption:
+            scores.insert(0, pl.Series("p_adopt", self.adoption_.predict(frame), dtype=pl.Float64))
         quantity = rounded_values(frame, np.asarray(q, dtype=np.float64))
         if quantity is None:
             frame = frame.with_columns(scores).with_columns(rounded(pl.col("_q")).alias("quantity"))
@@ -815,6 +850,15 @@ class NextOrderModel:
     @property
     def codes(self) -> Codes:
         return self.codes_
+
+
+def _adopted(novelties: pl.DataFrame) -> None:
+    """Refuse novelties prepared without the adoption model's probabilities."""
+    if "p_adopt" not in novelties.columns:
+        raise ValueError(
+            "these targets were prepared with adoption=False (proposals only): prepare them "
+            "with adoption=True for rank mode and the range-extension list"
+        )
 
 
 __all__ = [

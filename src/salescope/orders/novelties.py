@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -259,6 +259,8 @@ class Evidence:
     brands: pl.DataFrame  # c, brand, brand_share
     adoption: pl.DataFrame  # p, p_adopt_90
     bought: sp.csr_matrix | None  # customers x products, 1 where bought in the last year
+    # ``_Lookup`` of the evidence with a context, built by the first small ``pair_context``
+    lookups: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
 def context_evidence(window: pl.DataFrame, cutoff: dt.date, ctx: Context) -> Evidence:
@@ -297,7 +299,18 @@ def context_evidence(window: pl.DataFrame, cutoff: dt.date, ctx: Context) -> Evi
 def pair_context(evidence: Evidence, ctx: Context, pairs: pl.DataFrame) -> pl.DataFrame:
     """``pairs`` (``c, p``, any other columns) with ``CONTEXT_FEATURES``: segment adoption,
     nearby customers buying the product, the customer's share of lines in the product's
-    category and brand, and the product's adoption by established customers in 90 days."""
+    category and brand, and the product's adoption by established customers in 90 days.
+
+    A request's few hundred pairs are looked up with NumPy in sorted keys built once per
+    evidence (``_Lookup``); a larger frame, or one the look-up cannot answer as the joins
+    do, is joined."""
+    looked = _looked_up(evidence, ctx, pairs) if pairs.height <= SMALL_PAIRS else None
+    return context_query(evidence, ctx, pairs) if looked is None else looked
+
+
+def context_query(evidence: Evidence, ctx: Context, pairs: pl.DataFrame) -> pl.DataFrame:
+    """``pair_context`` as joins: for large frames, and the reference the look-up is tested
+    against."""
     # one query, not a dozen: a request has a few hundred pairs; the customers' and the
     # products' attributes are looked up by code, and an empty evidence frame joins nothing
     segment = (
@@ -344,6 +357,184 @@ def pair_context(evidence: Evidence, ctx: Context, pairs: pl.DataFrame) -> pl.Da
         .with_columns(*(pl.col(f).fill_null(0.0) for f in CONTEXT_FEATURES if f != "geo_share"))
         .drop("segment", "category", "brand")
         .collect(engine="in-memory")
+    )
+
+
+SMALL_PAIRS = 20_000
+"""Up to this many pairs ``pair_context`` looks the evidence up with NumPy."""
+
+_CONTEXT_COLUMNS = {
+    "segments": ["segment", "p", "seg_share"],
+    "categories": ["c", "category", "cat_share"],
+    "brands": ["c", "brand", "brand_share"],
+    "adoption": ["p", "p_adopt_90"],
+}
+"""The columns of each evidence frame the look-up answers for (one row per key)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Keyed:
+    """One evidence frame as sorted unique int64 keys and their Float64 values."""
+
+    keys: np.ndarray
+    values: np.ndarray
+
+    def get(self, wanted: np.ndarray) -> np.ndarray:
+        """The value of each wanted key, 0.0 where none (a left join, nulls filled)."""
+        if len(self.keys) == 0:
+            return np.zeros(len(wanted))
+        at = np.minimum(np.searchsorted(self.keys, wanted), len(self.keys) - 1)
+        return np.where(self.keys[at] == wanted, self.values[at], 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    """The evidence of a context keyed for NumPy look-ups: strings (segments, categories,
+    brands) as integer codes (-1 for null, which no join matches), each customer's segment
+    and each product's category and brand by code."""
+
+    ctx: Context
+    n_products: int
+    segment_of: np.ndarray  # per customer code
+    category_of: np.ndarray  # per product code
+    brand_of: np.ndarray
+    n_categories: int
+    n_brands: int
+    segments: _Keyed  # segment * n_products + p
+    categories: _Keyed  # c * n_categories + category
+    brands: _Keyed  # c * n_brands + brand
+    adoption: _Keyed  # p
+
+
+def _codes(values: pl.Series, names: pl.Series) -> np.ndarray:
+    """The position of each value among ``names`` (unique, no null), -1 for a null."""
+    frame = pl.DataFrame({"name": names, "code": np.arange(names.len(), dtype=np.int64)})
+    found = pl.DataFrame({"name": values}).join(frame, on="name", how="left", maintain_order="left")
+    return found.get_column("code").fill_null(-1).to_numpy().astype(np.int64)
+
+
+def _keyed(keys: np.ndarray, values: pl.Series) -> _Keyed | None:
+    """Sorted ``keys`` with their values; None when a key repeats (a join would repeat the
+    row) or a value is null (a join gives null, filled with 0, not NaN)."""
+    if values.null_count():
+        return None
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    if len(keys) > 1 and not (np.diff(keys) > 0).all():
+        return None
+    return _Keyed(keys, values.to_numpy().astype(np.float64)[order])
+
+
+def _lookup(evidence: Evidence, ctx: Context) -> _Lookup | None:
+    """The look-up of ``evidence`` with ``ctx``, kept on the evidence while the context is
+    the same; None when the frames are not what it answers for as the joins do."""
+    kept = evidence.lookups.get("pairs")
+    if kept is None or kept[0] is not ctx:
+        kept = evidence.lookups["pairs"] = (ctx, _build_lookup(evidence, ctx))
+    built: _Lookup | None = kept[1]
+    return built
+
+
+def _build_lookup(evidence: Evidence, ctx: Context) -> _Lookup | None:
+    """``_Lookup`` of ``evidence`` with ``ctx``, or None: codes that are not row numbers,
+    frames of other columns or types, a null key or value, a repeated key."""
+    customers, products = ctx.customers, ctx.products
+    frames = {
+        "segments": evidence.segments,
+        "categories": evidence.categories,
+        "brands": evidence.brands,
+        "adoption": evidence.adoption,
+    }
+    codes = {"c": customers.schema["c"], "p": products.schema["p"]}
+    for name, frame in frames.items():
+        columns = _CONTEXT_COLUMNS[name]
+        if frame.columns != columns or frame.schema[columns[-1]] != pl.Float64:
+            return None
+        for key in columns[:-1]:
+            if frame.schema[key] != codes.get(key, pl.String) or frame[key].null_count():
+                return None
+    for table, code in ((customers, "c"), (products, "p")):
+        if not np.array_equal(table[code].to_numpy(), np.arange(table.height)):
+            return None
+    strings = (customers.schema["segment"], products.schema["category"], products.schema["brand"])
+    if any(dtype != pl.String for dtype in strings):
+        return None
+    highest = [
+        int(frames[f]["p"].to_numpy().max()) for f in ("segments", "adoption") if frames[f].height
+    ]
+    n_products = max([products.height, *(1 + h for h in highest)])
+    segments = frames["segments"]
+    seg_names = pl.concat([customers["segment"], segments["segment"]]).drop_nulls().unique()
+    seg = _keyed(
+        _codes(segments["segment"], seg_names) * n_products
+        + segments["p"].to_numpy().astype(np.int64),
+        segments["seg_share"],
+    )
+    of: dict[str, tuple[np.ndarray, int, _Keyed | None]] = {}
+    for key, name in (("category", "categories"), ("brand", "brands")):
+        frame = frames[name]
+        names = pl.concat([products[key], frame[key]]).drop_nulls().unique()
+        size = max(1, names.len())
+        keys = frame["c"].to_numpy().astype(np.int64) * size + _codes(frame[key], names)
+        of[key] = (
+            _codes(products[key], names),
+            size,
+            _keyed(keys, frame[_CONTEXT_COLUMNS[name][-1]]),
+        )
+    adoption = frames["adoption"]
+    adopted = _keyed(adoption["p"].to_numpy().astype(np.int64), adoption["p_adopt_90"])
+    cat, brand = of["category"][2], of["brand"][2]
+    if seg is None or cat is None or brand is None or adopted is None:
+        return None
+    return _Lookup(
+        ctx,
+        n_products,
+        _codes(customers["segment"], seg_names),
+        of["category"][0],
+        of["brand"][0],
+        of["category"][1],
+        of["brand"][1],
+        seg,
+        cat,
+        brand,
+        adopted,
+    )
+
+
+def _looked_up(evidence: Evidence, ctx: Context, pairs: pl.DataFrame) -> pl.DataFrame | None:
+    """``pair_context`` of ``pairs`` with the look-up, or None (left to the joins): when the
+    pairs hold a column the joins would add, a null or unknown code, or codes of another
+    type."""
+    if {"segment", "category", "brand", *CONTEXT_FEATURES} & set(pairs.columns):
+        return None
+    customer, product = pairs.get_column("c"), pairs.get_column("p")
+    if customer.null_count() or product.null_count():
+        return None
+    if customer.dtype != ctx.customers.schema["c"] or product.dtype != ctx.products.schema["p"]:
+        return None
+    look = _lookup(evidence, ctx)
+    if look is None:
+        return None
+    c = customer.to_numpy().astype(np.int64)
+    p = product.to_numpy().astype(np.int64)
+    if len(c) and (
+        min(c.min(), p.min()) < 0
+        or c.max() >= len(look.segment_of)
+        or p.max() >= len(look.category_of)
+    ):
+        return None
+    segment, category, brand = look.segment_of[c], look.category_of[p], look.brand_of[p]
+    # a null segment, category or brand (-1) matches no row
+    shares = [
+        np.where(segment >= 0, look.segments.get(segment * look.n_products + p), 0.0),
+        np.where(category >= 0, look.categories.get(c * look.n_categories + category), 0.0),
+        np.where(brand >= 0, look.brands.get(c * look.n_brands + brand), 0.0),
+        _geo_share(evidence.bought, ctx, pairs),
+        look.adoption.get(p),
+    ]
+    names = ("seg_share", "cat_share", "brand_share", "geo_share", "p_adopt_90")
+    return pairs.hstack(
+        [pl.Series(n, v, dtype=pl.Float64) for n, v in zip(names, shares, strict=True)]
     )
 
 
@@ -461,7 +652,15 @@ ADOPTION_FEATURES: tuple[str, ...] = (
 
 def adoption_rows(frame: pl.DataFrame, lapsed_days: int) -> pl.DataFrame:
     """The candidates that are extensions: never bought in the window, or not for
-    ``lapsed_days``."""
+    ``lapsed_days`` — with a mask of NumPy arrays (nulls as the filter takes them: a null
+    ``seen`` keeps a row only when it lapsed), or the expression when a day is NaN."""
+    seen, days = frame.get_column("seen"), frame.get_column("days_since_cp")
+    values = days.to_numpy().astype(np.float64)  # nulls as NaN
+    nan = np.isnan(values)
+    if seen.dtype.is_integer() and days.dtype.is_float() and int(nan.sum()) == days.null_count():
+        # a null flag is NaN in the array, never 0
+        mask = (seen.to_numpy() == 0) | (np.where(nan, 0.0, values) > lapsed_days)
+        return frame.filter(pl.Series(mask, dtype=pl.Boolean))
     return frame.filter(
         (pl.col("seen") == 0) | (pl.col("days_since_cp").fill_null(0.0) > lapsed_days)
     )

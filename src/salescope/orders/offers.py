@@ -67,28 +67,7 @@ def build_lines(
     p = model.params_.novelties
     ctx = model.context_
     margin = ctx.products.select("p", "margin", "offerable")
-    development = (
-        model.rows_of("development_", scored["c"])
-        .lazy()
-        .join(scored.lazy(), on=["c", "p"])
-        .join(ctx.customers.lazy().select("c", "segment"), on="c", how="left")
-        .with_columns(
-            rounded(
-                pl.col("_q") * (pl.col("peer_rate") / pl.col("own_rate")).clip(1.25, 2.0)
-            ).alias("quantity"),
-            pl.col("quantity").alias("_usual_q"),
-            (pl.col("probability") * model.development_rate_).alias("model_probability"),
-            pl.lit(LineKind.DEVELOPMENT.value).alias("kind"),
-        )
-        .join(margin.lazy(), on="p")
-        .with_columns(
-            ((pl.col("quantity") - pl.col("_usual_q")) * pl.col("margin")).alias(
-                "value_per_acceptance"
-            ),
-            development_reason().alias("reason"),
-        )
-        .collect(engine="in-memory")
-    )
+    development = _development(model, scored, margin)
     extension = (
         novelties.lazy()
         .join(margin.lazy().filter(pl.col("offerable")), on="p")
@@ -131,17 +110,7 @@ def build_lines(
     offers = offers.drop("_share")
     offers = model.codes_.decode(offers).rename({"t": "order_date"})
     if usual is not None:
-        developed = pl.col("kind") == LineKind.DEVELOPMENT.value
-        offers = pl.concat(
-            [
-                offers.filter(~developed),
-                offers.filter(developed).join(
-                    usual.select("customer_id", "order_date", "product_id"),
-                    on=list(LINE_KEY),
-                    how="semi",
-                ),
-            ]
-        )
+        offers = developing_usual(offers, usual)
     if resting is not None and resting.height:
         offers = offers.join(
             resting.select("customer_id", "product_id").unique(),
@@ -185,6 +154,68 @@ def build_lines(
         if wasted.height == 0:
             return shown
         pool = pool.join(shown.select(ids), on=ids, how="semi")
+
+
+def developing_usual(offers: pl.DataFrame, usual: pl.DataFrame) -> pl.DataFrame:
+    """``offers`` without the development lines of products outside the ``usual`` lines (a
+    development line raises the quantity of a usual line); the offers themselves when none
+    is a development line."""
+    kinds = offers.get_column("kind")
+    developed = pl.col("kind") == LineKind.DEVELOPMENT.value
+    if not kinds.null_count() and not (kinds == LineKind.DEVELOPMENT.value).any():
+        return offers
+    return pl.concat(
+        [
+            offers.filter(~developed),
+            offers.filter(developed).join(
+                usual.select("customer_id", "order_date", "product_id"),
+                on=list(LINE_KEY),
+                how="semi",
+            ),
+        ]
+    )
+
+
+def _development(model: NextOrderModel, scored: pl.DataFrame, margin: pl.DataFrame) -> pl.DataFrame:
+    """The development offers of ``scored`` (pairs of the customers' development tables); of
+    no row, the empty frame of them, made once per model and input schema (a one-customer
+    request without development pairs pays for no query)."""
+    ctx, key = model.context_, (scored.schema, margin.schema)
+    kept = model.__dict__.get("_no_development")
+    if (
+        scored.height == 0
+        and kept is not None
+        and kept[0] == key
+        and kept[1] is model.development_
+        and kept[2] is ctx
+    ):
+        empty: pl.DataFrame = kept[3]
+        return empty
+    development = (
+        model.rows_of("development_", scored["c"])
+        .lazy()
+        .join(scored.lazy(), on=["c", "p"])
+        .join(ctx.customers.lazy().select("c", "segment"), on="c", how="left")
+        .with_columns(
+            rounded(
+                pl.col("_q") * (pl.col("peer_rate") / pl.col("own_rate")).clip(1.25, 2.0)
+            ).alias("quantity"),
+            pl.col("quantity").alias("_usual_q"),
+            (pl.col("probability") * model.development_rate_).alias("model_probability"),
+            pl.lit(LineKind.DEVELOPMENT.value).alias("kind"),
+        )
+        .join(margin.lazy(), on="p")
+        .with_columns(
+            ((pl.col("quantity") - pl.col("_usual_q")) * pl.col("margin")).alias(
+                "value_per_acceptance"
+            ),
+            development_reason().alias("reason"),
+        )
+        .collect(engine="in-memory")
+    )
+    if scored.height == 0:
+        model.__dict__["_no_development"] = (key, model.development_, ctx, development)
+    return development
 
 
 def rank_extensions(scored: pl.DataFrame, novelties: pl.DataFrame) -> pl.DataFrame:

@@ -24,7 +24,8 @@ def attach_objectives(frame: pl.DataFrame, wanted: pl.DataFrame) -> pl.DataFrame
     extra = [n for n in wanted.columns if n not in ("c", "t", "p")]
     if any(n in frame.columns for n in extra):
         return frame.join(wanted, on=["c", "t", "p"], how="left")
-    return frame.with_columns(pl.lit(None, dtype=wanted.schema[n]).alias(n) for n in extra)
+    nulls = [pl.Series(n, [None], dtype=wanted.schema[n]) for n in extra]
+    return frame.hstack([column.new_from_index(0, frame.height) for column in nulls])
 
 
 def attach_segment(frame: pl.DataFrame, ctx: Context) -> pl.DataFrame:

@@ -20,7 +20,13 @@ import numpy as np
 import polars as pl
 
 from salescope.orders.examples import own_window
-from salescope.orders.features import dated_candidates, own_history, undated_candidates
+from salescope.orders.features import (
+    SMALL_FRAME,
+    dated_candidates,
+    own_history,
+    plain_candidates,
+    undated_candidates,
+)
 from salescope.orders.history import rows_of
 from salescope.orders.snapshot import Snapshot
 
@@ -48,20 +54,76 @@ class Standing:
         object.__setattr__(self, "_main_c", self.main["c"].to_numpy().astype(np.int64))
         object.__setattr__(self, "_extra_c", self.extra["c"].to_numpy().astype(np.int64))
 
-    def rows(self, targets: pl.DataFrame, *, extra: bool = False) -> pl.DataFrame:
-        """The candidates of ``targets`` (``c, t``, one per customer) at their dates."""
+    def rows(
+        self, targets: pl.DataFrame, *, extra: bool = False, request: Request | None = None
+    ) -> pl.DataFrame:
+        """The candidates of ``targets`` (``c, t``, one per customer) at their dates;
+        ``request``: the request's ``Request``, which keeps both kinds of rows of its
+        targets, dated together by the first call, for the second."""
+        if request is not None:
+            return request.dated(self, targets)[1 if extra else 0]
         frame, index = (self.extra, self._extra_c) if extra else (self.main, self._main_c)
         mine = rows_of(frame, index, targets["c"])
-        dated = targets if targets.columns == ["c", "t"] else targets.select("c", "t")
-        return dated_candidates(mine, dated, self.snapshot.products)
+        return dated_candidates(mine, _dates(targets), self.snapshot.products)
 
-    def extension_rows(self, targets: pl.DataFrame, built: pl.DataFrame | None) -> pl.DataFrame:
+    def both(self, targets: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """``rows`` of ``targets``, main and extra: with one ``dated_candidates`` over both
+        when they are small and of the same columns (its arithmetic is row by row, so each
+        part is what ``rows`` gives), else one each."""
+        main = rows_of(self.main, self._main_c, targets["c"])
+        extra = rows_of(self.extra, self._extra_c, targets["c"])
+        dates, products = _dates(targets), self.snapshot.products
+        if (
+            main.height
+            and extra.height
+            and main.height + extra.height <= SMALL_FRAME
+            and main.schema == extra.schema
+            and plain_candidates(main)
+            and plain_candidates(extra)
+        ):
+            dated = dated_candidates(pl.concat([main, extra]), dates, products)
+            return dated.slice(0, main.height), dated.slice(main.height)
+        return dated_candidates(main, dates, products), dated_candidates(extra, dates, products)
+
+    def extension_rows(
+        self,
+        targets: pl.DataFrame,
+        built: pl.DataFrame | None,
+        request: Request | None = None,
+    ) -> pl.DataFrame:
         """The kept extension candidates of ``targets`` at their dates, and ``built``: the
         candidates of other pairs (the objectives'), built for the request; not ranked."""
-        rows = self.rows(targets, extra=True)
+        rows = self.rows(targets, extra=True, request=request)
         if built is None:
             return rows
         return pl.concat([rows, built.drop(RANKS, strict=False)], how="diagonal_relaxed")
+
+
+def _dates(targets: pl.DataFrame) -> pl.DataFrame:
+    return targets if targets.columns == ["c", "t"] else targets.select("c", "t")
+
+
+class Request:
+    """What one request (``NextOrderModel.prepare``) computes once for its two scorings:
+    the kept rows of its targets at their dates, main (the candidates) and extra (the
+    novelties), both dated by the first that asks (``Standing.both``). Made per request,
+    never shared: it holds the last targets asked for, and other targets or another
+    ``Standing`` are dated again."""
+
+    __slots__ = ("_kept",)
+
+    def __init__(self) -> None:
+        self._kept: tuple[Standing, pl.DataFrame, tuple[pl.DataFrame, pl.DataFrame]] | None
+        self._kept = None
+
+    def dated(self, kept: Standing, targets: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """``kept.both(targets)``, from the request when it already holds them."""
+        held = self._kept
+        if held is not None and held[0] is kept and (held[1] is targets or held[1].equals(targets)):
+            return held[2]
+        both = kept.both(targets)
+        self._kept = (kept, targets, both)
+        return both
 
 
 def standing(model: NextOrderModel, snap: Snapshot) -> Standing:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 
 
@@ -31,3 +32,18 @@ def one_group(frame: pl.DataFrame | pl.LazyFrame, key: Sequence[str]) -> bool:
 def per(expr: pl.Expr, key: Sequence[str], single: bool) -> pl.Expr:
     """``expr`` over the groups ``key``, or over the whole frame when it holds ``single`` one."""
     return expr if single else expr.over(list(key))
+
+
+def by_target(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame.sort("c", "t", "p")``: one target's rows of distinct products in the order of
+    ``p`` without a query (the only order the sort can give them), else the sort."""
+    if frame.height and one_group(frame, ("c", "t")):
+        product = frame.get_column("p")
+        if not product.null_count():
+            values = product.to_numpy()
+            order = np.argsort(values, kind="stable")
+            ordered = values[order]
+            if (ordered[1:] != ordered[:-1]).all():
+                same = np.array_equal(order, np.arange(len(order)))
+                return frame if same else frame[order]
+    return frame.sort("c", "t", "p")
