@@ -134,7 +134,7 @@ def next_orders_on(
     with fields():
         trained = service.load_trained(model) if model is not None else None
     with closing(open_backend(backend, master)) as engine_backend:
-        with fields(orders=location(orders)):
+        with fields(orders=location(orders), targets=location(targets)):
             request = scaled.check_next_orders_on(
                 engine_backend,
                 orders=location(orders),
