@@ -92,9 +92,15 @@ def test_a_customer_outside_the_sample_is_scored_from_its_own_orders(
     assert usual.height > 0
     bought = outside.filter(pl.col("customer_id") == one)["product_id"]
     assert usual["product_id"].is_in(bought.implode()).all()
-    # the neighbours are fitted customers: codes below the model's
+    # the neighbours are fitted customers: codes below the model's; so are its nearby shops,
+    # placed by the customers table's coordinates
     engine = alone.engine
-    assert (engine.snapshot_.neighbours < sampled.codes_.n_customers).all()
+    n_model = sampled.codes_.n_customers
+    assert (engine.snapshot_.neighbours < n_model).all()
+    assert engine.snapshot_.neighbours.max() >= 0
+    geo = engine.context_.geo
+    assert geo is not None and geo.shape == (n_model + 1, n_model)
+    assert geo[n_model].nnz == sampled.params_.novelties.geo_neighbours
 
     everyone = with_orders(sampled, orders, t["customers"])
     assert everyone.new_customers == others.len()
@@ -223,3 +229,26 @@ def test_the_never_bought_candidates_are_rebuilt_from_the_orders(shared_data: Pa
             fresh.engine.recommend(targets, mode=mode, top=20),  # type: ignore[arg-type]
             model.recommend(targets, mode=mode, top=20),  # type: ignore[arg-type]
         )
+
+
+def test_targets_before_the_end_of_the_orders_are_refused(
+    sampled: NextOrderModel, demo_company: DemoCompany
+) -> None:
+    """With a model and orders, the targets follow the orders: an earlier ``as_of`` or target
+    date is refused naming the field, the row and the first date allowed."""
+    from salescope.domain.errors import FieldError
+
+    orders = demo_company.tables["orders"]
+    start = scoring_cutoff(sampled.cutoff_, orders)
+    request = check_next_orders(orders=orders, model=sampled)
+    assert request.as_of == start
+    early = start - dt.timedelta(days=1)
+    with pytest.raises(FieldError, match=f"is before {start}") as caught:
+        check_next_orders(orders=orders, model=sampled, as_of=early)
+    assert caught.value.field == "as_of"
+    targets = _at(["A", "B"], start).with_columns(
+        pl.Series("order_date", [start, early], dtype=pl.Date)
+    )
+    with pytest.raises(FieldError, match="row 2, column 'order_date'") as caught:
+        check_next_orders(orders=orders, model=sampled, targets=targets)
+    assert caught.value.field == "targets"
