@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import polars as pl
+import pyarrow as pa
 import pytest
 from polars.testing import assert_frame_equal
 from tests.same_lines import assert_same_lines
@@ -167,23 +169,52 @@ def test_a_customer_that_ordered_since_the_fit_is_scored_from_its_new_orders(
     )
 
 
-def test_bucket_engines_of_a_fresh_engine_give_its_lines(
-    sampled: NextOrderModel, demo_company: DemoCompany, tmp_path: Path
+def test_buckets_compute_their_customers_tables_and_give_the_lines_of_one_engine(
+    sampled: NextOrderModel,
+    demo_company: DemoCompany,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """``next-orders --model --orders`` on a backend: the engine scoring from the orders is
-    split like any engine, its buckets (the shared part broadcast, each bucket's customers'
-    rows — the fitted ones' and the new ones' — shipped with it) give its lines."""
+    """``next-orders --model --orders`` on a backend: the planned engine broadcasts the
+    model's shared part and the plan (no customer's rows, no vector of the orders'
+    customers); each bucket gets its customers' coded lines (and the fitted tables of the
+    fitted customers the orders do not name), computes their tables and gives the lines the
+    engine built in one piece gives."""
     t = demo_company.tables
     request = check_next_orders(
         orders=t["orders"], model=sampled, customers=t["customers"], objectives=t["objectives"]
     )
     assert request.targets["customer_id"].n_unique() > sampled.codes_.n_customers
-    engine = fit_next_orders(request)
-    expected = engine.recommend(request.targets, objectives=t["objectives"])
+    whole = fit_next_orders(request)
+    expected = whole.recommend(request.targets, objectives=t["objectives"])
+    planned = fit_next_orders(request, planned=True)
+    assert planned.summary()["from_orders"] == whole.summary()["from_orders"]
+    seen: list[Any] = []
+    backend = LocalBackend()
+    run = backend.map_buckets
+
+    def recording(table: pa.Table, kernel: Any, artefact: Any, schema: pa.Schema) -> pa.Table:
+        seen.append(artefact)
+        return run(table, kernel, artefact, schema)
+
+    monkeypatch.setattr(backend, "map_buckets", recording)
     lines = scaled.do_next_orders_on(
-        LocalBackend(), request, str(tmp_path / "lines.csv"), model=engine, per_bucket=40
+        backend, request, str(tmp_path / "lines.csv"), model=planned, per_bucket=40
     )
     assert_same_lines(lines, expected)
+    (artefact,) = seen
+    shared = artefact.shared.model
+    assert shared.lines_.height == shared.codes_.customers.height == 0
+    assert shared.snapshot_.matrix.shape[0] == sampled.codes_.n_customers
+    assert "_fresh_rows" not in shared.__dict__
+    # every target is a customer of the orders: only what the buckets compute from travels
+    shipped = set(artefact.rows.column("part").to_pylist())
+    assert shipped == {"lines", "first_order", "customers", "context_customers", "origin"}
+    # the full engine split the usual way gives them too
+    again = scaled.do_next_orders_on(
+        LocalBackend(), request, str(tmp_path / "again.csv"), model=whole, per_bucket=40
+    )
+    assert_same_lines(again, expected)
 
 
 def test_customers_the_orders_do_not_name_keep_their_fitted_lines(

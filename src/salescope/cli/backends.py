@@ -150,7 +150,9 @@ def next_orders_on(
                 max_issues=settings.max_issues,
             )
         feedback = in_force(settings, request.as_of)
-        engine = service.fit_next_orders(request, progress=lambda s, f: progress(s, 0.8 * f))
+        engine = service.fit_next_orders(
+            request, progress=lambda s, f: progress(s, 0.8 * f), planned=True
+        )
         lines = scaled.do_next_orders_on(
             engine_backend,
             request,

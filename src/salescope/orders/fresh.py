@@ -19,6 +19,14 @@ customers as if it were the only one added: a customer's lines do not depend on 
 customers are scored with it. A fitted customer scored from the very orders it was fitted on
 gets the very tables it was fitted with, so the same lines.
 
+On a backend the work is shared out as the split engine's (``orders.split``):
+``plan_orders`` does one pass over the lines on the driver (codes, each customer's look-back,
+first dates, attributes, nearby shops) and gives a *planned* engine, whose ``split`` is the
+model's shared engine with a ``Plan`` (the segments' favourites, the launches, the peers of
+the products to develop) and the per-customer rows (the coded lines); each bucket's
+``for_customers`` computes its customers' tables (``fresh_tables``) before rebuilding its
+engine, so the orders' customers' vectors and candidates never leave their bucket.
+
 Customers the model knows but ``orders`` does not name keep their fitted tables. Lines of
 products the model does not know (no statistics, no code) are left out and counted
 (``Fresh.unknown_products``); targets must be dated on or after ``Fresh.cutoff``, the day after
@@ -27,8 +35,10 @@ the last order read (or the model's cut-off, when later).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -47,14 +57,16 @@ from salescope.orders.neighbours import (
     to_csr,
 )
 from salescope.orders.novelties import (
+    Peers,
     customer_attributes,
     customer_shares,
     development_against,
+    development_peers,
     extra_offers,
     extra_pairs,
     nearby_rows,
 )
-from salescope.orders.split import CustomerRows, engine_of, split_engine
+from salescope.orders.split import FRESH_PLAN, CustomerRows, engine_of, split_engine
 from salescope.orders.training import as_date, recent_part
 
 if TYPE_CHECKING:
@@ -83,6 +95,29 @@ def scoring_cutoff(model_cutoff: dt.date, orders: pl.DataFrame) -> dt.date:
     return max(model_cutoff, last)
 
 
+PLAN = FRESH_PLAN
+"""Where a planned engine (``plan_orders``) keeps its ``Plan``."""
+ROWS = "_fresh_rows"
+"""Where a planned engine keeps its per-customer rows until it is split."""
+ORIGIN = "origin"
+"""The per-customer table naming the customers scored from the orders (``c, origin``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What every bucket of customers scored from the orders shares, besides the model's
+    shared engine: the date they are scored at, the codes' count, the products the
+    neighbours' evidence explores, the segments' favourites and the launches, the peers of
+    the products to develop."""
+
+    cutoff: dt.date
+    n_all: int
+    columns: np.ndarray
+    favourites: pl.DataFrame
+    launches: pl.DataFrame
+    peers: Peers
+
+
 def with_orders(
     model: NextOrderModel,
     orders: pl.DataFrame,
@@ -96,6 +131,34 @@ def with_orders(
     coordinates) of customers the model does not know — a fitted customer keeps its fitted
     attributes — and the coordinates of the fitted ones, that place new shops among them.
     ``only``: the customer ids to build (the targets'; default: every customer)."""
+    planned = plan_orders(model, orders, customers, only=only)
+    shared, rows = split_planned(planned)
+    engine = engine_of(shared, rows)
+    info = planned.__dict__["from_orders_"]
+    return Fresh(
+        engine=engine,
+        cutoff=dt.date.fromisoformat(info["cutoff"]),
+        customers=info["customers"],
+        new_customers=info["new_customers"],
+        unknown_products=info["unknown_products"],
+        unknown_lines=info["unknown_lines"],
+    )
+
+
+def plan_orders(
+    model: NextOrderModel,
+    orders: pl.DataFrame,
+    customers: pl.DataFrame | None = None,
+    *,
+    only: pl.Series | None = None,
+) -> NextOrderModel:
+    """``with_orders`` in two steps, for the backends: the *planned* engine, whose ``split``
+    gives the model's shared engine (with the plan) and the per-customer rows — the fitted
+    customers' tables, and the coded lines, first order and attributes of the customers of
+    the orders — and whose shared engine's ``for_customers`` computes the rest of the
+    customers' tables (vectors, neighbours, candidates, shares, development) from their
+    lines, bucket by bucket. The driver's work is a pass over the lines (codes, the
+    look-back, first dates) and the nearby shops; the rest is the buckets'."""
     p = model.params_
     n_model = model.codes_.n_customers
     cutoff = scoring_cutoff(model.cutoff_, orders)
@@ -129,15 +192,64 @@ def with_orders(
     first = first.with_columns(pl.col("c_first").cast(model.first_order_.schema["c_first"]))
     ctx = model.context_
     attributes = _attributes(model, fresh_ids, customers)
-    segments = attributes.select("c", "segment", "region", "channel")
-    origin = fresh_ids.select("c", "origin")
-
-    # the customers' vectors: rows added after the fitted ones
     snap = model.snapshot_
-    window = snapshot_lines(lines, cutoff, p.lookback_days)
-    vectors = tifu_vectors(window, order_table(window), model.tifu_)
-    n_all = n_model + fresh_ids.height
-    own = to_csr(vectors, "u", (n_all, model.codes_.n_products))
+    favourites, launches = extra_offers(
+        snap.window, model.cutoff_, ctx, p.novelties, model.first_seen_
+    )
+    plan = Plan(
+        cutoff=cutoff,
+        n_all=n_model + fresh_ids.height,
+        columns=bought_columns(snap.matrix),
+        favourites=favourites,
+        launches=launches,
+        peers=development_peers(snap.window, model.cutoff_, ctx),
+    )
+    shared, fitted = split_engine(model)
+    rows: CustomerRows = {
+        "lines": lines,
+        "first_order": first,
+        "customers": codes,
+        "context_customers": attributes.select("c", "segment", "region", "channel"),
+        ORIGIN: fresh_ids.select("c", "origin"),
+    }
+    shared.context_ = dataclasses.replace(
+        shared.context_, geo=_geo(model, attributes, fresh_ids, customers)
+    )
+    shared.__dict__["from_orders_"] = {
+        "cutoff": cutoff.isoformat(),
+        "customers": fresh_ids.height,
+        "new_customers": int(fresh_ids["origin"].null_count()),
+        "unknown_products": unknown["product_id"].n_unique(),
+        "unknown_lines": unknown.height,
+    }
+    shared.__dict__[PLAN] = plan
+    shared.__dict__[ROWS] = _with_fitted(rows, fitted, model, fresh_ids, only)
+    return shared
+
+
+def fresh_tables(
+    shared: NextOrderModel, rows: Mapping[str, pl.DataFrame]
+) -> tuple[dict[str, pl.DataFrame], sp.csr_matrix]:
+    """``rows`` (a planned engine's, cut to some customers) with the tables of the customers
+    of the orders among them computed from their lines, and the customers' vectors: the
+    model's rows, then theirs."""
+    plan: Plan = shared.__dict__[PLAN]
+    p = shared.params_
+    snap = shared.snapshot_
+    n_model = snap.matrix.shape[0]
+    origin = rows.get(ORIGIN)
+    out = {name: frame for name, frame in rows.items() if name != ORIGIN}
+    shape = (plan.n_all, shared.codes_.n_products)
+    if origin is None or origin.height == 0:
+        own = sp.csr_matrix(shape)
+        return out, sp.vstack([snap.matrix, own[n_model:]], format="csr")
+    origin = origin.sort("c")
+    mine = origin.select("c")
+    lines = rows["lines"].join(mine, on="c", how="semi")
+    segments = rows["context_customers"].join(mine, on="c", how="semi")
+    window = snapshot_lines(lines, plan.cutoff, p.lookback_days)
+    vectors = tifu_vectors(window, order_table(window), shared.tifu_)
+    own = to_csr(vectors, "u", shape)
     matrix = sp.vstack([snap.matrix, own[n_model:]], format="csr")
     active = window["c"].unique().sort().to_numpy().astype(np.int64)
     itself = (
@@ -147,48 +259,40 @@ def with_orders(
         .to_numpy()
         .astype(np.int64)
     )
+    # searched among the fitted customers only: a customer's neighbours do not depend on
+    # which other customers are scored with it
     neighbours = nearest_neighbours(
-        snap.matrix,
-        model.tifu_.k,
-        metric=model.tifu_.metric,
-        rows=itself,
-        queries=own[active],
+        snap.matrix, shared.tifu_.k, metric=shared.tifu_.metric, rows=itself, queries=own[active]
     )
-    columns = bought_columns(snap.matrix)
     neighbour = (
         candidate_scores(
-            matrix, neighbours, explore=p.explore, rows=active, items=snap.items, columns=columns
+            matrix,
+            neighbours,
+            explore=p.explore,
+            rows=active,
+            items=snap.items,
+            columns=plan.columns,
         )
         .join(vectors, on=["c", "p"], how="left")
         .with_columns(pl.col("u").fill_null(0.0))
     )
-    favourites, launches = extra_offers(
-        snap.window, model.cutoff_, ctx, p.novelties, model.first_seen_
-    )
     served = pl.DataFrame({"c": pl.Series(active, dtype=CODE)})
-    extra = extra_pairs(favourites, launches, served, segments, window).join(
+    extra = extra_pairs(plan.favourites, plan.launches, served, segments, window).join(
         neighbour.select("c", "p"), on=["c", "p"], how="anti"
     )
     extra = pair_scores(matrix, neighbours, active, extra, items=snap.items)
-    own_ctx = dataclasses.replace(ctx, customers=segments)
-    categories, brands = customer_shares(window, cutoff, own_ctx)
+    own_ctx = dataclasses.replace(shared.context_, customers=segments)
+    categories, brands = customer_shares(window, plan.cutoff, own_ctx)
     development = development_against(
-        snap.window,
-        model.cutoff_,
-        ctx,
+        plan.peers,
+        shared.context_,
         window,
-        cutoff,
+        plan.cutoff,
         segments.select("c", "segment").join(origin, on="c"),
         p.novelties,
         chunk=p.customers_per_bucket,
     ).sort("c", "p")
-
-    shared, fitted = split_engine(model)
-    rows: CustomerRows = {
-        "lines": lines,
-        "first_order": first,
-        "customers": codes,
-        "context_customers": segments,
+    computed = {
         "development": development,
         "neighbour": neighbour.sort("c", "p"),
         "extra": extra.sort("c", "p"),
@@ -201,27 +305,14 @@ def with_orders(
         "categories": categories,
         "brands": brands,
     }
-    rows = _with_fitted(rows, fitted, model, fresh_ids, only)
-    shared.snapshot_ = dataclasses.replace(shared.snapshot_, matrix=matrix)
-    shared.context_ = dataclasses.replace(
-        shared.context_, geo=_geo(model, attributes, fresh_ids, customers)
-    )
-    engine = engine_of(shared, rows)
-    engine.__dict__["from_orders_"] = {
-        "cutoff": cutoff.isoformat(),
-        "customers": fresh_ids.height,
-        "new_customers": int(fresh_ids["origin"].null_count()),
-        "unknown_products": unknown["product_id"].n_unique(),
-        "unknown_lines": unknown.height,
-    }
-    return Fresh(
-        engine=engine,
-        cutoff=cutoff,
-        customers=fresh_ids.height,
-        new_customers=int(fresh_ids["origin"].null_count()),
-        unknown_products=unknown["product_id"].n_unique(),
-        unknown_lines=unknown.height,
-    )
+    for name, frame in computed.items():
+        fitted = out.get(name)
+        out[name] = (
+            frame
+            if fitted is None or fitted.height == 0
+            else pl.concat([fitted, frame.select(fitted.columns).cast(fitted.schema)])
+        )
+    return out, matrix
 
 
 def _attributes(
@@ -299,15 +390,28 @@ def _with_fitted(
     kept = model.codes_.customers.join(fresh.select("customer_id"), on="customer_id", how="anti")
     if only is not None:
         kept = kept.filter(pl.col("customer_id").is_in(only.implode()))
-    if kept.height == 0:
-        return rows
     mine = kept.select("c")
-    out: CustomerRows = {}
-    for name, frame in rows.items():
-        theirs = fitted.get(name)
-        if theirs is None:
-            out[name] = frame
-            continue
+    out: CustomerRows = dict(rows)
+    for name, theirs in fitted.items():
         theirs = theirs.join(mine, on="c", how="semi")
-        out[name] = pl.concat([theirs, frame.select(theirs.columns).cast(theirs.schema)])
+        frame = rows.get(name)
+        out[name] = (
+            theirs
+            if frame is None
+            else pl.concat([theirs, frame.select(theirs.columns).cast(theirs.schema)])
+        )
     return out
+
+
+def split_planned(
+    planned: NextOrderModel, anchors: Sequence[dt.date] = ()
+) -> tuple[NextOrderModel, CustomerRows]:
+    """A planned engine (``plan_orders``) as its shared engine and per-customer rows
+    (``NextOrderModel.split``); its targets follow the orders, so no anchor."""
+    if anchors:
+        raise ValueError(
+            "customers scored from the orders are scored after them, not inside the history"
+        )
+    shared = copy.copy(planned)
+    shared.__dict__ = {k: v for k, v in planned.__dict__.items() if k != ROWS}
+    return shared, planned.__dict__[ROWS]

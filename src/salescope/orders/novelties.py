@@ -802,9 +802,33 @@ def _developing(rates: pl.DataFrame, ctx: Context, params: NoveltyParams) -> pl.
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Peers:
+    """The customers ``development_against`` measures others against: each banded one's
+    monthly volume, and its monthly quantity of each product."""
+
+    volumes: pl.DataFrame  # c, segment, _monthly
+    rates: pl.DataFrame  # segment, band, p, _peer, _rate
+
+
+def development_peers(window: pl.DataFrame, cutoff: dt.date, ctx: Context) -> Peers:
+    """The ``Peers`` of ``window`` at ``cutoff`` (``development_table``'s customers)."""
+    recent, pool = _volumes(window, cutoff, ctx.customers)
+    pool = pool.with_columns(
+        (pl.col("_monthly").rank("average").over("segment") / pl.len().over("segment") * 3)
+        .ceil()
+        .clip(1, 3)
+        .cast(pl.Int8)
+        .alias("band")
+    )
+    rates = _rates(recent, pool).select(
+        "segment", "band", "p", pl.col("c").alias("_peer"), pl.col("own_rate").alias("_rate")
+    )
+    return Peers(pool.select("c", "segment", "_monthly"), rates)
+
+
 def development_against(
-    peers_window: pl.DataFrame,
-    peers_cutoff: dt.date,
+    peers: Peers,
     ctx: Context,
     window: pl.DataFrame,
     cutoff: dt.date,
@@ -814,18 +838,11 @@ def development_against(
 ) -> pl.DataFrame:
     """``development_table`` of the customers of ``window`` (at ``cutoff``; ``customers``:
     ``c, segment, origin``, ``origin`` the customer's code among the peers or null) against
-    the peers of ``peers_window`` (at ``peers_cutoff``, segments of ``ctx``) alone: each
-    customer is placed among the peers (in its own stead when it is one of them) as if it
-    were the only one added, so that customers scored together do not change each other's
-    rows, and a peer scored from the same lines gets the very rows of the table of all."""
-    p_recent, pool = _volumes(peers_window, peers_cutoff, ctx.customers)
-    pool = pool.with_columns(
-        (pl.col("_monthly").rank("average").over("segment") / pl.len().over("segment") * 3)
-        .ceil()
-        .clip(1, 3)
-        .cast(pl.Int8)
-        .alias("band")
-    )
+    the ``peers`` alone (``development_peers``): each customer is placed among them (in its
+    own stead when it is one of them) as if it were the only one added, so that customers
+    scored together do not change each other's rows, and a peer scored from the same lines
+    gets the very rows of the table of all."""
+    pool = peers.volumes
     recent, volume = _volumes(window, cutoff, customers)
     if volume.height == 0:
         return pl.DataFrame(schema=DEVELOPMENT)
@@ -859,9 +876,7 @@ def development_against(
         band[at] = np.clip(np.ceil(rank / size * 3), 1, 3).astype(np.int8)
     volume = volume.with_columns(pl.Series("band", band, dtype=pl.Int8))
     rates = _rates(recent, volume).join(volume.select("c", "origin"), on="c")
-    pool_rates = _rates(p_recent, pool).select(
-        "segment", "band", "p", pl.col("c").alias("_peer"), pl.col("own_rate").alias("_rate")
-    )
+    pool_rates = peers.rates
     parts = []
     ids = rates["c"].unique().sort()
     for start in range(0, ids.len(), chunk):
@@ -873,12 +888,12 @@ def development_against(
             .select("c", "p", "_rate")
         )
         itself = mine_rates.select("c", "p", pl.col("own_rate").alias("_rate"))
-        peers = (
+        medians = (
             pl.concat([others, itself])
             .group_by("c", "p")
             .agg(pl.col("_rate").median().alias("peer_rate"), pl.len().alias("peers"))
         )
-        parts.append(_developing(mine_rates.join(peers, on=["c", "p"]), ctx, params))
+        parts.append(_developing(mine_rates.join(medians, on=["c", "p"]), ctx, params))
     if not parts:
         return pl.DataFrame(schema=DEVELOPMENT)
     return pl.concat(parts)

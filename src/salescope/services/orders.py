@@ -27,7 +27,7 @@ from salescope.orders.evaluation import (
     evaluate_last_order,
     summary_rows,
 )
-from salescope.orders.fresh import scoring_cutoff, with_orders
+from salescope.orders.fresh import plan_orders, scoring_cutoff, with_orders
 from salescope.orders.held_out import HeldOutScorer, score_held_out
 from salescope.orders.model import EngineParams, NextOrderModel, Promote
 from salescope.orders.novelties import promote_with
@@ -212,18 +212,18 @@ def fit_next_orders(
     *,
     params: EngineParams | None = None,
     progress: Progress = no_progress,
+    planned: bool = False,
 ) -> NextOrderModel:
     """The next-order engine learned from the request's history, products and customers (or
     the trained one it names; with orders too, that engine scoring the targets' customers
-    from their lines in the orders: ``orders.fresh.with_orders``)."""
+    from their lines in the orders: ``orders.fresh.with_orders``; ``planned``: the planned
+    engine, whose customers' tables each bucket computes, for a backend)."""
     if request.model is not None and request.orders is not None:
         progress("scoring from the orders read", 0.1)
-        return with_orders(
-            request.model,
-            request.orders,
-            request.customers,
-            only=request.targets["customer_id"].unique(),
-        ).engine
+        only = request.targets["customer_id"].unique()
+        if planned:
+            return plan_orders(request.model, request.orders, request.customers, only=only)
+        return with_orders(request.model, request.orders, request.customers, only=only).engine
     if request.model is not None:
         return request.model
     assert request.orders is not None
