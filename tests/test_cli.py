@@ -234,3 +234,74 @@ def test_every_help_text_is_shown_whole(
                 assert " ".join(text.replace("\\[", "[").split()) in shown, (path, text)
                 checked += 1
     assert checked > 50
+
+
+def test_a_sampled_model_scores_every_customer_from_the_orders_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], demo_company: DemoCompany
+) -> None:
+    """`train --sample 0.5` learns from half of the customers; `next-orders --model --orders`
+    scores the other half from their own orders (usual lines of what they bought), says how
+    many it scored so; orders missing a column, or targets dated before the orders' end, are
+    refused naming the file, and nothing is written."""
+    import polars as pl
+
+    from salescope.compute.backend import sample_customers
+
+    orders = demo_company.tables["orders"]
+    source = tmp_path / "orders.parquet"
+    orders.write_parquet(source)
+    model = tmp_path / "model"
+    trained = run(
+        capsys, "train", "--orders", str(source), "--sample", "0.5", "--model-out", str(model)
+    )
+    assert trained.code == 0, trained.stderr
+    sampled = set(sample_customers(orders, 0.5)["customer_id"])
+    others = set(orders["customer_id"]) - sampled
+    assert sampled and others
+
+    alone = tmp_path / "alone.csv"
+    assert run(capsys, "next-orders", "--model", str(model), "--out", str(alone)).code == 0
+    assert set(pl.read_csv(alone)["customer_id"]) == sampled
+
+    out = tmp_path / "lines.csv"
+    result = run(
+        capsys, "next-orders", "--model", str(model), "--orders", str(source), "--out", str(out)
+    )
+    assert result.code == 0, result.stderr
+    assert f"{len(sampled) + len(others):,} customers scored from the orders read" in (
+        result.stdout
+    )
+    assert f"({len(others):,} the engine had not learned from)" in result.stdout
+    lines = pl.read_csv(out)
+    usual = lines.filter(pl.col("kind") == "usual")
+    assert set(usual["customer_id"]) >= others  # its own usual lines, not the never-seen answer
+    bought = orders.select("customer_id", "product_id").unique()
+    assert usual.join(bought, on=["customer_id", "product_id"], how="anti").height == 0
+
+    bad = write(tmp_path / "o.csv", "customer_id,order_id,order_date,product\nc,o,2024-01-01,p\n")
+    refused = tmp_path / "refused.csv"
+    result = run(
+        capsys, "next-orders", "--model", str(model), "--orders", str(bad), "--out", str(refused)
+    )
+    assert result.code == 1
+    assert "o.csv" in result.stderr and "'product_id'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not refused.exists()
+    last = orders["order_date"].max()
+    targets = write(tmp_path / "t.csv", f"customer_id,order_date\nX1,2099-01-01\nX2,{last}\n")
+    result = run(
+        capsys,
+        "next-orders",
+        "--model",
+        str(model),
+        "--orders",
+        str(source),
+        "--targets",
+        str(targets),
+        "--out",
+        str(refused),
+    )
+    assert result.code == 1
+    assert "t.csv" in result.stderr and "line 3, column 'order_date'" in result.stderr
+    assert "the targets are dated" in result.stderr and "Traceback" not in result.stderr
+    assert not refused.exists()

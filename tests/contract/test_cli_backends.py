@@ -170,3 +170,44 @@ def test_missing_pyspark_says_how_to_install_it(
     assert result.code == 1
     assert "pip install 'salescope[spark]'" in result.stderr
     assert not out.exists()
+
+
+def test_a_sampled_model_scoring_from_the_orders_on_spark_writes_the_local_lines(
+    spark: Any,
+    company: DemoCompany,
+    data_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``next-orders --model M --orders O --backend spark`` with a model fitted on half of
+    the customers: every customer of the orders gets the lines the local command writes (the
+    customers outside the sample scored from their orders, their rows shipped with their
+    buckets)."""
+    from salescope.compute.backend import sample_customers
+    from salescope.orders.model import EngineParams
+
+    t = company.tables
+    sampled = NextOrderModel(EngineParams(seed=1)).fit(
+        sample_customers(t["orders"], 0.5), t["products"], customers=t["customers"]
+    )
+    model = save_model(sampled, tmp_path / "model", data="demo sample")
+    orders = tmp_path / "orders.parquet"
+    t["orders"].write_parquet(orders)
+    common = ["next-orders", "--model", str(model), "--orders", str(orders), "--mode", "rank"]
+    local = run(capsys, *common, "--out", str(tmp_path / "local.csv"))
+    assert local.code == 0, local.stderr
+    remote = run(
+        capsys,
+        *common,
+        "--out",
+        str(tmp_path / "spark.csv"),
+        "--backend",
+        "spark",
+        "--spark-master",
+        "local[2]",
+    )
+    assert remote.code == 0, remote.stderr
+    read = {"try_parse_dates": True, "schema_overrides": {"promotion_id": pl.String}}
+    lines = pl.read_csv(tmp_path / "local.csv", **read)
+    assert set(lines["customer_id"]) == set(t["orders"]["customer_id"])
+    assert_same_lines(pl.read_csv(tmp_path / "spark.csv", **read), lines)

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from salescope.orders.history import order_table
 from salescope.orders.neighbours import (
+    Metric,
     TifuParams,
     dense_top_k,
     item_similarity,
@@ -163,3 +164,31 @@ def test_dense_and_sparse_neighbours_agree_even_on_ties(metric: str) -> None:
     some = nearest_neighbours(vectors, 8, metric=metric, rows=rows)  # type: ignore[arg-type]
     assert np.array_equal(sparse[rows], some)
     assert (sparse[5] == -1).all() and not (sparse == 5).any()
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@pytest.mark.parametrize("dense_cells", [0, 40_000_000])
+def test_neighbours_of_queries_are_searched_among_the_fitted_rows(
+    metric: Metric, dense_cells: int
+) -> None:
+    """A customer's vector given as a query, naming its own row, finds the neighbours its row
+    finds (densely or not); a query naming no row (a customer added after the fit) may have
+    any row as a neighbour, and only rows: the queries are nobody's neighbours."""
+    rng = np.random.default_rng(3)
+    dense = (rng.random((40, 30)) < 0.2) * rng.random((40, 30))
+    dense[5] = 0.0  # a customer without products
+    vectors = sp.csr_matrix(dense)
+    rows = np.array([0, 5, 7, 39], dtype=np.int64)
+
+    def search(at: np.ndarray, queries: sp.csr_matrix | None) -> np.ndarray:
+        return nearest_neighbours(
+            vectors, 6, metric=metric, rows=at, queries=queries, dense_cells=dense_cells
+        )
+
+    asked = search(rows, vectors[rows])
+    np.testing.assert_array_equal(asked, search(rows, None))
+    assert (asked[1] == -1).all()
+    extra = sp.csr_matrix(np.vstack([dense[7], rng.random(30) * (rng.random(30) < 0.3)]))
+    new = search(np.array([-1, -1], dtype=np.int64), extra)
+    assert new[0][0] == 7  # its twin among the rows
+    assert ((new >= 0) & (new < 40)).all()

@@ -134,7 +134,7 @@ def next_orders_on(
     with fields():
         trained = service.load_trained(model) if model is not None else None
     with closing(open_backend(backend, master)) as engine_backend:
-        with fields(orders=location(orders)):
+        with fields(orders=location(orders), targets=location(targets)):
             request = scaled.check_next_orders_on(
                 engine_backend,
                 orders=location(orders),
@@ -150,7 +150,9 @@ def next_orders_on(
                 max_issues=settings.max_issues,
             )
         feedback = in_force(settings, request.as_of)
-        engine = service.fit_next_orders(request, progress=lambda s, f: progress(s, 0.8 * f))
+        engine = service.fit_next_orders(
+            request, progress=lambda s, f: progress(s, 0.8 * f), planned=True
+        )
         lines = scaled.do_next_orders_on(
             engine_backend,
             request,

@@ -36,7 +36,11 @@ def next_orders(
     ctx: typer.Context,
     out_file: Annotated[Path, typer.Option("--out", help="Output CSV of proposed lines.")],
     orders: Annotated[
-        Path | None, typer.Option(help="Order lines: the whole history to learn from.")
+        Path | None,
+        typer.Option(
+            help="Order lines: the whole history to learn from; with --model, the orders "
+            "the customers are scored from (each one's own lines, the model unchanged)."
+        ),
     ] = None,
     model: Annotated[
         Path | None,
@@ -106,7 +110,7 @@ def next_orders(
         "targets": (targets, schemas.TARGETS),
     }
     frames = read_tables(files, max_issues=settings.max_issues)
-    with fields(orders=orders):
+    with fields(orders=orders, targets=targets):
         request = service.check_next_orders(
             **frames,
             model=trained,

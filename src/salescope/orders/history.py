@@ -94,6 +94,18 @@ def encode(
         .with_columns(pl.col("p").cast(CODE))
         .select("product_id", "p")
     )
+    return coded_lines(orders, customers, product_codes, carry), Codes(customers, product_codes)
+
+
+def coded_lines(
+    orders: pl.DataFrame,
+    customers: pl.DataFrame,
+    products: pl.DataFrame,
+    carry: tuple[str, ...] = (),
+) -> pl.DataFrame:
+    """``encode``'s lines ``c, o, d, p, q`` of ``orders`` with given codes (``customers``:
+    ``customer_id, c``; ``products``: ``product_id, p``); lines of other ids are left out."""
+    product_codes = products
     # one basket per customer and day: the order ids a customer placed on one date (invoices
     # split by warehouse or vendor, a top-up) are one order to learn from and to predict
     order_codes = (
@@ -119,7 +131,7 @@ def encode(
         .sort("c", "d", "o", "p")
         .collect()
     )
-    return lines, Codes(customers, product_codes)
+    return lines
 
 
 def before(lines: pl.DataFrame, cutoff: dt.date, lookback_days: int | None = None) -> pl.DataFrame:

@@ -41,6 +41,8 @@ from salescope.orders.examples import (
     training_events,
 )
 from salescope.orders.features import OwnHistory, build_candidates, own_history, product_stats
+from salescope.orders.fresh import ROWS as FRESH_ROWS
+from salescope.orders.fresh import split_planned
 from salescope.orders.gating import merge_novelties
 from salescope.orders.history import Codes, encode, order_table, rows_of
 from salescope.orders.neighbours import (
@@ -830,7 +832,10 @@ class NextOrderModel:
 
     def split(self, anchors: Sequence[dt.date] = ()) -> tuple[NextOrderModel, CustomerRows]:
         """This engine as (the shared engine, its per-customer tables keyed by ``c``), the
-        snapshots at ``anchors`` (inside the history) built first: ``orders.split``."""
+        snapshots at ``anchors`` (inside the history) built first: ``orders.split``; a planned
+        engine (``orders.fresh.plan_orders``) as its plan says."""
+        if FRESH_ROWS in self.__dict__:
+            return split_planned(self, anchors)
         return split_engine(self, anchors)
 
     def for_customers(self, rows: Mapping[str, pl.DataFrame]) -> NextOrderModel:

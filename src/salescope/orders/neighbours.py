@@ -109,6 +109,7 @@ def nearest_neighbours(
     *,
     metric: Metric = "cosine",
     rows: IntArray | None = None,
+    queries: sp.csr_matrix | None = None,
     cells: int = 20_000_000,
     dense_cells: int = 40_000_000,
 ) -> IntArray:
@@ -119,21 +120,25 @@ def nearest_neighbours(
     over the products someone bought fit in ``dense_cells`` cells, they are multiplied as
     dense arrays (BLAS: a long history's vectors hold thousands of products each, where a
     sparse product costs several times more).
+
+    ``queries`` (one row per entry of ``rows``, the columns of ``vectors``): the vectors of
+    customers scored from orders read after the fit, whose neighbours are searched among the
+    rows of ``vectors`` only; ``rows`` then names the row of ``vectors`` each one is (not its
+    own neighbour), or ``-1`` for a customer ``vectors`` does not hold.
     """
     n = vectors.shape[0]
     chunk = max(16, min(4096, cells // max(1, n)))
     rows = np.arange(n, dtype=np.int64) if rows is None else rows
-    k_eff = max(0, min(k, n - 1))
+    k_eff = max(0, min(k, n - 1 if queries is None else n))
     result = np.full((len(rows), k), -1, dtype=np.int64)
     if k_eff == 0:
         return result
-    norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
+    norms, basis = _normed(vectors, metric)
     empty = norms == 0
-    if metric == "cosine":
-        scale = sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=~empty))
-        basis = (scale @ vectors).tocsr()
+    if queries is None:
+        q_norms, q_basis = norms, basis
     else:
-        basis = vectors
+        q_norms, q_basis = _normed(queries, metric)
     columns_of = bought_columns(basis)
     dense = n * len(columns_of) <= dense_cells
     if dense:
@@ -143,24 +148,40 @@ def nearest_neighbours(
         basis_t = basis.T.tocsc()
     for block in _chunks(len(rows), chunk):
         ids = rows[block]
-        dots = full[ids] @ full_t if dense else (basis[ids] @ basis_t).toarray()
+        at = ids if queries is None else block  # the rows of the query side
+        if not dense:
+            dots = (q_basis[at] @ basis_t).toarray()
+        elif queries is None:
+            dots = full[at] @ full_t
+        else:  # the queries' block made dense, as the fitted rows are
+            dots = q_basis[at][:, columns_of].toarray() @ full_t
         if metric == "cosine":
             score = dots
         else:  # smaller distance = larger score
-            score = 2.0 * dots - (norms**2)[None, :] - (norms[ids] ** 2)[:, None]
+            score = 2.0 * dots - (norms**2)[None, :] - (q_norms[at] ** 2)[:, None]
         # equal similarities stay equal whichever way the products were summed
         score = np.round(score, 10)
         score[:, empty] = -np.inf
-        score[np.arange(len(ids)), ids] = -np.inf
+        itself = (ids >= 0) & (ids < n)
+        score[np.flatnonzero(itself), ids[itself]] = -np.inf
         top = np.argpartition(-score, k_eff - 1, axis=1)[:, :k_eff]
         top_scores = np.take_along_axis(score, top, axis=1)
         order = np.argsort(-top_scores, axis=1, kind="stable")
         top = np.take_along_axis(top, order, axis=1)
         top_scores = np.take_along_axis(top_scores, order, axis=1)
         top[~np.isfinite(top_scores)] = -1
-        top[empty[ids]] = -1  # a customer without products has no neighbours
+        top[q_norms[at] == 0] = -1  # a customer without products has no neighbours
         result[block, :k_eff] = top
     return result
+
+
+def _normed(vectors: sp.csr_matrix, metric: Metric) -> tuple[FloatArray, sp.csr_matrix]:
+    """The rows' norms, and the rows scaled to unit norm for the cosine (as they are else)."""
+    norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
+    if metric != "cosine":
+        return norms, vectors
+    scale = sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms != 0))
+    return norms, (scale @ vectors).tocsr()
 
 
 def neighbour_matrix(neighbours: IntArray, n_customers: int, k: int | None = None) -> sp.csr_matrix:
@@ -248,6 +269,7 @@ def candidate_scores(
     explore: int,
     rows: IntArray | None = None,
     items: sp.csr_matrix | None = None,
+    columns: IntArray | None = None,
     cells: int = 20_000_000,
 ) -> pl.DataFrame:
     """Collaborative evidence for each customer of ``rows`` (``neighbours`` in the same
@@ -259,10 +281,17 @@ def candidate_scores(
 
     Products it lacks are kept when among its ``explore`` best by ``nb`` or by ``ii``;
     ``seen`` marks its own products. Computed densely by chunks of at most ``cells`` customer ×
-    product cells, so memory stays bounded."""
+    product cells, so memory stays bounded. ``columns``: the products explored (default:
+    those someone bought); a customer's own products outside them have zero evidence — so
+    that customers added to ``vectors`` after the fit do not change each other's."""
     n = vectors.shape[0]
     rows = np.arange(n, dtype=np.int64) if rows is None else rows
-    columns_of = bought_columns(vectors)
+    outside = None
+    if columns is not None:
+        mine = vectors[rows].tocoo()
+        off = ~np.isin(mine.col, columns)
+        outside = (rows[mine.row[off]], mine.col[off].astype(np.int64))
+    columns_of = bought_columns(vectors) if columns is None else columns
     vectors = vectors[:, columns_of].tocsr()
     if items is not None:
         items = items[columns_of][:, columns_of].tocsr()
@@ -297,11 +326,18 @@ def candidate_scores(
             frame = {"c": ids[local_rows], "p": columns_of[cols]}
             frame.update({k: v[local_rows, cols] for k, v in scores.items()})
             parts.append(pl.DataFrame(frame).with_columns(pl.lit(seen).alias("seen")))
-    columns = {"c": pl.UInt32, "p": pl.UInt32, "nb": pl.Float64, "nb_share": pl.Float64}
+    schema = {"c": pl.UInt32, "p": pl.UInt32, "nb": pl.Float64, "nb_share": pl.Float64}
     if items is not None:
-        columns["ii"] = pl.Float64
+        schema["ii"] = pl.Float64
+    if outside is not None and len(outside[0]):
+        zeros = {name: np.zeros(len(outside[0])) for name in schema if name not in ("c", "p")}
+        parts.append(
+            pl.DataFrame({"c": outside[0], "p": outside[1], **zeros}).with_columns(
+                pl.lit(True).alias("seen")
+            )
+        )
     if not parts:
-        return pl.DataFrame(schema={**columns, "seen": pl.Boolean})
+        return pl.DataFrame(schema={**schema, "seen": pl.Boolean})
     return (
         pl.concat(parts)
         .unique(["c", "p"], keep="first", maintain_order=True)

@@ -132,28 +132,7 @@ def build_context(
     """Attributes of the coded customers and products. Missing tables or columns mean no
     segment (every customer in one), no coordinates (no nearby evidence), no category, every
     product offerable, a unit margin of 1."""
-    cust = codes.customers
-    if customers is not None and customers.height:
-        segment = (
-            pl.coalesce(_text(customers, "segment"), _text(customers, "channel"))
-            if "segment" in customers.columns
-            else _text(customers, "channel")
-        )
-        attrs = customers.select(
-            "customer_id",
-            segment.alias("segment"),
-            _text(customers, "region").alias("region"),
-            _text(customers, "channel").alias("channel"),
-            _number(customers, "latitude").alias("lat"),
-            _number(customers, "longitude").alias("lon"),
-        ).unique("customer_id", keep="first")
-        cust = cust.join(attrs, on="customer_id", how="left")
-    else:
-        cust = cust.with_columns(
-            *(pl.lit(None, dtype=pl.String).alias(n) for n in ("segment", "region", "channel")),
-            *(pl.lit(None, dtype=pl.Float64).alias(n) for n in ("lat", "lon")),
-        )
-    cust = cust.sort("c").with_columns(pl.col("segment").fill_null("all"))
+    cust = customer_attributes(codes.customers, customers)
     prod = codes.products
     if products is not None and products.height:
         offerable = pl.lit(True)
@@ -194,6 +173,71 @@ def build_context(
         cust.drop("customer_id", "lat", "lon"),
         prod.drop("product_id"),
         _geo_matrix(cust, geo_neighbours),
+    )
+
+
+def customer_attributes(codes: pl.DataFrame, customers: pl.DataFrame | None) -> pl.DataFrame:
+    """``customer_id, c`` of ``codes`` (sorted by ``c``) with ``segment`` (``all`` when
+    unknown), ``region``, ``channel``, ``lat``, ``lon`` from the customers table."""
+    cust = codes
+    if customers is not None and customers.height:
+        segment = (
+            pl.coalesce(_text(customers, "segment"), _text(customers, "channel"))
+            if "segment" in customers.columns
+            else _text(customers, "channel")
+        )
+        attrs = customers.select(
+            "customer_id",
+            segment.alias("segment"),
+            _text(customers, "region").alias("region"),
+            _text(customers, "channel").alias("channel"),
+            _number(customers, "latitude").alias("lat"),
+            _number(customers, "longitude").alias("lon"),
+        ).unique("customer_id", keep="first")
+        cust = cust.join(attrs, on="customer_id", how="left")
+    else:
+        cust = cust.with_columns(
+            *(pl.lit(None, dtype=pl.String).alias(n) for n in ("segment", "region", "channel")),
+            *(pl.lit(None, dtype=pl.Float64).alias(n) for n in ("lat", "lon")),
+        )
+    return cust.sort("c").with_columns(pl.col("segment").fill_null("all"))
+
+
+def _located(customers: pl.DataFrame) -> pl.DataFrame:
+    return customers.filter(
+        pl.col("lat").is_not_null()
+        & pl.col("lon").is_not_null()
+        & pl.col("lat").is_between(-90, 90)
+        & pl.col("lon").is_between(-180, 180)
+    )
+
+
+def nearby_rows(
+    peers: pl.DataFrame, customers: pl.DataFrame, n_peers: int, k: int
+) -> sp.csr_matrix | None:
+    """``Context.geo``'s rows of ``customers`` (``c, lat, lon``; row ``i`` of the result for
+    the ``i``-th) among the located ``peers`` (``c, lat, lon``, codes below ``n_peers``) only:
+    each one's ``k`` nearest peers, weights 1/k; None when fewer than ``k`` peers are
+    located."""
+    located = _located(peers)
+    if located.height < k or k < 1:
+        return None
+    mine = customers.with_row_index("_i")
+    placed = _located(mine)
+    index = NeighbourIndex(
+        located["lat"].to_numpy().astype(np.float64), located["lon"].to_numpy().astype(np.float64)
+    )
+    _, idx = index.query(
+        placed["lat"].to_numpy().astype(np.float64),
+        placed["lon"].to_numpy().astype(np.float64),
+        k,
+        exclude_self=False,
+    )
+    codes = located["c"].to_numpy().astype(np.int64)
+    rows = np.repeat(placed["_i"].to_numpy().astype(np.int64), k)
+    return sp.csr_matrix(
+        (np.full(rows.size, 1.0 / k), (rows, codes[idx].ravel())),
+        shape=(mine.height, n_peers),
     )
 
 
@@ -266,17 +310,7 @@ class Evidence:
 def context_evidence(window: pl.DataFrame, cutoff: dt.date, ctx: Context) -> Evidence:
     """The snapshot's ``Evidence`` from its window at ``cutoff``."""
     recent = _recent_pairs(window, cutoff)
-    shares = []
-    for key, name in (("category", "cat_share"), ("brand", "brand_share")):
-        shares.append(
-            recent.join(ctx.products.select("p", key), on="p")
-            .filter(pl.col(key).is_not_null())
-            .group_by("c", key)
-            .agg(pl.col("_lines").sum().alias("_k"))
-            .with_columns((pl.col("_k") / pl.col("_k").sum().over("c")).alias(name))
-            .select("c", key, name)
-            .sort("c", key)
-        )
+    shares = _shares(recent, ctx)
     bought = None
     if ctx.geo is not None:
         bought = sp.csr_matrix(
@@ -294,6 +328,31 @@ def context_evidence(window: pl.DataFrame, cutoff: dt.date, ctx: Context) -> Evi
         _adoption_rates(window, cutoff).sort("p"),
         bought,
     )
+
+
+def _shares(recent: pl.DataFrame, ctx: Context) -> list[pl.DataFrame]:
+    """Each customer's share of its recent lines by category and by brand."""
+    shares = []
+    for key, name in (("category", "cat_share"), ("brand", "brand_share")):
+        shares.append(
+            recent.join(ctx.products.select("p", key), on="p")
+            .filter(pl.col(key).is_not_null())
+            .group_by("c", key)
+            .agg(pl.col("_lines").sum().alias("_k"))
+            .with_columns((pl.col("_k") / pl.col("_k").sum().over("c")).alias(name))
+            .select("c", key, name)
+            .sort("c", key)
+        )
+    return shares
+
+
+def customer_shares(
+    window: pl.DataFrame, cutoff: dt.date, ctx: Context
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``Evidence.categories`` and ``Evidence.brands`` of the customers of ``window``: their
+    own business only (``context_evidence`` computes them with the rest)."""
+    categories, brands = _shares(_recent_pairs(window, cutoff), ctx)
+    return categories, brands
 
 
 def pair_context(evidence: Evidence, ctx: Context, pairs: pl.DataFrame) -> pl.DataFrame:
@@ -580,9 +639,21 @@ def extra_candidates(
     customer's segment it lacks, and recent launches (first sold or launched in the last
     ``launch_days``), restricted to offerable products the customer did not buy in the
     window."""
+    favourites, launches = extra_offers(window, cutoff, ctx, params, first_seen)
+    return extra_pairs(favourites, launches, customers, ctx.customers, window)
+
+
+def extra_offers(
+    window: pl.DataFrame,
+    cutoff: dt.date,
+    ctx: Context,
+    params: NoveltyParams,
+    first_seen: pl.DataFrame | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """What ``extra_candidates`` offers, before it is cut to each customer: each segment's
+    favourites (``segment, p``) and the recent launches (``p``), from every customer's
+    ``window``."""
     offerable = ctx.products.filter(pl.col("offerable")).select("p")
-    bought = window.select("c", "p").unique()
-    seg = customers.select("c").join(ctx.customers.select("c", "segment"), on="c", how="left")
     favourites = (
         segment_shares(window, cutoff, ctx)
         .join(offerable, on="p")
@@ -591,7 +662,6 @@ def extra_candidates(
         .head(params.segment_candidates + 10)
         .select("segment", "p")
     )
-    from_segment = seg.join(favourites, on="segment").select("c", "p")
     since = cutoff - dt.timedelta(days=params.launch_days)
     launched = ctx.products.filter(
         pl.col("offerable")
@@ -613,6 +683,21 @@ def extra_candidates(
         .head(params.launch_candidates)
         .select("p")
     )
+    return favourites, launches
+
+
+def extra_pairs(
+    favourites: pl.DataFrame,
+    launches: pl.DataFrame,
+    customers: pl.DataFrame,
+    segments: pl.DataFrame,
+    window: pl.DataFrame,
+) -> pl.DataFrame:
+    """``extra_candidates`` of the customers ``c`` from ``extra_offers``: ``segments``
+    (``c, segment``) places them, ``window`` (their lines) says what they bought."""
+    bought = window.select("c", "p").unique()
+    seg = customers.select("c").join(segments.select("c", "segment"), on="c", how="left")
+    from_segment = seg.join(favourites, on="segment").select("c", "p")
     from_launches = customers.select("c").join(launches, how="cross")
     return (
         pl.concat([from_segment, from_launches])
@@ -839,12 +924,42 @@ def acceptance_prior(prior: Isotonic | None) -> pl.Expr:
 
 
 # -- development ------------------------------------------------------------------------------
+DEVELOPMENT = {
+    "c": pl.UInt32,
+    "p": pl.UInt32,
+    "own_rate": pl.Float64,
+    "peer_rate": pl.Float64,
+    "peers": pl.UInt32,
+}
+"""The columns of ``development_table``."""
+
+
 def development_table(
     window: pl.DataFrame, cutoff: dt.date, ctx: Context, params: NoveltyParams
 ) -> pl.DataFrame:
     """``c, p, own_rate, peer_rate, peers``: products a customer bought in the last year at a
     monthly quantity below ``development_ratio`` of the median of its peers (same segment and
     size band — tercile of yearly volume within the segment — buying the product)."""
+    recent, volume = _volumes(window, cutoff, ctx.customers)
+    volume = volume.with_columns(
+        (pl.col("_monthly").rank("average").over("segment") / pl.len().over("segment") * 3)
+        .ceil()
+        .clip(1, 3)
+        .cast(pl.Int8)
+        .alias("band")
+    )
+    rates = _rates(recent, volume)
+    peers = rates.group_by("segment", "band", "p").agg(
+        pl.col("own_rate").median().alias("peer_rate"), pl.len().alias("peers")
+    )
+    return _developing(rates.join(peers, on=["segment", "band", "p"]), ctx, params)
+
+
+def _volumes(
+    window: pl.DataFrame, cutoff: dt.date, segments: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The last year of ``window``, and per customer with three orders in it: ``c, _monthly``
+    (monthly volume), ``_months`` and ``segment`` (``segments``: ``c, segment``)."""
     start = cutoff - dt.timedelta(days=365)
     recent = window.filter(pl.col("d") >= start)
     span = recent.group_by("c").agg(pl.col("d").min().alias("_from"))
@@ -856,29 +971,26 @@ def development_table(
         .agg(pl.col("q").sum().alias("_vol"), pl.col("o").n_unique().alias("_orders"))
         .join(span, on="c")
         .filter(pl.col("_orders") >= 3)
-        .with_columns((pl.col("_vol") / months).alias("_monthly"))
-        .join(ctx.customers.select("c", "segment"), on="c", how="left")
-        .with_columns(
-            (pl.col("_monthly").rank("average").over("segment") / pl.len().over("segment") * 3)
-            .ceil()
-            .clip(1, 3)
-            .cast(pl.Int8)
-            .alias("band"),
-            months.alias("_months"),
-        )
+        .with_columns((pl.col("_vol") / months).alias("_monthly"), months.alias("_months"))
+        .join(segments.select("c", "segment"), on="c", how="left")
     )
-    rates = (
+    return recent, volume
+
+
+def _rates(recent: pl.DataFrame, volume: pl.DataFrame) -> pl.DataFrame:
+    """Each banded customer's monthly quantity of each product (``own_rate``)."""
+    return (
         recent.group_by("c", "p")
         .agg(pl.col("q").sum().alias("_q"), pl.col("o").n_unique().alias("_n"))
         .join(volume.select("c", "segment", "band", "_months"), on="c")
         .with_columns((pl.col("_q") / pl.col("_months")).alias("own_rate"))
     )
-    peers = rates.group_by("segment", "band", "p").agg(
-        pl.col("own_rate").median().alias("peer_rate"), pl.len().alias("peers")
-    )
+
+
+def _developing(rates: pl.DataFrame, ctx: Context, params: NoveltyParams) -> pl.DataFrame:
+    """The rows of ``rates`` (with ``peer_rate``, ``peers``) that are products to develop."""
     return (
-        rates.join(peers, on=["segment", "band", "p"])
-        .filter(
+        rates.filter(
             (pl.col("peers") >= 5)
             & (pl.col("_n") >= 2)
             & (pl.col("own_rate") < params.development_ratio * pl.col("peer_rate"))
@@ -887,6 +999,103 @@ def development_table(
         .select("c", "p", "own_rate", "peer_rate", "peers")
         .with_columns(pl.col("c").cast(pl.UInt32), pl.col("p").cast(pl.UInt32))
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Peers:
+    """The customers ``development_against`` measures others against: each banded one's
+    monthly volume, and its monthly quantity of each product."""
+
+    volumes: pl.DataFrame  # c, segment, _monthly
+    rates: pl.DataFrame  # segment, band, p, _peer, _rate
+
+
+def development_peers(window: pl.DataFrame, cutoff: dt.date, ctx: Context) -> Peers:
+    """The ``Peers`` of ``window`` at ``cutoff`` (``development_table``'s customers)."""
+    recent, pool = _volumes(window, cutoff, ctx.customers)
+    pool = pool.with_columns(
+        (pl.col("_monthly").rank("average").over("segment") / pl.len().over("segment") * 3)
+        .ceil()
+        .clip(1, 3)
+        .cast(pl.Int8)
+        .alias("band")
+    )
+    rates = _rates(recent, pool).select(
+        "segment", "band", "p", pl.col("c").alias("_peer"), pl.col("own_rate").alias("_rate")
+    )
+    return Peers(pool.select("c", "segment", "_monthly"), rates)
+
+
+def development_against(
+    peers: Peers,
+    ctx: Context,
+    window: pl.DataFrame,
+    cutoff: dt.date,
+    customers: pl.DataFrame,
+    params: NoveltyParams,
+    chunk: int = 2_000,
+) -> pl.DataFrame:
+    """``development_table`` of the customers of ``window`` (at ``cutoff``; ``customers``:
+    ``c, segment, origin``, ``origin`` the customer's code among the peers or null) against
+    the ``peers`` alone (``development_peers``): each customer is placed among them (in its
+    own stead when it is one of them) as if it were the only one added, so that customers
+    scored together do not change each other's rows, and a peer scored from the same lines
+    gets the very rows of the table of all."""
+    pool = peers.volumes
+    recent, volume = _volumes(window, cutoff, customers)
+    if volume.height == 0:
+        return pl.DataFrame(schema=DEVELOPMENT)
+    volume = volume.join(customers.select("c", "origin"), on="c", how="left").join(
+        pool.select(
+            pl.col("c").alias("origin"),
+            pl.col("segment").alias("_o_segment"),
+            pl.col("_monthly").alias("_o_monthly"),
+        ),
+        on="origin",
+        how="left",
+    )
+    band = np.ones(volume.height, dtype=np.int8)
+    by_segment = pool.group_by("segment").agg(pl.col("_monthly").sort())
+    sorted_of = dict(
+        zip(by_segment["segment"].to_list(), by_segment["_monthly"].to_list(), strict=True)
+    )
+    segment = volume["segment"].to_numpy()
+    for name in volume["segment"].unique().to_list():  # a few segments
+        at = np.flatnonzero(segment == name)
+        values = np.asarray(sorted_of.get(name, []), dtype=np.float64)
+        x = volume["_monthly"].to_numpy()[at]
+        less = np.searchsorted(values, x, side="left").astype(np.float64)
+        equal = np.searchsorted(values, x, side="right") - less
+        own = volume["_o_monthly"].to_numpy()[at]
+        mine = (volume["_o_segment"].to_numpy()[at] == name) & ~np.isnan(own)
+        less -= mine & (own < x)
+        equal -= mine & (own == x)
+        size = len(values) - mine.astype(np.int64) + 1
+        rank = less + (equal + 2.0) / 2.0  # the average rank of its ties, itself among them
+        band[at] = np.clip(np.ceil(rank / size * 3), 1, 3).astype(np.int8)
+    volume = volume.with_columns(pl.Series("band", band, dtype=pl.Int8))
+    rates = _rates(recent, volume).join(volume.select("c", "origin"), on="c")
+    pool_rates = peers.rates
+    parts = []
+    ids = rates["c"].unique().sort()
+    for start in range(0, ids.len(), chunk):
+        mine_rates = rates.filter(pl.col("c").is_in(ids.slice(start, chunk).implode()))
+        others = (
+            mine_rates.select("c", "p", "segment", "band", "origin")
+            .join(pool_rates, on=["segment", "band", "p"])
+            .filter((pl.col("_peer") != pl.col("origin")).fill_null(True))
+            .select("c", "p", "_rate")
+        )
+        itself = mine_rates.select("c", "p", pl.col("own_rate").alias("_rate"))
+        medians = (
+            pl.concat([others, itself])
+            .group_by("c", "p")
+            .agg(pl.col("_rate").median().alias("peer_rate"), pl.len().alias("peers"))
+        )
+        parts.append(_developing(mine_rates.join(medians, on=["c", "p"]), ctx, params))
+    if not parts:
+        return pl.DataFrame(schema=DEVELOPMENT)
+    return pl.concat(parts)
 
 
 # -- objectives -------------------------------------------------------------------------------

@@ -44,6 +44,9 @@ CustomerRows = dict[str, pl.DataFrame]
 PINNED = "_pinned_snapshots"
 """Where a split engine keeps its snapshots inside the history, by anchor date."""
 _NEIGHBOURS = "neighbours"
+FRESH_PLAN = "_fresh_plan"
+"""Where the shared engine of customers scored from the orders keeps its plan
+(``orders.fresh``)."""
 
 
 def _at(name: str, anchor: dt.date) -> str:
@@ -131,6 +134,11 @@ def engine_of(shared: NextOrderModel, rows: Mapping[str, pl.DataFrame]) -> NextO
         frame = rows.get(name)
         return empty if frame is None else frame.sort("c", maintain_order=True)
 
+    matrix = None
+    if FRESH_PLAN in shared.__dict__:  # customers scored from the orders: their tables now
+        from salescope.orders.fresh import fresh_tables
+
+        rows, matrix = fresh_tables(shared, rows)
     model = copy.copy(shared)
     model.__dict__ = {k: v for k, v in shared.__dict__.items() if not k.startswith("_")}
     p = model.params_
@@ -154,6 +162,8 @@ def engine_of(shared: NextOrderModel, rows: Mapping[str, pl.DataFrame]) -> NextO
         active = table["c"].to_numpy().astype(final.active.dtype)
         neighbours = table[_NEIGHBOURS].to_numpy().astype(np.int64).reshape(-1, k)
     snap = _with_rows(final, final, rows, lines, p.lookback_days, active, neighbours, None)
+    if matrix is not None:  # the vectors: the model's rows, then those of the orders' customers
+        snap = dataclasses.replace(snap, matrix=matrix)
     model.snapshot_ = snap
     model.__dict__[PINNED] = {
         anchor: _with_rows(inside, snap, rows, lines, p.lookback_days, active, neighbours, anchor)

@@ -28,6 +28,13 @@ def describe(summary: dict[str, Any], *, trained: Path | None = None) -> Iterato
     if trained is not None:
         cutoff = summary.get("cutoff")
         yield f"Engine read from {trained} (learned from the orders before {cutoff})."
+        fresh = summary.get("from_orders")
+        if fresh:
+            new = fresh["new_customers"]
+            yield (
+                f"{fresh['customers']:,} customers scored from the orders read "
+                f"({new:,} the engine had not learned from), as of {fresh['cutoff']}."
+            )
     events = summary.get("events", 0)
     yield (
         f"Learned from {events:,} orders of the customers' own histories "
@@ -75,4 +82,9 @@ def summarise(model: NextOrderModel) -> dict[str, Any]:
         },
         "adoption": {"learned": model.adoption_.learned, **model.adoption_.summary_},
         "fit_seconds": model.fit_seconds_,
+        **(
+            {"from_orders": model.__dict__["from_orders_"]}
+            if "from_orders_" in model.__dict__
+            else {}
+        ),
     }

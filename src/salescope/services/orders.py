@@ -17,7 +17,7 @@ from typing import Literal
 
 import polars as pl
 
-from salescope.data.io import atomic_path, write_csv
+from salescope.data.io import atomic_path, row_numbering, write_csv
 from salescope.domain.errors import FieldError
 from salescope.orders.evaluation import (
     METHODS,
@@ -27,6 +27,7 @@ from salescope.orders.evaluation import (
     evaluate_last_order,
     summary_rows,
 )
+from salescope.orders.fresh import plan_orders, scoring_cutoff, with_orders
 from salescope.orders.held_out import HeldOutScorer, score_held_out
 from salescope.orders.model import EngineParams, NextOrderModel, Promote
 from salescope.orders.novelties import promote_with
@@ -86,7 +87,13 @@ def check_next_orders(
     model (``model``, from ``salescope train``), and the options. The targets default to
     every customer of the history (or of the model), dated ``as_of`` (default: the day after
     the last order, or the model's cut-off). Order lines naming customers or products the
-    tables given do not hold are counted in a note (``services.inputs``)."""
+    tables given do not hold are counted in a note (``services.inputs``).
+
+    A model with orders scores each customer of the orders from its own lines there
+    (``orders.fresh``: customers outside a sampled fit, new shops, orders placed since the
+    fit); the targets default to the customers of both, dated the day after the last order
+    (or the model's cut-off, when later), and may not be dated earlier; lines of products
+    the model does not know are left out, with a note."""
     if mode not in MODES:
         raise FieldError("is not one of: proposal, rank", "mode", value=mode)
     if top is not None and top < 1:
@@ -116,18 +123,20 @@ def check_next_orders(
             customers_effect="learned from, without customer attributes",
             products_effect="learned from, without catalogue attributes",
         )
-    if as_of is None:
-        if model is not None:
-            as_of = model.cutoff_
-        else:
-            assert orders is not None
-            as_of = orders.select(pl.col("order_date").max()).item() + dt.timedelta(days=1)
+    if model is not None and orders is not None:  # scored from the orders read now
+        start = _from_orders(model, orders, as_of, targets, sources)
+        as_of = as_of or start
+        ids = pl.concat(
+            [model.codes_.customers.select("customer_id"), orders.select("customer_id")]
+        ).unique()
+    elif model is not None:
+        as_of = as_of or model.cutoff_
+        ids = model.codes_.customers.select("customer_id")
+    else:
+        assert orders is not None
+        as_of = as_of or orders.select(pl.col("order_date").max()).item() + dt.timedelta(days=1)
+        ids = orders.select(pl.col("customer_id").unique())
     if targets is None:
-        ids = (
-            model.codes_.customers.select("customer_id")
-            if model is not None
-            else orders.select(pl.col("customer_id").unique())  # type: ignore[union-attr]
-        )
         targets = ids.with_columns(pl.lit(as_of).alias("order_date")).sort("customer_id")
     return NextOrdersRequest(
         orders=orders,
@@ -143,6 +152,53 @@ def check_next_orders(
     )
 
 
+def _from_orders(
+    model: NextOrderModel,
+    orders: pl.DataFrame,
+    as_of: dt.date | None,
+    targets: pl.DataFrame | None,
+    sources: Sources | None,
+) -> dt.date:
+    """A trained model scoring from the orders read now (``orders.fresh``): the first date
+    its targets may have (the day after the last order, or the model's cut-off when later),
+    after checking ``as_of`` and the targets' dates against it, and noting the order lines of
+    products the model does not know (left out)."""
+    start = scoring_cutoff(model.cutoff_, orders)
+    orders_file, orders_path = _source(sources, "orders")
+    order_reference_notes(
+        orders,
+        orders_file=orders_file,
+        orders_path=orders_path,
+        products=model.codes_.products["product_id"],
+        products_what="the model's products",
+        customers_effect="",
+        products_effect=(
+            "left out of the scoring: the model has no statistics of them (train again to "
+            "propose them)"
+        ),
+    )
+    why = (
+        f"the next orders follow the orders read: with {{field:model}}, {{field:orders}} "
+        f"ends on {start - dt.timedelta(days=1)} (the model learned from the orders before "
+        f"{model.cutoff_}), so the targets are dated {start} or later"
+    )
+    if as_of is not None and as_of < start:
+        raise FieldError(f"is before {start}: {why}", "as_of", value=as_of.isoformat())
+    if targets is not None and targets.height:
+        early = targets.with_row_index("_row").filter(pl.col("order_date") < start)
+        if early.height:
+            path = _source(sources, "targets")[1]
+            offset, label = row_numbering(path) if path is not None else (1, "row")
+            row, day = early.select("_row", "order_date").row(0)
+            more = f" (and {early.height - 1:,} more)" if early.height > 1 else ""
+            raise FieldError(
+                f"{label} {row + offset}, column 'order_date': {day} is before {start}{more}: "
+                f"{why}",
+                "targets",
+            )
+    return start
+
+
 def load_trained(folder: Path) -> NextOrderModel:
     """A model folder written by ``salescope train``, or a ``FieldError`` on ``model``."""
     try:
@@ -156,9 +212,18 @@ def fit_next_orders(
     *,
     params: EngineParams | None = None,
     progress: Progress = no_progress,
+    planned: bool = False,
 ) -> NextOrderModel:
     """The next-order engine learned from the request's history, products and customers (or
-    the trained one it names)."""
+    the trained one it names; with orders too, that engine scoring the targets' customers
+    from their lines in the orders: ``orders.fresh.with_orders``; ``planned``: the planned
+    engine, whose customers' tables each bucket computes, for a backend)."""
+    if request.model is not None and request.orders is not None:
+        progress("scoring from the orders read", 0.1)
+        only = request.targets["customer_id"].unique()
+        if planned:
+            return plan_orders(request.model, request.orders, request.customers, only=only)
+        return with_orders(request.model, request.orders, request.customers, only=only).engine
     if request.model is not None:
         return request.model
     assert request.orders is not None

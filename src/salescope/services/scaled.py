@@ -266,7 +266,7 @@ def scattered(job: Job, table: pa.Table) -> Scattered[Job]:
     shared, rows = model.split(job.anchors or ())
     frame = pl.from_arrow(table.select(["customer_id", BUCKET]))
     assert isinstance(frame, pl.DataFrame)
-    owner = model.codes_.customers.join(
+    owner = rows["customers"].join(  # the engine's codes (a planned engine's: its rows')
         frame.select(pl.col("customer_id").cast(pl.String), BUCKET).unique("customer_id"),
         on="customer_id",
     )
