@@ -934,6 +934,16 @@ DEVELOPMENT = {
 """The columns of ``development_table``."""
 
 
+SIZE_BAND = (
+    (pl.col("_monthly").rank("average").over("segment") / pl.len().over("segment") * 3)
+    .ceil()
+    .clip(1, 3)
+    .cast(pl.Int8)
+    .alias("band")
+)
+"""A customer's size band within its segment: the tercile of its monthly volume (1-3)."""
+
+
 def development_table(
     window: pl.DataFrame, cutoff: dt.date, ctx: Context, params: NoveltyParams
 ) -> pl.DataFrame:
@@ -941,13 +951,7 @@ def development_table(
     monthly quantity below ``development_ratio`` of the median of its peers (same segment and
     size band — tercile of yearly volume within the segment — buying the product)."""
     recent, volume = _volumes(window, cutoff, ctx.customers)
-    volume = volume.with_columns(
-        (pl.col("_monthly").rank("average").over("segment") / pl.len().over("segment") * 3)
-        .ceil()
-        .clip(1, 3)
-        .cast(pl.Int8)
-        .alias("band")
-    )
+    volume = volume.with_columns(SIZE_BAND)
     rates = _rates(recent, volume)
     peers = rates.group_by("segment", "band", "p").agg(
         pl.col("own_rate").median().alias("peer_rate"), pl.len().alias("peers")
@@ -1013,13 +1017,7 @@ class Peers:
 def development_peers(window: pl.DataFrame, cutoff: dt.date, ctx: Context) -> Peers:
     """The ``Peers`` of ``window`` at ``cutoff`` (``development_table``'s customers)."""
     recent, pool = _volumes(window, cutoff, ctx.customers)
-    pool = pool.with_columns(
-        (pl.col("_monthly").rank("average").over("segment") / pl.len().over("segment") * 3)
-        .ceil()
-        .clip(1, 3)
-        .cast(pl.Int8)
-        .alias("band")
-    )
+    pool = pool.with_columns(SIZE_BAND)
     rates = _rates(recent, pool).select(
         "segment", "band", "p", pl.col("c").alias("_peer"), pl.col("own_rate").alias("_rate")
     )
