@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
 
 import polars as pl
-import pyarrow as pa
 import pytest
 from polars.testing import assert_frame_equal
+from tests.recording import recording_backend
 from tests.same_lines import assert_same_lines
 
 from salescope.compute import LocalBackend
@@ -189,15 +188,7 @@ def test_buckets_compute_their_customers_tables_and_give_the_lines_of_one_engine
     expected = whole.recommend(request.targets, objectives=t["objectives"])
     planned = fit_next_orders(request, planned=True)
     assert planned.summary()["from_orders"] == whole.summary()["from_orders"]
-    seen: list[Any] = []
-    backend = LocalBackend()
-    run = backend.map_buckets
-
-    def recording(table: pa.Table, kernel: Any, artefact: Any, schema: pa.Schema) -> pa.Table:
-        seen.append(artefact)
-        return run(table, kernel, artefact, schema)
-
-    monkeypatch.setattr(backend, "map_buckets", recording)
+    backend, seen = recording_backend(monkeypatch)
     lines = scaled.do_next_orders_on(
         backend, request, str(tmp_path / "lines.csv"), model=planned, per_bucket=40
     )

@@ -13,16 +13,16 @@ from __future__ import annotations
 import datetime as dt
 import pickle
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 import pytest
 from polars.testing import assert_frame_equal
+from tests.recording import recording_backend
 from tests.same_lines import assert_same_lines
 
-from salescope.compute import BUCKET, LocalBackend, Scattered, scatter_rows, with_buckets
+from salescope.compute import BUCKET, Scattered, scatter_rows, with_buckets
 from salescope.compute.backend import parts_of, rows_of_bucket
 from salescope.data.demo import DemoCompany
 from salescope.orders.held_out import held_out_scores, score_held_out, score_held_out_bucket
@@ -124,15 +124,7 @@ def test_the_broadcast_engine_holds_no_customer_rows(
     """What ``next-orders`` on a backend broadcasts is the engine without per-customer rows
     (lines, candidates, neighbours, shares: all empty) and far smaller than the whole
     engine; the rows go with their buckets, only the targets'."""
-    seen: list[Any] = []
-    backend = LocalBackend()
-    run = backend.map_buckets
-
-    def recording(table: pa.Table, kernel: Any, artefact: Any, schema: pa.Schema) -> pa.Table:
-        seen.append(artefact)
-        return run(table, kernel, artefact, schema)
-
-    monkeypatch.setattr(backend, "map_buckets", recording)
+    backend, seen = recording_backend(monkeypatch)
     targets = _targets_after(demo_model).head(120)
     request = NextOrdersRequest(
         orders=None,
