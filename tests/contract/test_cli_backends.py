@@ -36,6 +36,32 @@ def folder(demo_model: NextOrderModel, tmp_path_factory: pytest.TempPathFactory)
     return save_model(demo_model, tmp_path_factory.mktemp("model") / "m", data="demo")
 
 
+def _local_and_spark(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame, str]:
+    """``command`` run locally and on Spark ``local[2]``, each succeeding: the local lines,
+    Spark's, and what the Spark run printed."""
+    local = run(capsys, *command, "--out", str(tmp_path / "local.csv"))
+    assert local.code == 0, local.stderr
+    remote = run(
+        capsys,
+        *command,
+        "--out",
+        str(tmp_path / "spark.csv"),
+        "--backend",
+        "spark",
+        "--spark-master",
+        "local[2]",
+    )
+    assert remote.code == 0, remote.stderr
+    read = {"try_parse_dates": True, "schema_overrides": {"promotion_id": pl.String}}
+    return (
+        pl.read_csv(tmp_path / "local.csv", **read),
+        pl.read_csv(tmp_path / "spark.csv", **read),
+        remote.stdout,
+    )
+
+
 def test_next_orders_on_spark_writes_what_the_local_command_writes(
     spark: Any,
     folder: Path,
@@ -53,24 +79,9 @@ def test_next_orders_on_spark_writes_what_the_local_command_writes(
     pl.DataFrame({"customer_id": ids, "order_date": [DATE] * ids.len()}).write_parquet(targets)
     common = ["next-orders", "--model", str(folder), "--objectives", str(objectives)]
     common += ["--targets", str(targets)]
-    local = run(capsys, *common, "--out", str(tmp_path / "local.csv"))
-    assert local.code == 0, local.stderr
-    remote = run(
-        capsys,
-        *common,
-        "--out",
-        str(tmp_path / "spark.csv"),
-        "--backend",
-        "spark",
-        "--spark-master",
-        "local[2]",
-    )
-    assert remote.code == 0, remote.stderr
-    assert "written to" in remote.stdout
-    read = {"try_parse_dates": True, "schema_overrides": {"promotion_id": pl.String}}
-    assert_same_lines(
-        pl.read_csv(tmp_path / "spark.csv", **read), pl.read_csv(tmp_path / "local.csv", **read)
-    )
+    local, remote, said = _local_and_spark(capsys, tmp_path, common)
+    assert "written to" in said
+    assert_same_lines(remote, local)
 
 
 def test_a_model_trained_on_spark_is_read_by_the_local_next_orders(
@@ -194,20 +205,6 @@ def test_a_sampled_model_scoring_from_the_orders_on_spark_writes_the_local_lines
     orders = tmp_path / "orders.parquet"
     t["orders"].write_parquet(orders)
     common = ["next-orders", "--model", str(model), "--orders", str(orders), "--mode", "rank"]
-    local = run(capsys, *common, "--out", str(tmp_path / "local.csv"))
-    assert local.code == 0, local.stderr
-    remote = run(
-        capsys,
-        *common,
-        "--out",
-        str(tmp_path / "spark.csv"),
-        "--backend",
-        "spark",
-        "--spark-master",
-        "local[2]",
-    )
-    assert remote.code == 0, remote.stderr
-    read = {"try_parse_dates": True, "schema_overrides": {"promotion_id": pl.String}}
-    lines = pl.read_csv(tmp_path / "local.csv", **read)
+    lines, remote, _ = _local_and_spark(capsys, tmp_path, common)
     assert set(lines["customer_id"]) == set(t["orders"]["customer_id"])
-    assert_same_lines(pl.read_csv(tmp_path / "spark.csv", **read), lines)
+    assert_same_lines(remote, lines)
