@@ -145,10 +145,9 @@ def match_outcomes(
     )
     ordered = (
         orders.join(
-            answered.select("customer_id", "ordered_on", "order_id"),
+            answered.select("customer_id", "ordered_on"),
             left_on=["customer_id", "order_date"],
             right_on=["customer_id", "ordered_on"],
-            suffix="_answering",
         )
         .group_by("customer_id", "order_date", "product_id")
         .agg(pl.col("quantity").sum().alias("ordered_quantity"))
